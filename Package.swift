@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The interview mesh: five services (roster, timing, devices, discipline,
+// scoring) over ZeroMQ + protobuf-c, each with its own SQLite store.
+// See README.md and ../shared/SPEC.md.
+
+let package = Package(
+    name: "ExamMesh",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "exam-protogen", targets: ["ProtoGen"]),
+        .executable(name: "bus-bench", targets: ["BusBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries from Debian packages (scripts/setup installs them).
+        .systemLibrary(name: "CZMQ", path: "Shared/CZMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CProtobufC", path: "Shared/CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        // protoc-c's output for protos/ (committed; scripts/gen-protos regenerates it).
+        .target(name: "ExamProtoC", dependencies: ["CProtobufC"], path: "Shared/ExamProtoC"),
+        // Writes Shared/ExamContracts/ExamV1.generated.swift from the descriptors above.
+        .executableTarget(name: "ProtoGen", dependencies: ["ExamProtoC", "CProtobufC"],
+                          path: "Shared/ProtoGen"),
+
+        // The only code that touches libzmq and protobuf-c.
+        .target(name: "Bus", dependencies: [
+            "CZMQ", "CProtobufC", "ExamProtoC",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Shared/Bus"),
+        // Swift mirrors of protos/ (generated) plus the topic names.
+        .target(name: "ExamContracts", dependencies: ["Bus"], path: "Shared/ExamContracts"),
+        // The only code that sets SQLite pragmas and runs migrations.
+        .target(name: "Store", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Shared/Store"),
+        // The service shell: configuration, mesh file, lifecycle, engine, launcher.
+        .target(name: "ServiceKit", dependencies: [
+            "Bus", "ExamContracts", "Store",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Shared/ServiceKit"),
+
+        .executableTarget(name: "BusBench", dependencies: ["Bus", "ExamContracts", "CZMQ"],
+                          path: "Tests/BusBench"),
+
+        .testTarget(name: "BusTests", dependencies: ["Bus", "ExamContracts", "CZMQ"],
+                    path: "Tests/BusTests"),
+    ]
+)

@@ -1,0 +1,151 @@
+import CProtobufC
+import ExamProtoC
+import Foundation
+
+/// The first frame of a call (exam.v1.CallHeader).
+public struct CallHeaderFields: Sendable, Equatable {
+    public var method: String
+    public var requestID: UInt64
+    public var deadlineUnixMs: Int64
+    public var caller: String
+    public var principal: CallPrincipal
+
+    public init(method: String, requestID: UInt64, deadlineUnixMs: Int64, caller: String, principal: CallPrincipal) {
+        self.method = method
+        self.requestID = requestID
+        self.deadlineUnixMs = deadlineUnixMs
+        self.caller = caller
+        self.principal = principal
+    }
+}
+
+/// The first frame of a reply (exam.v1.ReplyHeader).
+public struct ReplyHeaderFields: Sendable, Equatable {
+    public var requestID: UInt64
+    public var code: RPCCode
+    public var message: String
+}
+
+/// The header frame of an event (exam.v1.EventHeader).
+public struct EventHeaderFields: Sendable, Equatable {
+    public var topic: String
+    public var publisher: String
+    public var stream: String
+    public var seq: UInt64
+    public var serverTimeMs: Int64
+    public var payloadType: String
+
+    public init(topic: String, publisher: String, stream: String, seq: UInt64, serverTimeMs: Int64, payloadType: String) {
+        self.topic = topic
+        self.publisher = publisher
+        self.stream = stream
+        self.seq = seq
+        self.serverTimeMs = serverTimeMs
+        self.payloadType = payloadType
+    }
+}
+
+/// Packs and unpacks the three envelope headers directly through protoc-c's
+/// structs: they are on every call and event, so they skip the generic codec.
+enum Envelope {
+    private static func text(_ p: UnsafeMutablePointer<CChar>?) -> String? {
+        guard let p else { return "" }
+        return String(validatingCString: p)
+    }
+
+    private static func pack(_ m: UnsafeMutableRawPointer) -> [UInt8] {
+        let cmsg = m.assumingMemoryBound(to: ProtobufCMessage.self)
+        let size = protobuf_c_message_get_packed_size(cmsg)
+        return [UInt8](unsafeUninitializedCapacity: size) { buf, n in
+            n = size == 0 ? 0 : protobuf_c_message_pack(cmsg, buf.baseAddress!)
+        }
+    }
+
+    static func encodeCall(_ h: CallHeaderFields) -> [UInt8] {
+        var msg = Exam__V1__CallHeader()
+        exam__v1__call_header__init(&msg)
+        var who = Exam__V1__Principal()
+        exam__v1__principal__init(&who)
+        msg.request_id = h.requestID
+        msg.deadline_unix_ms = h.deadlineUnixMs
+        who.role = Exam__V1__Role(rawValue: UInt32(bitPattern: h.principal.role.rawValue))
+        return h.method.withCString { method in
+            h.caller.withCString { caller in
+                h.principal.id.withCString { id in
+                    msg.method = UnsafeMutablePointer(mutating: method)
+                    msg.caller = UnsafeMutablePointer(mutating: caller)
+                    who.id = UnsafeMutablePointer(mutating: id)
+                    return withUnsafeMutablePointer(to: &who) { whoPtr in
+                        if h.principal != .anonymous { msg.actor = whoPtr }
+                        return withUnsafeMutablePointer(to: &msg) { pack(UnsafeMutableRawPointer($0)) }
+                    }
+                }
+            }
+        }
+    }
+
+    static func decodeCall(_ bytes: [UInt8]) -> CallHeaderFields? {
+        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__call_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        defer { exam__v1__call_header__free_unpacked(m, nil) }
+        guard let method = text(m.pointee.method), let caller = text(m.pointee.caller) else { return nil }
+        var principal = CallPrincipal.anonymous
+        if let a = m.pointee.actor {
+            guard let id = text(a.pointee.id) else { return nil }
+            principal = CallPrincipal(id: id, role: ActorRole(rawValue: Int32(bitPattern: a.pointee.role.rawValue)) ?? .unspecified)
+        }
+        return CallHeaderFields(method: method, requestID: m.pointee.request_id,
+                                deadlineUnixMs: m.pointee.deadline_unix_ms, caller: caller, principal: principal)
+    }
+
+    static func encodeReply(requestID: UInt64, code: RPCCode, message: String) -> [UInt8] {
+        var msg = Exam__V1__ReplyHeader()
+        exam__v1__reply_header__init(&msg)
+        msg.request_id = requestID
+        msg.code = Exam__V1__StatusCode(rawValue: UInt32(bitPattern: code.rawValue))
+        return message.withCString { text in
+            msg.message = UnsafeMutablePointer(mutating: text)
+            return withUnsafeMutablePointer(to: &msg) { pack(UnsafeMutableRawPointer($0)) }
+        }
+    }
+
+    static func decodeReply(_ bytes: [UInt8]) -> ReplyHeaderFields? {
+        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__reply_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        defer { exam__v1__reply_header__free_unpacked(m, nil) }
+        guard var message = text(m.pointee.message) else { return nil }
+        let raw = Int32(bitPattern: m.pointee.code.rawValue)
+        let code = RPCCode(rawValue: raw) ?? .unknown
+        if RPCCode(rawValue: raw) == nil { message = "status \(raw) (not a gRPC code): " + message }
+        return ReplyHeaderFields(requestID: m.pointee.request_id, code: code, message: message)
+    }
+
+    static func encodeEvent(_ h: EventHeaderFields) -> [UInt8] {
+        var msg = Exam__V1__EventHeader()
+        exam__v1__event_header__init(&msg)
+        msg.seq = h.seq
+        msg.server_time_ms = h.serverTimeMs
+        return h.topic.withCString { topic in
+            h.publisher.withCString { publisher in
+                h.stream.withCString { stream in
+                    h.payloadType.withCString { type in
+                        msg.topic = UnsafeMutablePointer(mutating: topic)
+                        msg.publisher = UnsafeMutablePointer(mutating: publisher)
+                        msg.stream = UnsafeMutablePointer(mutating: stream)
+                        msg.payload_type = UnsafeMutablePointer(mutating: type)
+                        return withUnsafeMutablePointer(to: &msg) { pack(UnsafeMutableRawPointer($0)) }
+                    }
+                }
+            }
+        }
+    }
+
+    static func decodeEvent(_ bytes: [UInt8]) -> EventHeaderFields? {
+        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__event_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        defer { exam__v1__event_header__free_unpacked(m, nil) }
+        guard let topic = text(m.pointee.topic), let publisher = text(m.pointee.publisher),
+              let stream = text(m.pointee.stream), let type = text(m.pointee.payload_type) else { return nil }
+        return EventHeaderFields(topic: topic, publisher: publisher, stream: stream, seq: m.pointee.seq,
+                                 serverTimeMs: m.pointee.server_time_ms, payloadType: type)
+    }
+}
+
+nonisolated(unsafe) private let emptyFrame = UnsafePointer(UnsafeMutablePointer<UInt8>.allocate(capacity: 1))

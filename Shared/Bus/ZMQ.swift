@@ -1,0 +1,139 @@
+import CZMQ
+import Foundation
+
+/// An error from libzmq, with its errno and text.
+public struct ZMQError: Error, CustomStringConvertible, Sendable {
+    public let errno: Int32
+    public let context: String
+    public var description: String { "\(context): \(String(cString: zmq_strerror(errno))) (errno \(errno))" }
+    static func last(_ context: String) -> ZMQError { ZMQError(errno: zmq_errno(), context: context) }
+}
+
+/// A libzmq context. libzmq documents contexts as thread-safe, so this is the
+/// one ZeroMQ object shared between threads.
+public final class ZMQContext: @unchecked Sendable {
+    let raw: UnsafeMutableRawPointer
+
+    public init(ioThreads: Int32 = 1) {
+        raw = zmq_ctx_new()
+        zmq_ctx_set(raw, ZMQ_IO_THREADS, ioThreads)
+        // Sockets are closed with a bounded LINGER; never block in term.
+        zmq_ctx_set(raw, ZMQ_BLOCKY, 0)
+    }
+
+    deinit { zmq_ctx_term(raw) }
+}
+
+/// Socket kinds the bus uses.
+enum SocketKind: Int32 {
+    case pub = 1, sub = 2, req = 3, rep = 4, dealer = 5, router = 6
+}
+
+/// One libzmq socket. Not thread-safe: each is created, used and closed on
+/// its reactor's thread only (never Sendable).
+final class ZSocket {
+    private(set) var raw: UnsafeMutableRawPointer?
+    let kind: SocketKind
+    /// Reused for every receive; libzmq requires its address to stay put.
+    private let frame: UnsafeMutablePointer<zmq_msg_t>
+
+    init(_ context: ZMQContext, _ kind: SocketKind) throws {
+        guard let s = zmq_socket(context.raw, kind.rawValue) else { throw ZMQError.last("zmq_socket") }
+        raw = s
+        self.kind = kind
+        frame = .allocate(capacity: 1)
+        zmq_msg_init(frame)
+    }
+
+    deinit {
+        close()
+        zmq_msg_close(frame)
+        frame.deallocate()
+    }
+
+    func close() {
+        if let r = raw { zmq_close(r) }
+        raw = nil
+    }
+
+    func set(_ option: Int32, _ value: Int32) throws {
+        var v = value
+        guard zmq_setsockopt(raw, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    func set(_ option: Int32, int64 value: Int64) throws {
+        var v = value
+        guard zmq_setsockopt(raw, option, &v, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    func set(_ option: Int32, bytes: [UInt8]) throws {
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(raw, option, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    func set(_ option: Int32, string: String) throws { try set(option, bytes: Array(string.utf8)) }
+
+    func getString(_ option: Int32) -> String {
+        var buf = [CChar](repeating: 0, count: 1024)
+        var len = buf.count
+        guard zmq_getsockopt(raw, option, &buf, &len) == 0 else { return "" }
+        return string(fromCBuffer: buf)
+    }
+
+    /// Binds and returns the endpoint actually bound (a "*" port resolved).
+    func bind(_ endpoint: String) throws -> String {
+        guard zmq_bind(raw, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
+        return getString(ZMQ_LAST_ENDPOINT)
+    }
+
+    func connect(_ endpoint: String) throws {
+        guard zmq_connect(raw, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
+    }
+
+    /// Sends all frames as one message without blocking. Returns errno on
+    /// failure (EAGAIN: high-water mark; EHOSTUNREACH: ROUTER peer gone).
+    @discardableResult
+    func send(_ frames: [[UInt8]]) -> Int32 {
+        for (i, f) in frames.enumerated() {
+            let flags = ZMQ_DONTWAIT | (i < frames.count - 1 ? ZMQ_SNDMORE : 0)
+            while true {
+                let rc = f.withUnsafeBytes { zmq_send(raw, $0.baseAddress, $0.count, flags) }
+                if rc >= 0 { break }
+                let e = zmq_errno()
+                if e == EINTR { continue }
+                return e
+            }
+        }
+        return 0
+    }
+
+    /// Receives one whole message without blocking; nil when none is waiting.
+    /// A message with more than `maxFrames` frames is read to its end and
+    /// returned truncated with `overflow` set, so a peer cannot make us buffer
+    /// an unbounded frame list.
+    func receive(maxFrames: Int = 16) -> (frames: [[UInt8]], overflow: Bool)? {
+        var frames: [[UInt8]] = []
+        var overflow = false
+        while true {
+            let rc = zmq_msg_recv(frame, raw, frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                let e = zmq_errno()
+                if e == EINTR { continue }
+                return frames.isEmpty ? nil : (frames, true)
+            }
+            if frames.count < maxFrames {
+                let size = zmq_msg_size(frame)
+                if size == 0 {
+                    frames.append([])
+                } else {
+                    let base = zmq_msg_data(frame)!.assumingMemoryBound(to: UInt8.self)
+                    frames.append(Array(UnsafeBufferPointer(start: base, count: size)))
+                }
+            } else {
+                overflow = true
+            }
+            if zmq_msg_more(frame) == 0 { break }
+        }
+        return (frames, overflow)
+    }
+}

@@ -1,0 +1,3 @@
+#include <zmq.h>
+/* The reactor wakes its poll with an eventfd. */
+#include <sys/eventfd.h>
