@@ -85,7 +85,12 @@ enum Envelope {
     }
 
     static func decodeCall(_ bytes: [UInt8]) -> CallHeaderFields? {
-        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__call_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        bytes.withUnsafeBytes { decodeCall($0) }
+    }
+
+    static func decodeCall(_ bytes: UnsafeRawBufferPointer) -> CallHeaderFields? {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
+        guard let m = exam__v1__call_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__call_header__free_unpacked(m, nil) }
         guard let method = text(m.pointee.method), let caller = text(m.pointee.caller) else { return nil }
         var principal = CallPrincipal.anonymous
@@ -109,7 +114,12 @@ enum Envelope {
     }
 
     static func decodeReply(_ bytes: [UInt8]) -> ReplyHeaderFields? {
-        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__reply_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        bytes.withUnsafeBytes { decodeReply($0) }
+    }
+
+    static func decodeReply(_ bytes: UnsafeRawBufferPointer) -> ReplyHeaderFields? {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
+        guard let m = exam__v1__reply_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__reply_header__free_unpacked(m, nil) }
         guard var message = text(m.pointee.message) else { return nil }
         let raw = Int32(bitPattern: m.pointee.code.rawValue)
@@ -149,3 +159,32 @@ enum Envelope {
 }
 
 nonisolated(unsafe) private let emptyFrame = UnsafePointer(UnsafeMutablePointer<UInt8>.allocate(capacity: 1))
+
+/// Decodes event headers, reusing the Swift strings of the last header for
+/// the fields that rarely change (publisher, stream, payload type, topic):
+/// one subscriber sees the same few values again and again.
+struct EventHeaderDecoder {
+    private var publisher = "", stream = "", payloadType = "", topic = ""
+
+    private static func same(_ p: UnsafeMutablePointer<CChar>?, _ s: String) -> Bool {
+        guard let p else { return s.isEmpty }
+        return s.withCString { strcmp($0, p) == 0 }
+    }
+
+    private static func text(_ p: UnsafeMutablePointer<CChar>?, cached: inout String) -> Bool {
+        if same(p, cached) { return true }
+        guard let p else { cached = ""; return true }
+        guard let s = String(validatingCString: p) else { return false }
+        cached = s
+        return true
+    }
+
+    mutating func decode(_ bytes: [UInt8]) -> EventHeaderFields? {
+        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__event_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        defer { exam__v1__event_header__free_unpacked(m, nil) }
+        guard Self.text(m.pointee.topic, cached: &topic), Self.text(m.pointee.publisher, cached: &publisher),
+              Self.text(m.pointee.stream, cached: &stream), Self.text(m.pointee.payload_type, cached: &payloadType) else { return nil }
+        return EventHeaderFields(topic: topic, publisher: publisher, stream: stream, seq: m.pointee.seq,
+                                 serverTimeMs: m.pointee.server_time_ms, payloadType: payloadType)
+    }
+}

@@ -19,6 +19,7 @@ public final class EventSubscriber: Sendable {
     private let logger: Logger
     public let counters: Counters
     private let security: BusSecurity
+    private let liveCount, deliveredCount, malformedCount: Counter
 
     /// - Parameters:
     ///   - prefixes: topic prefixes to follow; empty follows every topic.
@@ -37,6 +38,9 @@ public final class EventSubscriber: Sendable {
         self.logger = logger
         self.counters = counters
         self.security = security
+        liveCount = counters.counter("sub.live")
+        deliveredCount = counters.counter("sub.delivered")
+        malformedCount = counters.counter("sub.malformed")
         self.replayClient = RpcClient(reactor: reactor, endpoint: rpcEndpoint, caller: caller,
                                       principal: CallPrincipal(id: caller, role: .service), security: security)
     }
@@ -83,15 +87,21 @@ public final class EventSubscriber: Sendable {
         guard let st = state.get(loop) else { return }
         for _ in 0..<512 {
             guard let (frames, _) = socket.receive(maxFrames: 4) else { return }
-            guard frames.count == 3, let header = Envelope.decodeEvent(frames[1]) else {
-                counters.add("sub.malformed")
+            guard frames.count == 3, let header = st.headers.decode(frames[1]) else {
+                malformedCount.add()
                 continue
             }
             if header.topic == headTopic {
                 run(st.cursor.head(stream: header.stream, seq: header.seq), st, loop)
             } else {
-                counters.add("sub.live")
-                run(st.cursor.live(DeliveredEvent(header: header, payload: frames[2])), st, loop)
+                liveCount.add()
+                let e = DeliveredEvent(header: header, payload: frames[2])
+                // The common case, the next event in order, without building actions.
+                if st.cursor.takeInOrder(e) {
+                    deliverOne(e)
+                } else {
+                    run(st.cursor.live(e), st, loop)
+                }
             }
         }
     }
@@ -100,9 +110,7 @@ public final class EventSubscriber: Sendable {
         for action in actions {
             switch action {
             case .deliver(let e):
-                current.withLock { $0 = StreamPosition(stream: e.header.stream, seq: e.header.seq) }
-                counters.add("sub.delivered")
-                deliver(e)
+                deliverOne(e)
             case .warn(let text):
                 logger.warning("\(text)", metadata: ["publisher": "\(publisher)"])
             case .replay(let after):
@@ -117,6 +125,12 @@ public final class EventSubscriber: Sendable {
         // Keep the stream id even while nothing was delivered.
         let p = st.cursor.position
         current.withLock { if $0.stream.isEmpty { $0.stream = p.stream } }
+    }
+
+    private func deliverOne(_ e: DeliveredEvent) {
+        current.withLock { $0 = StreamPosition(stream: e.header.stream, seq: e.header.seq) }
+        deliveredCount.add()
+        deliver(e)
     }
 
     private func requestReplay(_ after: UInt64, _ st: SubscriberState, _ loop: ReactorLoop) {
@@ -153,6 +167,7 @@ public final class EventSubscriber: Sendable {
 final class SubscriberState {
     let socket: ZSocket
     var cursor: SubscriptionCursor
+    var headers = EventHeaderDecoder()
     var backoffMs = 0
     var stopped = false
     init(socket: ZSocket, cursor: SubscriptionCursor) {

@@ -32,6 +32,7 @@ public final class EventPublisher: Sendable {
     private let head: Atomic<UInt64>
     private let boundEndpoint = Mutex<String?>(nil)
     public let counters: Counters
+    private let published, sendFailed: Counter
 
     public init(reactor: Reactor, service: String, stream: String, head: UInt64,
                 headInterval: Duration = .seconds(1), counters: Counters = Counters()) {
@@ -41,6 +42,8 @@ public final class EventPublisher: Sendable {
         self.head = Atomic(head)
         self.headInterval = headInterval
         self.counters = counters
+        published = counters.counter("events.published")
+        sendFailed = counters.counter("events.send_failed")
     }
 
     public var endpoint: String? { boundEndpoint.withLock { $0 } }
@@ -73,16 +76,18 @@ public final class EventPublisher: Sendable {
         return actual
     }
 
-    /// Sends committed events, in seq order, from any thread.
+    /// Sends committed events, in seq order, from any thread. The frames are
+    /// built on the calling thread; the reactor only sends them.
     public func publish(_ events: [OutgoingEvent]) {
-        guard let last = events.last else { return }
+        guard let last = events.last?.header.seq else { return }
+        let frames = events.map { e in [Array(e.header.topic.utf8), Envelope.encodeEvent(e.header), e.payload] }
         reactor.post { [self] loop in
             guard let s = socket.get(loop) else { return }
-            for e in events {
-                let rc = s.send([Array(e.header.topic.utf8), Envelope.encodeEvent(e.header), e.payload])
-                counters.add(rc == 0 ? "events.published" : "events.send_failed")
-            }
-            head.store(max(head.load(ordering: .relaxed), last.header.seq), ordering: .releasing)
+            var failed = 0
+            for f in frames where s.send(f) != 0 { failed += 1 }
+            published.add(Int64(frames.count - failed))
+            if failed > 0 { sendFailed.add(Int64(failed)) }
+            head.store(max(head.load(ordering: .relaxed), last), ordering: .releasing)
         }
     }
 

@@ -16,16 +16,11 @@ public struct ProtoCodecError: Error, Sendable, CustomStringConvertible {
 /// CodingKeys), so a mirror that disagrees with protos/ fails loudly.
 public enum ProtoCodec {
     public static func encode<M: ProtoMessage>(_ message: M) throws -> [UInt8] {
-        let d = try ProtoRegistry.descriptor(for: M.self)
-        return try encode(message, descriptor: d)
-    }
-
-    static func encode<M: Encodable>(_ message: M, descriptor d: MessageDescriptor) throws -> [UInt8] {
+        let d = M.protoDescriptor
         let arena = CArena()
         let raw = arena.newMessage(d.raw)
-        let encoder = MessageEncoder(msg: raw, desc: d.raw, arena: arena, codingPath: [])
-        try message.encode(to: encoder)
-        if let e = encoder.failure { throw e }
+        var writer = ProtoWriter(msg: raw, desc: d.raw, arena: arena)
+        try message.protoWrite(to: &writer)
         let cmsg = raw.assumingMemoryBound(to: ProtobufCMessage.self)
         let size = protobuf_c_message_get_packed_size(cmsg)
         return [UInt8](unsafeUninitializedCapacity: size) { buf, n in
@@ -34,32 +29,25 @@ public enum ProtoCodec {
     }
 
     public static func decode<M: ProtoMessage>(_ type: M.Type, from bytes: [UInt8]) throws -> M {
-        let d = try ProtoRegistry.descriptor(for: M.self)
-        return try bytes.withUnsafeBufferPointer { try decode(type, descriptor: d, from: UnsafeRawBufferPointer($0)) }
+        try bytes.withUnsafeBufferPointer { try decode(type, from: UnsafeRawBufferPointer($0)) }
     }
 
     public static func decode<M: ProtoMessage>(_ type: M.Type, from data: Data) throws -> M {
-        let d = try ProtoRegistry.descriptor(for: M.self)
-        return try data.withUnsafeBytes { try decode(type, descriptor: d, from: $0) }
+        try data.withUnsafeBytes { try decode(type, from: $0) }
     }
 
-    static func decode<M: Decodable>(_ type: M.Type, descriptor d: MessageDescriptor,
-                                     from bytes: UnsafeRawBufferPointer) throws -> M {
+    public static func decode<M: ProtoMessage>(_ type: M.Type, from bytes: UnsafeRawBufferPointer) throws -> M {
+        let d = M.protoDescriptor
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
         // protobuf-c returns NULL on anything malformed; it never trusts the input.
         guard let cmsg = protobuf_c_message_unpack(d.raw, nil, bytes.count, base ?? emptyByte) else {
             throw ProtoCodecError("not a valid \(d.name) (\(bytes.count) bytes)")
         }
         defer { protobuf_c_message_free_unpacked(cmsg, nil) }
-        return try decode(type, descriptor: d, cmessage: UnsafeRawPointer(cmsg))
-    }
-
-    static func decode<M: Decodable>(_ type: M.Type, descriptor d: MessageDescriptor,
-                                     cmessage: UnsafeRawPointer) throws -> M {
         do {
-            return try M(from: MessageDecoder(msg: cmessage, desc: d.raw, codingPath: []))
-        } catch let e as DecodingError {
-            throw ProtoCodecError("\(d.name): \(describe(e))")
+            return try M(protoReader: ProtoReader(msg: UnsafeRawPointer(cmsg), desc: d.raw))
+        } catch let e as ProtoCodecError {
+            throw ProtoCodecError("\(d.name): \(e.description)")
         }
     }
 
@@ -81,28 +69,28 @@ nonisolated(unsafe) private let emptyByte = UnsafePointer(UnsafeMutablePointer<U
 
 /// Every C allocation made while building one message, freed together after
 /// `protobuf_c_message_pack` returns.
-final class CArena {
+@usableFromInline final class CArena {
     private var blocks: [UnsafeMutableRawPointer] = []
 
-    func alloc(_ size: Int) -> UnsafeMutableRawPointer {
+    @usableFromInline func alloc(_ size: Int) -> UnsafeMutableRawPointer {
         let p = calloc(1, max(size, 1))!
         blocks.append(p)
         return p
     }
 
-    func newMessage(_ d: UnsafePointer<ProtobufCMessageDescriptor>) -> UnsafeMutableRawPointer {
+    @usableFromInline func newMessage(_ d: UnsafePointer<ProtobufCMessageDescriptor>) -> UnsafeMutableRawPointer {
         let p = alloc(d.pointee.sizeof_message)
         d.pointee.message_init(p.assumingMemoryBound(to: ProtobufCMessage.self))
         return p
     }
 
-    func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
+    @usableFromInline func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
         let p = strdup(s)!
         blocks.append(UnsafeMutableRawPointer(p))
         return p
     }
 
-    func copy(_ d: Data) -> UnsafeMutablePointer<UInt8>? {
+    @usableFromInline func copy(_ d: Data) -> UnsafeMutablePointer<UInt8>? {
         guard !d.isEmpty else { return nil }
         let p = alloc(d.count)
         d.copyBytes(to: p.assumingMemoryBound(to: UInt8.self), count: d.count)
@@ -115,7 +103,7 @@ final class CArena {
 // MARK: - Values
 
 /// A leaf value on its way into or out of a C struct.
-enum ProtoScalar {
+@usableFromInline enum ProtoScalar {
     case bool(Bool), int32(Int32), int64(Int64), uint32(UInt32), uint64(UInt64)
     case float(Float), double(Double), string(String), bytes(Data)
 
@@ -134,14 +122,14 @@ enum ProtoScalar {
     }
 }
 
-typealias FieldPtr = UnsafePointer<ProtobufCFieldDescriptor>
+@usableFromInline typealias FieldPtr = UnsafePointer<ProtobufCFieldDescriptor>
 
 extension UnsafePointer where Pointee == ProtobufCFieldDescriptor {
-    var protoName: String { String(cString: pointee.name) }
-    var isRepeated: Bool { pointee.label == PROTOBUF_C_LABEL_REPEATED }
-    var isOneof: Bool { pointee.flags & UInt32(PROTOBUF_C_FIELD_FLAG_ONEOF.rawValue) != 0 }
-    var type: ProtobufCType { pointee.type }
-    var messageDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    @usableFromInline var protoName: String { String(cString: pointee.name) }
+    @usableFromInline var isRepeated: Bool { pointee.label == PROTOBUF_C_LABEL_REPEATED }
+    @usableFromInline var isOneof: Bool { pointee.flags & UInt32(PROTOBUF_C_FIELD_FLAG_ONEOF.rawValue) != 0 }
+    @usableFromInline var type: ProtobufCType { pointee.type }
+    @usableFromInline var messageDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
         pointee.descriptor.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
     }
     var typeName: String {
@@ -160,7 +148,7 @@ extension UnsafePointer where Pointee == ProtobufCFieldDescriptor {
         }
     }
     /// Bytes one element takes in the C struct (or in a repeated array).
-    var slotSize: Int {
+    @usableFromInline var slotSize: Int {
         switch pointee.type {
         case PROTOBUF_C_TYPE_INT64, PROTOBUF_C_TYPE_SINT64, PROTOBUF_C_TYPE_SFIXED64,
              PROTOBUF_C_TYPE_UINT64, PROTOBUF_C_TYPE_FIXED64, PROTOBUF_C_TYPE_DOUBLE: 8
@@ -176,7 +164,7 @@ func lookupField(_ desc: UnsafePointer<ProtobufCMessageDescriptor>, _ name: Stri
 }
 
 /// Writes a leaf into its slot, checking that the Swift type fits the proto type.
-func storeScalar(_ v: ProtoScalar, _ f: FieldPtr, at p: UnsafeMutableRawPointer, arena: CArena) throws {
+@usableFromInline func storeScalar(_ v: ProtoScalar, _ f: FieldPtr, at p: UnsafeMutableRawPointer, arena: CArena) throws {
     switch (f.type, v) {
     case (PROTOBUF_C_TYPE_INT32, .int32(let x)), (PROTOBUF_C_TYPE_SINT32, .int32(let x)),
          (PROTOBUF_C_TYPE_SFIXED32, .int32(let x)), (PROTOBUF_C_TYPE_ENUM, .int32(let x)):
@@ -206,7 +194,7 @@ func storeScalar(_ v: ProtoScalar, _ f: FieldPtr, at p: UnsafeMutableRawPointer,
 }
 
 /// Reads a leaf from its slot.
-func loadScalar(_ f: FieldPtr, at p: UnsafeRawPointer) throws -> ProtoScalar {
+@usableFromInline func loadScalar(_ f: FieldPtr, at p: UnsafeRawPointer) throws -> ProtoScalar {
     switch f.type {
     case PROTOBUF_C_TYPE_INT32, PROTOBUF_C_TYPE_SINT32, PROTOBUF_C_TYPE_SFIXED32, PROTOBUF_C_TYPE_ENUM:
         return .int32(p.load(as: Int32.self))

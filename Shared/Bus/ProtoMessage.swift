@@ -6,6 +6,36 @@ import Foundation
 public protocol ProtoMessage: Codable, Sendable, Equatable {
     /// Full protobuf name, "exam.v1.CandidateConfirmed".
     static var protoName: String { get }
+    /// protoc-c's descriptor of the message.
+    static var protoDescriptor: MessageDescriptor { get }
+    /// Writes the fields into protoc-c's struct (generated; by field index).
+    func protoWrite(to writer: inout ProtoWriter) throws
+    /// Reads the fields out of protoc-c's struct (generated; by field index).
+    init(protoReader reader: ProtoReader) throws
+}
+
+/// Hand-written mirrors (the bus's own) go through Codable, matched by name.
+extension ProtoMessage {
+    public static var protoDescriptor: MessageDescriptor {
+        guard let d = ProtoRegistry.messages[protoName] else {
+            preconditionFailure("\(protoName) is not a message of protos/")
+        }
+        return d
+    }
+
+    public func protoWrite(to writer: inout ProtoWriter) throws {
+        let e = MessageEncoder(msg: writer.msg, desc: writer.desc, arena: writer.arena, codingPath: [])
+        try encode(to: e)
+        if let failure = e.failure { throw failure }
+    }
+
+    public init(protoReader reader: ProtoReader) throws {
+        do {
+            self = try Self(from: MessageDecoder(msg: reader.msg, desc: reader.desc, codingPath: []))
+        } catch let e as DecodingError {
+            throw ProtoCodecError(ProtoCodec.describe(e))
+        }
+    }
 }
 
 /// A Swift mirror of a protobuf enum (raw value = the enum's number).

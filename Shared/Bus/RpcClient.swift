@@ -114,8 +114,12 @@ final class DealerState {
     let socket: ZSocket?
     let failure: String?
     let endpoint: String
-    private var pending: [UInt64: (method: String, timer: UInt64, done: (Result<[UInt8], Error>) -> Void)] = [:]
+    private var pending: [UInt64: (method: String, deadline: UInt64, timeout: Duration, done: (Result<[UInt8], Error>) -> Void)] = [:]
     var lateReplies = 0
+    /// One timer sweeps the calls in flight for passed deadlines, instead of
+    /// a timer per call: a deadline is kept to within `sweepInterval`.
+    private var sweepArmed = false
+    static let sweepInterval: Duration = .milliseconds(10)
 
     init(socket: ZSocket, endpoint: String) {
         self.socket = socket
@@ -145,11 +149,22 @@ final class DealerState {
             done(.failure(RPCError(.unavailable, "\(method): \(why)")))
             return
         }
-        let timer = loop.schedule(after: timeout) { [weak self] in
-            self?.finish(id, .failure(RPCError(.deadlineExceeded,
-                "no reply to \(method) from \(self?.endpoint ?? "?") within \(timeout)")), loop)
+        pending[id] = (method, monotonicNanos() + UInt64(max(0, timeout.milliseconds)) * 1_000_000, timeout, done)
+        armSweep(loop)
+    }
+
+    private func armSweep(_ loop: ReactorLoop) {
+        guard !sweepArmed, !pending.isEmpty else { return }
+        sweepArmed = true
+        loop.schedule(after: Self.sweepInterval) { [weak self] in
+            guard let self else { return }
+            sweepArmed = false
+            let now = monotonicNanos()
+            for (id, p) in pending where p.deadline <= now {
+                finish(id, .failure(RPCError(.deadlineExceeded, "no reply to \(p.method) from \(endpoint) within \(p.timeout)")), loop)
+            }
+            armSweep(loop)
         }
-        pending[id] = (method, timer, done)
     }
 
     /// Cancelled before they were sent (the cancel overtook the send).
@@ -162,23 +177,21 @@ final class DealerState {
 
     func finish(_ id: UInt64, _ result: Result<[UInt8], Error>, _ loop: ReactorLoop) {
         guard let p = pending.removeValue(forKey: id) else { return }
-        loop.cancel(p.timer)
         p.done(result)
     }
 
     func drain(_ loop: ReactorLoop) {
         guard let socket else { return }
-        for _ in 0..<256 {
-            guard let (frames, _) = socket.receive(maxFrames: 4) else { return }
+        _ = socket.withMessage { frames, _ in
             // [header][body], or [][header][body] from a server that echoes a delimiter.
-            let parts = frames.first?.isEmpty == true && frames.count == 3 ? Array(frames.dropFirst()) : frames
-            guard parts.count == 2, let header = Envelope.decodeReply(parts[0]) else { continue }
+            let skip = frames.count == 3 && frames[0].isEmpty ? 1 : 0
+            guard frames.count - skip == 2, let header = Envelope.decodeReply(frames[skip]) else { return }
             guard pending[header.requestID] != nil else {
                 lateReplies += 1
-                continue
+                return
             }
             if header.code == .ok {
-                finish(header.requestID, .success(parts[1]), loop)
+                finish(header.requestID, .success(Array(frames[skip + 1])), loop)
             } else {
                 finish(header.requestID, .failure(RPCError(header.code, header.message)), loop)
             }

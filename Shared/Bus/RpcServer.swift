@@ -43,9 +43,14 @@ public struct Responder<Response: ProtoMessage>: Sendable {
     let server: RpcServer
     let route: ReplyRoute
 
-    public func succeed(_ response: Response) { server.reply(route, result: .success(response)) }
-    public func fail(_ error: Error) { server.reply(route, result: Result<Response, Error>.failure(error)) }
-    public func complete(_ result: Result<Response, Error>) { server.reply(route, result: result) }
+    public func succeed(_ response: Response) { server.reply(route, response: response) }
+    public func fail(_ error: Error) { server.reply(route, error: error) }
+    public func complete(_ result: Result<Response, Error>) {
+        switch result {
+        case .success(let r): succeed(r)
+        case .failure(let e): fail(e)
+        }
+    }
 }
 
 /// The service side of request/reply: a ROUTER socket on the reactor that
@@ -61,8 +66,11 @@ public final class RpcServer: Sendable {
     let logger: Logger
     private let handlers = Mutex<[String: AnyHandler]>([:])
     private let router = ReactorBound<ZSocket>()
-    private let flight = Mutex<(draining: Bool, inFlight: Int)>((false, 0))
+    private let draining = Atomic<Bool>(false)
+    private let flight = Atomic<Int>(0)
     private let boundEndpoint = Mutex<String?>(nil)
+    private let served = Mutex(false)
+    private let framesIn, calls, ok, errors, invalid, unimplemented, deadlineExceeded, refused, undeliverable, malformed: Counter
 
     public init(reactor: Reactor, limits: SocketLimits = SocketLimits(), security: BusSecurity = .plain,
                 counters: Counters = Counters(), logger: Logger = Logger(label: "bus.rpc")) {
@@ -71,6 +79,16 @@ public final class RpcServer: Sendable {
         self.security = security
         self.counters = counters
         self.logger = logger
+        framesIn = counters.counter("rpc.frames_in")
+        calls = counters.counter("rpc.calls")
+        ok = counters.counter("rpc.ok")
+        errors = counters.counter("rpc.errors")
+        invalid = counters.counter("rpc.invalid")
+        unimplemented = counters.counter("rpc.unimplemented")
+        deadlineExceeded = counters.counter("rpc.deadline_exceeded")
+        refused = counters.counter("rpc.refused_draining")
+        undeliverable = counters.counter("rpc.replies_undeliverable")
+        malformed = counters.counter("rpc.dropped_malformed")
     }
 
     public var endpoint: String? { boundEndpoint.withLock { $0 } }
@@ -81,15 +99,26 @@ public final class RpcServer: Sendable {
     /// answers at once. Only for work that never blocks (ping, info, echo).
     public func serveInline<Req, Resp>(_ method: RPCMethod<Req, Resp>,
                                        _ handler: @escaping @Sendable (Req, CallInfo) throws -> Resp) {
-        register(method) { req, info, _ in .now(Result { try handler(req, info) }) }
+        register(method) { [self] body, info, _ in
+            let request: Req
+            do { request = try ProtoCodec.decode(Req.self, from: body) } catch {
+                return badRequest(method.name, error)
+            }
+            do {
+                return .ok(try ProtoCodec.encode(try handler(request, info)))
+            } catch {
+                return failure(error, method: method.name)
+            }
+        }
     }
 
     /// Serves `method` with an async handler (runs as a task).
     public func serve<Req, Resp>(_ method: RPCMethod<Req, Resp>,
                                  _ handler: @escaping @Sendable (Req, CallInfo) async throws -> Resp) {
-        register(method) { req, info, responder in
-            Task { responder.complete(await Result.async { try await handler(req, info) }) }
-            return .later
+        serveDeferred(method) { req, info, responder in
+            Task {
+                do { responder.succeed(try await handler(req, info)) } catch { responder.fail(error) }
+            }
         }
     }
 
@@ -97,34 +126,30 @@ public final class RpcServer: Sendable {
     /// (for example after a group commit), from any thread.
     public func serveDeferred<Req, Resp>(_ method: RPCMethod<Req, Resp>,
                                          _ handler: @escaping @Sendable (Req, CallInfo, Responder<Resp>) -> Void) {
-        register(method) { req, info, responder in
-            handler(req, info, responder)
-            return .later
+        register(method) { [self] body, info, route in
+            let request: Req
+            do { request = try ProtoCodec.decode(Req.self, from: body) } catch {
+                return badRequest(method.name, error)
+            }
+            handler(request, info, Responder(server: self, route: route))
+            return nil
         }
     }
 
-    enum Outcome<Resp> { case now(Result<Resp, Error>), later }
+    private func badRequest(_ method: String, _ error: Error) -> Immediate {
+        let input = ProtoRegistry.methods[method]?.input.name ?? "request"
+        return .error(.invalidArgument, "request to \(method) is not a valid \(input): \(error)")
+    }
 
     private func register<Req, Resp>(_ method: RPCMethod<Req, Resp>,
-                                     _ run: @escaping @Sendable (Req, CallInfo, Responder<Resp>) -> Outcome<Resp>) {
+                                     _ run: @escaping @Sendable (UnsafeRawBufferPointer, CallInfo, ReplyRoute) -> Immediate?) {
         guard let md = ProtoRegistry.methods[method.name] else {
             preconditionFailure("\(method.name) is not a method of any service in protos/")
         }
         precondition(md.input.name == Req.protoName && md.output.name == Resp.protoName,
                      "\(method.name) takes \(md.input.name) and returns \(md.output.name) in protos/")
-        let erased = AnyHandler(method: md) { [self] body, info, route in
-            let request: Req
-            do {
-                request = try ProtoCodec.decode(Req.self, descriptor: md.input, from: body)
-            } catch {
-                return .error(.invalidArgument, "request to \(method.name) is not a valid \(md.input.name): \(error)")
-            }
-            switch run(request, info, Responder(server: self, route: route)) {
-            case .later: return nil
-            case .now(let result): return self.encodeResult(result, method: method.name)
-            }
-        }
-        handlers.withLock { $0[method.name] = erased }
+        precondition(!served.withLock { $0 }, "register \(method.name) before bind: handlers are fixed once serving")
+        handlers.withLock { $0[method.name] = AnyHandler(method: md, run: run) }
     }
 
     // MARK: Binding
@@ -133,6 +158,9 @@ public final class RpcServer: Sendable {
     /// serving. Returns the endpoint actually bound.
     @discardableResult
     public func bind(_ endpoint: String) async throws -> String {
+        // The handlers are fixed from here on: the reactor reads them without a lock.
+        served.withLock { $0 = true }
+        let table = handlers.withLock { $0 }
         let actual = try await reactor.perform { [self] loop in
             let s = try ZSocket(loop.context, .router)
             do {
@@ -147,7 +175,7 @@ public final class RpcServer: Sendable {
                 try security.applyServer(s)
                 let actual = try s.bind(endpoint)
                 router.set(loop, s)
-                loop.add(s) { [self] socket in drain(socket, loop) }
+                loop.add(s) { [self] socket in drain(socket, table) }
                 return actual
             } catch {
                 s.close()
@@ -161,9 +189,9 @@ public final class RpcServer: Sendable {
     // MARK: Draining
 
     /// From now on new calls get UNAVAILABLE; calls already taken still answer.
-    public func beginDraining() { flight.withLock { $0.draining = true } }
+    public func beginDraining() { draining.store(true, ordering: .sequentiallyConsistent) }
 
-    public var inFlight: Int { flight.withLock { $0.inFlight } }
+    public var inFlight: Int { flight.load(ordering: .sequentiallyConsistent) }
 
     /// Waits until every call taken has been answered, or `timeout` passes.
     /// Returns true when none is left.
@@ -180,43 +208,44 @@ public final class RpcServer: Sendable {
 
     /// Reads what is waiting (a bounded batch, so one busy peer cannot starve
     /// the other sockets) and dispatches each call.
-    private func drain(_ socket: ZSocket, _ loop: ReactorLoop) {
-        for _ in 0..<256 {
-            guard let (frames, overflow) = socket.receive(maxFrames: 8) else { return }
-            take(frames, overflow: overflow, socket: socket)
+    private func drain(_ socket: ZSocket, _ handlers: [String: AnyHandler]) {
+        _ = socket.withMessage { frames, overflow in
+            take(frames, overflow: overflow, socket: socket, handlers: handlers)
         }
     }
 
-    private func take(_ frames: [[UInt8]], overflow: Bool, socket: ZSocket) {
-        counters.add("rpc.frames_in")
-        guard let identity = frames.first, frames.count >= 2 else {
-            counters.add("rpc.dropped_malformed")
+    private func take(_ frames: UnsafeBufferPointer<UnsafeRawBufferPointer>, overflow: Bool, socket: ZSocket,
+                      handlers: [String: AnyHandler]) {
+        framesIn.add()
+        guard frames.count >= 2 else {
+            malformed.add()
             return
         }
+        let identity = Array(frames[0])
         // DEALER: [id][header][body]; REQ: [id][][header][body].
         let delimited = frames.count >= 3 && frames[1].isEmpty
-        let parts = Array(frames.dropFirst(delimited ? 2 : 1))
+        let parts = UnsafeBufferPointer(rebasing: frames[(delimited ? 2 : 1)...])
         guard let header = Envelope.decodeCall(parts[0]) else {
-            counters.add("rpc.invalid")
+            invalid.add()
             send(socket, ReplyRoute(identity: identity, delimited: delimited, requestID: 0, method: ""),
                  .error(.invalidArgument, "first frame is not a valid exam.v1.CallHeader (\(parts[0].count) bytes)"))
             return
         }
         let route = ReplyRoute(identity: identity, delimited: delimited, requestID: header.requestID, method: header.method)
-        counters.add("rpc.calls")
+        calls.add()
         if parts.count != 2 || overflow {
-            counters.add("rpc.invalid")
+            invalid.add()
             send(socket, route, .error(.invalidArgument, "a call is [CallHeader][request]: got \(overflow ? "more than 8" : String(parts.count)) frames after the routing id"))
             return
         }
         let body = parts[1]
         if body.count > limits.maxRequestBytes {
-            counters.add("rpc.invalid")
+            invalid.add()
             send(socket, route, .error(.invalidArgument, "request to \(header.method) is \(body.count) bytes; this service accepts at most \(limits.maxRequestBytes)"))
             return
         }
-        guard let handler = handlers.withLock({ $0[header.method] }) else {
-            counters.add("rpc.unimplemented")
+        guard let handler = handlers[header.method] else {
+            unimplemented.add()
             let known = ProtoRegistry.methods[header.method] != nil
             send(socket, route, .error(.unimplemented, known
                 ? "\(header.method) is not served by this service"
@@ -224,17 +253,15 @@ public final class RpcServer: Sendable {
             return
         }
         if header.deadlineUnixMs != 0 && unixMillis() > header.deadlineUnixMs {
-            counters.add("rpc.deadline_exceeded")
+            deadlineExceeded.add()
             send(socket, route, .error(.deadlineExceeded, "deadline of \(header.method) passed before the call was taken up"))
             return
         }
-        let accepted = flight.withLock { f -> Bool in
-            if f.draining { return false }
-            f.inFlight += 1
-            return true
-        }
-        guard accepted else {
-            counters.add("rpc.refused_draining")
+        // Count first, then look: whoever drains after this sees the call in flight.
+        flight.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        guard !draining.load(ordering: .sequentiallyConsistent) else {
+            flight.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            refused.add()
             send(socket, route, .error(.unavailable, "service is shutting down; retry on its successor"))
             return
         }
@@ -242,7 +269,7 @@ public final class RpcServer: Sendable {
                             caller: header.caller, principal: header.principal)
         var taken = route
         taken.inFlight = true
-        if let immediate = body.withUnsafeBytes({ handler.run($0, info, taken) }) {
+        if let immediate = handler.run(body, info, taken) {
             send(socket, taken, immediate)
         }
     }
@@ -251,25 +278,32 @@ public final class RpcServer: Sendable {
 
     enum Immediate { case ok([UInt8]), error(RPCCode, String) }
 
-    func encodeResult<Resp: ProtoMessage>(_ result: Result<Resp, Error>, method: String) -> Immediate {
-        switch result {
-        case .success(let r):
-            do { return .ok(try ProtoCodec.encode(r)) } catch {
-                logger.error("could not encode reply", metadata: ["method": "\(method)", "error": "\(error)"])
-                return .error(.internal, "could not encode the reply of \(method): \(error)")
-            }
-        case .failure(let e as RPCError):
+    func failure(_ error: Error, method: String) -> Immediate {
+        switch error {
+        case let e as RPCError:
             return .error(e.code, e.message)
-        case .failure(let e as CancellationError):
-            return .error(.cancelled, "\(e)")
-        case .failure(let e):
-            logger.error("handler failed", metadata: ["method": "\(method)", "error": "\(e)"])
-            return .error(.internal, "\(method) failed: \(e)")
+        case is CancellationError:
+            return .error(.cancelled, "\(method) was cancelled")
+        case let e as ProtoCodecError:
+            logger.error("could not encode reply", metadata: ["method": "\(method)", "error": "\(e)"])
+            return .error(.internal, "could not encode the reply of \(method): \(e)")
+        default:
+            logger.error("handler failed", metadata: ["method": "\(method)", "error": "\(error)"])
+            return .error(.internal, "\(method) failed: \(error)")
         }
     }
 
-    func reply<Resp: ProtoMessage>(_ route: ReplyRoute, result: Result<Resp, Error>) {
-        let immediate = encodeResult(result, method: route.method)
+    func reply<Resp: ProtoMessage>(_ route: ReplyRoute, response: Resp) {
+        let immediate: Immediate
+        do { immediate = .ok(try ProtoCodec.encode(response)) } catch { immediate = failure(error, method: route.method) }
+        post(route, immediate)
+    }
+
+    func reply(_ route: ReplyRoute, error: Error) {
+        post(route, failure(error, method: route.method))
+    }
+
+    private func post(_ route: ReplyRoute, _ immediate: Immediate) {
         reactor.post { [self] loop in
             guard let s = router.get(loop) else { return }
             send(s, route, immediate)
@@ -281,17 +315,17 @@ public final class RpcServer: Sendable {
         if route.delimited { frames.append([]) }
         switch reply {
         case .ok(let body):
-            counters.add("rpc.ok")
+            ok.add()
             frames.append(Envelope.encodeReply(requestID: route.requestID, code: .ok, message: ""))
             frames.append(body)
         case .error(let code, let message):
-            if code != .ok { counters.add("rpc.errors") }
+            if code != .ok { errors.add() }
             frames.append(Envelope.encodeReply(requestID: route.requestID, code: code, message: message))
             frames.append([])
         }
         let rc = socket.send(frames)
-        if rc != 0 { counters.add("rpc.replies_undeliverable") }
-        if route.inFlight { flight.withLock { $0.inFlight -= 1 } }
+        if rc != 0 { undeliverable.add() }
+        if route.inFlight { flight.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
     }
 }
 
@@ -300,8 +334,3 @@ struct AnyHandler: Sendable {
     let run: @Sendable (UnsafeRawBufferPointer, CallInfo, ReplyRoute) -> RpcServer.Immediate?
 }
 
-extension Result where Failure == Error {
-    static func async(_ body: () async throws -> Success) async -> Result<Success, Error> {
-        do { return .success(try await body()) } catch { return .failure(error) }
-    }
-}

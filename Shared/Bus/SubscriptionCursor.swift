@@ -70,6 +70,14 @@ public struct SubscriptionCursor: Sendable {
         return requestReplay()
     }
 
+    /// Takes `e` when it is simply the next event of the known stream (the
+    /// common case); false means: give it to `live`.
+    public mutating func takeInOrder(_ e: DeliveredEvent) -> Bool {
+        guard !replaying, e.seq == position.seq + 1, e.header.stream == position.stream else { return false }
+        position.seq = e.seq
+        return true
+    }
+
     public mutating func live(_ e: DeliveredEvent) -> [Action] {
         var actions = adopt(stream: e.header.stream)
         if replaying {

@@ -13,28 +13,48 @@ public final class ReactorBound<T>: @unchecked Sendable {
     func set(_ loop: ReactorLoop, _ v: T?) { value = v }
 }
 
-/// Named counters for `stats`, cheap to bump from any thread.
+/// Named counters for `stats`. Hot paths hold a `Counter` (one atomic add,
+/// no lock); the registry lock is taken only to create one or to list them.
 public final class Counters: Sendable {
-    private let values = Mutex<[String: Int64]>([:])
+    private let registry = Mutex<[String: Counter]>([:])
     public init() {}
 
-    public func add(_ name: String, _ n: Int64 = 1) {
-        values.withLock { $0[name, default: 0] += n }
+    public func counter(_ name: String) -> Counter {
+        registry.withLock { r in
+            if let c = r[name] { return c }
+            let c = Counter()
+            r[name] = c
+            return c
+        }
     }
 
-    public func set(_ name: String, _ v: Int64) {
-        values.withLock { $0[name] = v }
-    }
+    public func add(_ name: String, _ n: Int64 = 1) { counter(name).add(n) }
 
-    public subscript(_ name: String) -> Int64 { values.withLock { $0[name] ?? 0 } }
+    public func set(_ name: String, _ v: Int64) { counter(name).set(v) }
 
-    public func snapshot() -> [String: Int64] { values.withLock { $0 } }
+    public subscript(_ name: String) -> Int64 { registry.withLock { $0[name]?.value ?? 0 } }
+
+    public func snapshot() -> [String: Int64] { registry.withLock { $0.mapValues(\.value) } }
+}
+
+public final class Counter: Sendable {
+    private let atomic = Atomic<Int64>(0)
+    public func add(_ n: Int64 = 1) { atomic.wrappingAdd(n, ordering: .relaxed) }
+    public func set(_ v: Int64) { atomic.store(v, ordering: .relaxed) }
+    public var value: Int64 { atomic.load(ordering: .relaxed) }
 }
 
 /// Unix milliseconds of the wall clock: the server's clock is the authority
 /// for deadlines and event times.
-@inline(__always) public func unixMillis(_ date: Date = Date()) -> Int64 {
+@inline(__always) public func unixMillis(_ date: Date) -> Int64 {
     Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+}
+
+/// Unix milliseconds now, straight from the kernel's realtime clock.
+@inline(__always) public func unixMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
 extension Duration {

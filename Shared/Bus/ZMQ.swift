@@ -36,6 +36,9 @@ final class ZSocket {
     let kind: SocketKind
     /// Reused for every receive; libzmq requires its address to stay put.
     private let frame: UnsafeMutablePointer<zmq_msg_t>
+    /// Frames of one message for `withMessage`, kept until its body returns.
+    private static let poolSize = 8
+    private let pool: UnsafeMutablePointer<zmq_msg_t>
 
     init(_ context: ZMQContext, _ kind: SocketKind) throws {
         guard let s = zmq_socket(context.raw, kind.rawValue) else { throw ZMQError.last("zmq_socket") }
@@ -43,12 +46,45 @@ final class ZSocket {
         self.kind = kind
         frame = .allocate(capacity: 1)
         zmq_msg_init(frame)
+        pool = .allocate(capacity: Self.poolSize)
+        for i in 0..<Self.poolSize { zmq_msg_init(pool + i) }
     }
 
     deinit {
         close()
         zmq_msg_close(frame)
         frame.deallocate()
+        for i in 0..<Self.poolSize { zmq_msg_close(pool + i) }
+        pool.deallocate()
+    }
+
+    /// Receives one whole message without blocking and lends its frames to
+    /// `body` without copying them; false when none is waiting. A message
+    /// with more than 8 frames is read to its end and lent truncated, with
+    /// `overflow` set.
+    func withMessage(_ body: (_ frames: UnsafeBufferPointer<UnsafeRawBufferPointer>, _ overflow: Bool) -> Void) -> Bool {
+        var count = 0
+        var overflow = false
+        while true {
+            let target = count < Self.poolSize ? pool + count : frame
+            let rc = zmq_msg_recv(target, raw, count == 0 ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                if zmq_errno() == EINTR { continue }
+                if count == 0 { return false }
+                overflow = true
+                break
+            }
+            if count < Self.poolSize { count += 1 } else { overflow = true }
+            if zmq_msg_more(target) == 0 { break }
+        }
+        withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: count) { views in
+            for i in 0..<count {
+                let m = pool + i
+                views[i] = UnsafeRawBufferPointer(start: zmq_msg_data(m), count: zmq_msg_size(m))
+            }
+            body(UnsafeBufferPointer(views), overflow)
+        }
+        return true
     }
 
     func close() {

@@ -9,6 +9,7 @@ public typealias StatusCode = RPCCode
 
 public struct CallHeader: ProtoMessage {
     public static let protoName = "exam.v1.CallHeader"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var method: String
     public var requestId: UInt64
     public var deadlineUnixMs: Int64
@@ -29,6 +30,22 @@ public struct CallHeader: ProtoMessage {
         self.actor = actor
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.method = try r.string(0)
+        self.requestId = r.uint64(1)
+        self.deadlineUnixMs = r.int64(2)
+        self.caller = try r.string(3)
+        self.actor = try r.message(4, Principal.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.method)
+        w.uint64(1, self.requestId)
+        w.int64(2, self.deadlineUnixMs)
+        try w.string(3, self.caller)
+        try w.message(4, self.actor)
+    }
+
     enum CodingKeys: String, CodingKey {
         case method = "method"
         case requestId = "request_id"
@@ -40,6 +57,7 @@ public struct CallHeader: ProtoMessage {
 
 public struct Counter: ProtoMessage {
     public static let protoName = "exam.v1.Counter"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var name: String
     public var value: Int64
 
@@ -51,6 +69,16 @@ public struct Counter: ProtoMessage {
         self.value = value
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.name = try r.string(0)
+        self.value = r.int64(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.name)
+        w.int64(1, self.value)
+    }
+
     enum CodingKeys: String, CodingKey {
         case name = "name"
         case value = "value"
@@ -59,6 +87,7 @@ public struct Counter: ProtoMessage {
 
 public struct EventHeader: ProtoMessage {
     public static let protoName = "exam.v1.EventHeader"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var topic: String
     public var publisher: String
     public var stream: String
@@ -82,6 +111,24 @@ public struct EventHeader: ProtoMessage {
         self.payloadType = payloadType
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.topic = try r.string(0)
+        self.publisher = try r.string(1)
+        self.stream = try r.string(2)
+        self.seq = r.uint64(3)
+        self.serverTimeMs = r.int64(4)
+        self.payloadType = try r.string(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.topic)
+        try w.string(1, self.publisher)
+        try w.string(2, self.stream)
+        w.uint64(3, self.seq)
+        w.int64(4, self.serverTimeMs)
+        try w.string(5, self.payloadType)
+    }
+
     enum CodingKeys: String, CodingKey {
         case topic = "topic"
         case publisher = "publisher"
@@ -94,6 +141,7 @@ public struct EventHeader: ProtoMessage {
 
 public struct InfoReply: ProtoMessage {
     public static let protoName = "exam.v1.InfoReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var service: String
     public var version: String
     public var stream: String
@@ -126,6 +174,30 @@ public struct InfoReply: ProtoMessage {
         self.storePath = storePath
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.service = try r.string(0)
+        self.version = try r.string(1)
+        self.stream = try r.string(2)
+        self.headSeq = r.uint64(3)
+        self.startedAtMs = r.int64(4)
+        self.uptimeMs = r.int64(5)
+        self.rpcEndpoint = try r.string(6)
+        self.eventsEndpoint = try r.string(7)
+        self.storePath = try r.string(8)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.service)
+        try w.string(1, self.version)
+        try w.string(2, self.stream)
+        w.uint64(3, self.headSeq)
+        w.int64(4, self.startedAtMs)
+        w.int64(5, self.uptimeMs)
+        try w.string(6, self.rpcEndpoint)
+        try w.string(7, self.eventsEndpoint)
+        try w.string(8, self.storePath)
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case version = "version"
@@ -141,11 +213,15 @@ public struct InfoReply: ProtoMessage {
 
 public struct InfoRequest: ProtoMessage {
     public static let protoName = "exam.v1.InfoRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
 public struct NodeStarted: ProtoMessage {
     public static let protoName = "exam.v1.NodeStarted"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var service: String
     public var version: String
     public var rpcEndpoint: String
@@ -163,6 +239,20 @@ public struct NodeStarted: ProtoMessage {
         self.eventsEndpoint = eventsEndpoint
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.service = try r.string(0)
+        self.version = try r.string(1)
+        self.rpcEndpoint = try r.string(2)
+        self.eventsEndpoint = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.service)
+        try w.string(1, self.version)
+        try w.string(2, self.rpcEndpoint)
+        try w.string(3, self.eventsEndpoint)
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case version = "version"
@@ -173,6 +263,7 @@ public struct NodeStarted: ProtoMessage {
 
 public struct NodeStopping: ProtoMessage {
     public static let protoName = "exam.v1.NodeStopping"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var service: String
     public var reason: String
 
@@ -184,6 +275,16 @@ public struct NodeStopping: ProtoMessage {
         self.reason = reason
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.service = try r.string(0)
+        self.reason = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.service)
+        try w.string(1, self.reason)
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case reason = "reason"
@@ -192,6 +293,7 @@ public struct NodeStopping: ProtoMessage {
 
 public struct PingReply: ProtoMessage {
     public static let protoName = "exam.v1.PingReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var service: String
     public var serverTimeMs: Int64
 
@@ -203,6 +305,16 @@ public struct PingReply: ProtoMessage {
         self.serverTimeMs = serverTimeMs
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.service = try r.string(0)
+        self.serverTimeMs = r.int64(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.service)
+        w.int64(1, self.serverTimeMs)
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case serverTimeMs = "server_time_ms"
@@ -211,11 +323,15 @@ public struct PingReply: ProtoMessage {
 
 public struct PingRequest: ProtoMessage {
     public static let protoName = "exam.v1.PingRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
 public struct Principal: ProtoMessage {
     public static let protoName = "exam.v1.Principal"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var id: String
     public var role: Role
 
@@ -227,6 +343,16 @@ public struct Principal: ProtoMessage {
         self.role = role
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.id = try r.string(0)
+        self.role = try r.enumeration(1, Role.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.id)
+        w.enumeration(1, self.role)
+    }
+
     enum CodingKeys: String, CodingKey {
         case id = "id"
         case role = "role"
@@ -235,6 +361,7 @@ public struct Principal: ProtoMessage {
 
 public struct ProbeEvent: ProtoMessage {
     public static let protoName = "exam.v1.ProbeEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var n: UInt64
     public var payload: Data
 
@@ -246,6 +373,16 @@ public struct ProbeEvent: ProtoMessage {
         self.payload = payload
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.n = r.uint64(0)
+        self.payload = r.bytes(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.n)
+        w.bytes(1, self.payload)
+    }
+
     enum CodingKeys: String, CodingKey {
         case n = "n"
         case payload = "payload"
@@ -254,6 +391,7 @@ public struct ProbeEvent: ProtoMessage {
 
 public struct ProbeFailure: ProtoMessage {
     public static let protoName = "exam.v1.ProbeFailure"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var code: StatusCode
     public var message: String
 
@@ -265,6 +403,16 @@ public struct ProbeFailure: ProtoMessage {
         self.message = message
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.code = try r.enumeration(0, StatusCode.self)
+        self.message = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.code)
+        try w.string(1, self.message)
+    }
+
     enum CodingKeys: String, CodingKey {
         case code = "code"
         case message = "message"
@@ -273,6 +421,7 @@ public struct ProbeFailure: ProtoMessage {
 
 public struct ProbeItem: ProtoMessage {
     public static let protoName = "exam.v1.ProbeItem"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var name: String
     public var value: Int64
 
@@ -284,6 +433,16 @@ public struct ProbeItem: ProtoMessage {
         self.value = value
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.name = try r.string(0)
+        self.value = r.int64(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.name)
+        w.int64(1, self.value)
+    }
+
     enum CodingKeys: String, CodingKey {
         case name = "name"
         case value = "value"
@@ -292,6 +451,7 @@ public struct ProbeItem: ProtoMessage {
 
 public struct ProbeMessage: ProtoMessage {
     public static let protoName = "exam.v1.ProbeMessage"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var n: UInt64
     public var payload: Data
     public var text: String
@@ -345,6 +505,44 @@ public struct ProbeMessage: ProtoMessage {
         self.blobs = blobs
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.n = r.uint64(0)
+        self.payload = r.bytes(1)
+        self.text = try r.string(2)
+        self.holdMs = r.uint32(3)
+        self.tags = try r.strings(4)
+        self.items = try r.messages(5, ProbeItem.self)
+        self.item = try r.message(6, ProbeItem.self)
+        self.code = try r.enumeration(7, StatusCode.self)
+        self.choiceText = try r.oneof(8) { try r.string($0) }
+        self.choiceNumber = r.oneof(9) { r.int64($0) }
+        self.numbers = r.int64s(10)
+        self.flag = r.bool(11)
+        self.ratio = r.double(12)
+        self.delta = r.int32(13)
+        self.codes = try r.enumerations(14, StatusCode.self)
+        self.blobs = r.bytesList(15)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.n)
+        w.bytes(1, self.payload)
+        try w.string(2, self.text)
+        w.uint32(3, self.holdMs)
+        try w.strings(4, self.tags)
+        try w.messages(5, self.items)
+        try w.message(6, self.item)
+        w.enumeration(7, self.code)
+        try w.oneof(8, self.choiceText) { try w.string($0, $1) }
+        try w.oneof(9, self.choiceNumber) { w.int64($0, $1) }
+        w.int64s(10, self.numbers)
+        w.bool(11, self.flag)
+        w.double(12, self.ratio)
+        w.int32(13, self.delta)
+        w.enumerations(14, self.codes)
+        w.bytesList(15, self.blobs)
+    }
+
     enum CodingKeys: String, CodingKey {
         case n = "n"
         case payload = "payload"
@@ -367,6 +565,7 @@ public struct ProbeMessage: ProtoMessage {
 
 public struct ReplayReply: ProtoMessage {
     public static let protoName = "exam.v1.ReplayReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var stream: String
     public var events: [ReplayedEvent]
     public var throughSeq: UInt64
@@ -384,6 +583,20 @@ public struct ReplayReply: ProtoMessage {
         self.headSeq = headSeq
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.stream = try r.string(0)
+        self.events = try r.messages(1, ReplayedEvent.self)
+        self.throughSeq = r.uint64(2)
+        self.headSeq = r.uint64(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.stream)
+        try w.messages(1, self.events)
+        w.uint64(2, self.throughSeq)
+        w.uint64(3, self.headSeq)
+    }
+
     enum CodingKeys: String, CodingKey {
         case stream = "stream"
         case events = "events"
@@ -394,6 +607,7 @@ public struct ReplayReply: ProtoMessage {
 
 public struct ReplayRequest: ProtoMessage {
     public static let protoName = "exam.v1.ReplayRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var afterSeq: UInt64
     public var prefixes: [String]
     public var limit: UInt32
@@ -408,6 +622,18 @@ public struct ReplayRequest: ProtoMessage {
         self.limit = limit
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.afterSeq = r.uint64(0)
+        self.prefixes = try r.strings(1)
+        self.limit = r.uint32(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.afterSeq)
+        try w.strings(1, self.prefixes)
+        w.uint32(2, self.limit)
+    }
+
     enum CodingKeys: String, CodingKey {
         case afterSeq = "after_seq"
         case prefixes = "prefixes"
@@ -417,6 +643,7 @@ public struct ReplayRequest: ProtoMessage {
 
 public struct ReplayedEvent: ProtoMessage {
     public static let protoName = "exam.v1.ReplayedEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var header: EventHeader?
     public var payload: Data
 
@@ -428,6 +655,16 @@ public struct ReplayedEvent: ProtoMessage {
         self.payload = payload
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.header = try r.message(0, EventHeader.self)
+        self.payload = r.bytes(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.header)
+        w.bytes(1, self.payload)
+    }
+
     enum CodingKeys: String, CodingKey {
         case header = "header"
         case payload = "payload"
@@ -436,6 +673,7 @@ public struct ReplayedEvent: ProtoMessage {
 
 public struct ReplyHeader: ProtoMessage {
     public static let protoName = "exam.v1.ReplyHeader"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var requestId: UInt64
     public var code: StatusCode
     public var message: String
@@ -450,6 +688,18 @@ public struct ReplyHeader: ProtoMessage {
         self.message = message
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.requestId = r.uint64(0)
+        self.code = try r.enumeration(1, StatusCode.self)
+        self.message = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.requestId)
+        w.enumeration(1, self.code)
+        try w.string(2, self.message)
+    }
+
     enum CodingKeys: String, CodingKey {
         case requestId = "request_id"
         case code = "code"
@@ -459,6 +709,7 @@ public struct ReplyHeader: ProtoMessage {
 
 public struct StatsReply: ProtoMessage {
     public static let protoName = "exam.v1.StatsReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var service: String
     public var counters: [Counter]
 
@@ -470,6 +721,16 @@ public struct StatsReply: ProtoMessage {
         self.counters = counters
     }
 
+    public init(protoReader r: ProtoReader) throws {
+        self.service = try r.string(0)
+        self.counters = try r.messages(1, Counter.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.service)
+        try w.messages(1, self.counters)
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case counters = "counters"
@@ -478,7 +739,10 @@ public struct StatsReply: ProtoMessage {
 
 public struct StatsRequest: ProtoMessage {
     public static let protoName = "exam.v1.StatsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
 /// Methods of `exam.v1.BusProbe`.

@@ -136,6 +136,25 @@ struct FieldInfo {
     var swift: String
     var type: String
     var defaultValue: String
+    var write: String
+    var read: String
+}
+
+/// The ProtoWriter/ProtoReader accessor for a field's proto type.
+func accessor(_ t: ProtobufCType) -> (one: String, many: String, throwsOne: Bool) {
+    switch t {
+    case PROTOBUF_C_TYPE_INT32, PROTOBUF_C_TYPE_SINT32, PROTOBUF_C_TYPE_SFIXED32: return ("int32", "int32s", false)
+    case PROTOBUF_C_TYPE_INT64, PROTOBUF_C_TYPE_SINT64, PROTOBUF_C_TYPE_SFIXED64: return ("int64", "int64s", false)
+    case PROTOBUF_C_TYPE_UINT32, PROTOBUF_C_TYPE_FIXED32: return ("uint32", "uint32s", false)
+    case PROTOBUF_C_TYPE_UINT64, PROTOBUF_C_TYPE_FIXED64: return ("uint64", "uint64s", false)
+    case PROTOBUF_C_TYPE_BOOL: return ("bool", "bools", false)
+    case PROTOBUF_C_TYPE_FLOAT: return ("float", "floats", false)
+    case PROTOBUF_C_TYPE_DOUBLE: return ("double", "doubles", false)
+    case PROTOBUF_C_TYPE_STRING: return ("string", "strings", true)
+    case PROTOBUF_C_TYPE_BYTES: return ("bytes", "bytesList", false)
+    case PROTOBUF_C_TYPE_ENUM: return ("enumeration", "enumerations", true)
+    default: return ("message", "messages", true)
+    }
 }
 
 func scalarSwiftType(_ t: ProtobufCType) -> (String, String)? {
@@ -192,14 +211,36 @@ for m in messages {
         } else if f.type == PROTOBUF_C_TYPE_MESSAGE || isOneof || f.label == PROTOBUF_C_LABEL_OPTIONAL {
             type = base + "?"; def = "nil"
         }
-        fields.append(FieldInfo(proto: protoName, swift: lowerCamel(protoName), type: type, defaultValue: def))
+        let name = "self." + lowerCamel(protoName)
+        let (one, many, throwsOne) = accessor(f.type)
+        let typeArg = (f.type == PROTOBUF_C_TYPE_ENUM || f.type == PROTOBUF_C_TYPE_MESSAGE) ? ", \(base).self" : ""
+        let writeThrows = f.type == PROTOBUF_C_TYPE_STRING || f.type == PROTOBUF_C_TYPE_MESSAGE
+        var write: String, read: String
+        if f.label == PROTOBUF_C_LABEL_REPEATED {
+            write = "\(writeThrows ? "try " : "")w.\(many)(\(i), \(name))"
+            read = "\(throwsOne ? "try " : "")r.\(many)(\(i)\(typeArg))"
+        } else if f.type == PROTOBUF_C_TYPE_MESSAGE {
+            write = "try w.message(\(i), \(name))"
+            read = "try r.message(\(i)\(typeArg))"
+        } else if isOneof {
+            write = "try w.oneof(\(i), \(name)) { \(writeThrows ? "try " : "")w.\(one)($0, $1) }"
+            read = "\(throwsOne ? "try " : "")r.oneof(\(i)) { \(throwsOne ? "try " : "")r.\(one)($0\(typeArg)) }"
+        } else {
+            write = "\(writeThrows ? "try " : "")w.\(one)(\(i), \(name))"
+            read = "\(throwsOne ? "try " : "")r.\(one)(\(i)\(typeArg))"
+        }
+        fields.append(FieldInfo(proto: protoName, swift: lowerCamel(protoName), type: type, defaultValue: def,
+                                write: write, read: read))
     }
     out += open
     emit("public struct \(short): ProtoMessage {")
     emit("    public static let protoName = \"\(full)\"")
+    emit("    public static let protoDescriptor = ProtoRegistry.messages[protoName]!")
     for f in fields { emit("    public var \(escaped(f.swift)): \(f.type)") }
     if fields.isEmpty {
         emit("    public init() {}")
+        emit("    public init(protoReader r: ProtoReader) throws {}")
+        emit("    public func protoWrite(to w: inout ProtoWriter) throws {}")
     } else {
         emit()
         let params = fields.map { "\(escaped($0.swift)): \($0.type) = \($0.defaultValue)" }
@@ -207,6 +248,14 @@ for m in messages {
         for (i, p) in params.enumerated() { emit("        \(p)\(i == params.count - 1 ? "" : ",")") }
         emit("    ) {")
         for f in fields { emit("        self.\(f.swift) = \(escaped(f.swift))") }
+        emit("    }")
+        emit()
+        emit("    public init(protoReader r: ProtoReader) throws {")
+        for f in fields { emit("        self.\(f.swift) = \(f.read)") }
+        emit("    }")
+        emit()
+        emit("    public func protoWrite(to w: inout ProtoWriter) throws {")
+        for f in fields { emit("        \(f.write)") }
         emit("    }")
         emit()
         emit("    enum CodingKeys: String, CodingKey {")

@@ -1,1 +1,244 @@
-// placeholder
+// bus-bench: the bus next to raw libzmq on loopback, in one run, as ratios.
+//
+//   RPC round trip: RpcClient -> RpcServer (inline echo) vs REQ -> REP
+//   events/s:       EventPublisher -> EventSubscriber vs PUB -> SUB
+// Same payload size on both sides. Targets (issue 2): RPC within 1.3x of raw
+// REQ/REP; event throughput at least half of raw PUB/SUB.
+//
+// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R]
+import Bus
+import CZMQ
+import ExamContracts
+import Foundation
+
+func arg(_ name: String, _ def: Int) -> Int {
+    let a = CommandLine.arguments
+    if let i = a.firstIndex(of: name), i + 1 < a.count, let v = Int(a[i + 1]) { return v }
+    return def
+}
+
+let calls = arg("--calls", 20_000)
+let eventCount = arg("--events", 200_000)
+let payloadSize = arg("--payload", 256)
+let rounds = arg("--rounds", 3)
+let payload = [UInt8](repeating: 0x5A, count: payloadSize)
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+// MARK: raw REQ/REP
+
+/// Hands a value from one thread to another once.
+final class Handoff<T: Sendable>: @unchecked Sendable {
+    private var value: T?
+    private let ready = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    func put(_ v: T) { lock.lock(); value = v; lock.unlock(); ready.signal() }
+    func take() -> T { ready.wait(); lock.lock(); defer { lock.unlock() }; return value! }
+    var peek: Bool { lock.lock(); defer { lock.unlock() }; return value != nil }
+}
+
+func lastEndpoint(_ s: UnsafeMutableRawPointer) -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    var len = buf.count
+    zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, &buf, &len)
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+final class RawContext: @unchecked Sendable {  // libzmq contexts are thread-safe
+    let raw = zmq_ctx_new()!
+    deinit { zmq_ctx_term(raw) }
+}
+
+func rawReqRep() -> Double {
+    // Two contexts, as two processes would have: each side its own I/O thread.
+    let ctx = RawContext(), clientCtx = RawContext()
+    let endpoint = Handoff<String>()
+    let total = calls
+    // Each socket is created and used on one thread only.
+    let server = Thread {
+        let rep = zmq_socket(ctx.raw, ZMQ_REP)!
+        zmq_bind(rep, "tcp://127.0.0.1:*")
+        endpoint.put(lastEndpoint(rep))
+        var msg = zmq_msg_t()
+        zmq_msg_init(&msg)
+        for _ in 0..<total {
+            zmq_msg_recv(&msg, rep, 0)
+            zmq_msg_send(&msg, rep, 0)
+        }
+        zmq_msg_close(&msg)
+        var linger: Int32 = 0
+        zmq_setsockopt(rep, ZMQ_LINGER, &linger, 4)
+        zmq_close(rep)
+    }
+    server.start()
+    let req = zmq_socket(clientCtx.raw, ZMQ_REQ)!
+    zmq_connect(req, endpoint.take())
+    var reply = [UInt8](repeating: 0, count: payloadSize + 16)
+    let start = now()
+    for _ in 0..<total {
+        _ = payload.withUnsafeBytes { zmq_send(req, $0.baseAddress, $0.count, 0) }
+        _ = zmq_recv(req, &reply, reply.count, 0)
+    }
+    let elapsed = now() - start
+    var linger: Int32 = 0
+    zmq_setsockopt(req, ZMQ_LINGER, &linger, 4)
+    zmq_close(req)
+    while !server.isFinished { usleep(1000) }
+    return Double(elapsed) / Double(total) / 1000  // µs per round trip
+}
+
+// MARK: bus RPC
+
+func busRPC(onReactor: Bool) async throws -> Double {
+    let serverReactor = Reactor(name: "bench-server")
+    let server = RpcServer(reactor: serverReactor)
+    server.serveInline(BusProbeAPI.echo) { req, _ in req }
+    let endpoint = try await server.bind("tcp://127.0.0.1:*")
+    let clientReactor = Reactor(name: "bench-client")
+    let client = RpcClient(reactor: clientReactor, endpoint: endpoint, caller: "bench")
+    let request = ProbeMessage(payload: Data(payload))
+    _ = try await client.call(BusProbeAPI.echo, request)  // connect
+    let start = now()
+    if onReactor {
+        try await withTaskExecutorPreference(clientReactor.executor) {
+            for _ in 0..<calls { _ = try await client.call(BusProbeAPI.echo, request) }
+        }
+    } else {
+        for _ in 0..<calls { _ = try await client.call(BusProbeAPI.echo, request) }
+    }
+    let elapsed = now() - start
+    clientReactor.shutdown()
+    serverReactor.shutdown()
+    return Double(elapsed) / Double(calls) / 1000
+}
+
+// MARK: raw PUB/SUB
+
+func rawPubSub() -> Double {
+    let ctx = RawContext(), subCtx = RawContext()
+    let endpoint = Handoff<String>()
+    let subscribed = Handoff<Bool>()
+    let n = eventCount
+    let sender = Thread {
+        let pub = zmq_socket(ctx.raw, ZMQ_PUB)!
+        var hwm: Int32 = 0  // unbounded: every message arrives, none dropped
+        zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, 4)
+        zmq_bind(pub, "tcp://127.0.0.1:*")
+        endpoint.put(lastEndpoint(pub))
+        // Slow joiner: send probes until the subscriber says one arrived.
+        var probing = true
+        while probing {
+            _ = zmq_send(pub, "x", 1, 0)
+            usleep(2000)
+            probing = !subscribed.peek
+        }
+        for _ in 0..<n { _ = payload.withUnsafeBytes { zmq_send(pub, $0.baseAddress, $0.count, 0) } }
+        var linger: Int32 = 2000
+        zmq_setsockopt(pub, ZMQ_LINGER, &linger, 4)
+        zmq_close(pub)
+    }
+    sender.start()
+    let sub = zmq_socket(subCtx.raw, ZMQ_SUB)!
+    var hwm: Int32 = 0
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, 4)
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0)
+    zmq_connect(sub, endpoint.take())
+    var scratch = [UInt8](repeating: 0, count: payloadSize + 64)
+    var received = 0
+    var start: UInt64 = 0
+    var timeout: Int32 = 5000
+    zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, 4)
+    while received < n {
+        let size = zmq_recv(sub, &scratch, scratch.count, 0)
+        if size < 0 { break }
+        if size == 1 {  // a probe
+            if start == 0 { subscribed.put(true); start = now() }
+            continue
+        }
+        received += 1
+    }
+    let elapsed = now() - start
+    var linger: Int32 = 0
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, 4)
+    zmq_close(sub)
+    while !sender.isFinished { usleep(1000) }
+    return Double(received) / (Double(elapsed) / 1e9)
+}
+
+// MARK: bus events
+
+/// Counts deliveries on the subscriber's reactor thread; signals at `target`.
+final class DeliveryCount: @unchecked Sendable {
+    private var count = 0
+    private var target = Int.max
+    private let reached = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    func expect(_ n: Int) { lock.lock(); target = n; count = 0; lock.unlock() }
+    func add() {
+        lock.lock()
+        count += 1
+        let hit = count == target
+        lock.unlock()
+        if hit { reached.signal() }
+    }
+    func wait() -> Bool { reached.wait(timeout: .now() + 60) == .success }
+}
+
+func busEvents() async throws -> Double {
+    let reactor = Reactor(name: "bench-pub")
+    let outbox = MemoryOutbox(stream: "bench")
+    let server = RpcServer(reactor: reactor)
+    server.serveReplay(outbox)
+    let rpc = try await server.bind("tcp://127.0.0.1:*")
+    let publisher = EventPublisher(reactor: reactor, service: "bench", stream: "bench", head: 0)
+    let events = try await publisher.bind("tcp://127.0.0.1:*")
+    let subReactor = Reactor(name: "bench-sub")
+    let counter = DeliveryCount()
+    counter.expect(1)
+    let sub = EventSubscriber(reactor: subReactor, publisher: "bench", eventsEndpoint: events, rpcEndpoint: rpc,
+                              prefixes: ["bench."], from: .start, caller: "bench") { _ in counter.add() }
+    sub.start()
+    // Connected: one event round trip before measuring.
+    publisher.publish([outbox.append(topic: "bench.warmup", publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)])
+    _ = counter.wait()
+    // The events as committed to an outbox, ready to go out.
+    let n = eventCount
+    let batch = (0..<n).map { _ in
+        outbox.append(topic: "bench.tick", publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)
+    }
+    counter.expect(n)
+    let start = now()
+    var i = 0
+    while i < n {
+        publisher.publish(Array(batch[i..<min(n, i + 256)]))
+        i += 256
+    }
+    let ok = counter.wait()
+    let elapsed = now() - start
+    if !ok { print("bus events: timed out; replays \(sub.counters["sub.replays"])") }
+    sub.stop()
+    subReactor.shutdown()
+    reactor.shutdown()
+    return Double(n) / (Double(elapsed) / 1e9)
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+print("bus-bench: loopback tcp, payload \(payloadSize) B, \(calls) calls, \(eventCount) events, \(rounds) rounds")
+print("each round measures raw and bus back to back; the ratio is the median of the per-round ratios")
+var rawRTT: [Double] = [], busRTT: [Double] = [], poolRTT: [Double] = [], rawEv: [Double] = [], busEv: [Double] = []
+for _ in 0..<rounds {
+    rawRTT.append(rawReqRep())
+    busRTT.append(try await busRPC(onReactor: true))
+    poolRTT.append(try await busRPC(onReactor: false))
+    rawEv.append(rawPubSub())
+    busEv.append(try await busEvents())
+}
+let rpcRatio = median(zip(busRTT, rawRTT).map { $0 / $1 })
+let poolRatio = median(zip(poolRTT, rawRTT).map { $0 / $1 })
+let evRatio = median(zip(busEv, rawEv).map { $0 / $1 })
+print(String(format: "RPC round trip   raw REQ/REP %7.1f µs   bus %7.1f µs   ratio %.2fx  (target <= 1.30x; caller on the reactor's executor)",
+             median(rawRTT), median(busRTT), rpcRatio))
+print(String(format: "                                          bus %7.1f µs   ratio %.2fx  (caller on the global pool: two more thread switches)",
+             median(poolRTT), poolRatio))
+print(String(format: "events/s         raw PUB/SUB %9.0f   bus %9.0f     ratio %.2f   (target >= 0.50)", median(rawEv), median(busEv), evRatio))
