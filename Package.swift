@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "exam-protogen", targets: ["ProtoGen"]),
         .executable(name: "bus-bench", targets: ["BusBench"]),
+        .executable(name: "bus-probe", targets: ["BusProbe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -40,16 +41,33 @@ let package = Package(
         .target(name: "Store", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Shared/Store"),
+        // The exam plan (one parser for every service), Beijing time. Pure.
+        .target(name: "ExamPlan", path: "Shared/ExamPlan"),
         // The service shell: configuration, mesh file, lifecycle, engine, launcher.
         .target(name: "ServiceKit", dependencies: [
-            "Bus", "ExamContracts", "Store",
+            "Bus", "ExamContracts", "Store", "ExamPlan",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Shared/ServiceKit"),
 
         .executableTarget(name: "BusBench", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                           path: "Tests/BusBench"),
+        .executableTarget(name: "BusProbe", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/BusProbe"),
 
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                     path: "Tests/BusTests"),
+        .testTarget(name: "StoreTests", dependencies: [
+            "Store", "ServiceKit", "Bus", "ExamContracts", "TestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/StoreTests"),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "TestSupport",
+        ], path: "Tests/IntegrationTests"),
     ]
 )

@@ -745,6 +745,30 @@ public struct StatsRequest: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
+/// Every message mirror of protos/ by its full protobuf name.
+public let allMessageTypes: [String: any ProtoMessage.Type] = [
+    "exam.v1.CallHeader": CallHeader.self,
+    "exam.v1.Counter": Counter.self,
+    "exam.v1.EventHeader": EventHeader.self,
+    "exam.v1.InfoReply": InfoReply.self,
+    "exam.v1.InfoRequest": InfoRequest.self,
+    "exam.v1.NodeStarted": NodeStarted.self,
+    "exam.v1.NodeStopping": NodeStopping.self,
+    "exam.v1.PingReply": PingReply.self,
+    "exam.v1.PingRequest": PingRequest.self,
+    "exam.v1.Principal": Principal.self,
+    "exam.v1.ProbeEvent": ProbeEvent.self,
+    "exam.v1.ProbeFailure": ProbeFailure.self,
+    "exam.v1.ProbeItem": ProbeItem.self,
+    "exam.v1.ProbeMessage": ProbeMessage.self,
+    "exam.v1.ReplayReply": ReplayReply.self,
+    "exam.v1.ReplayRequest": ReplayRequest.self,
+    "exam.v1.ReplayedEvent": ReplayedEvent.self,
+    "exam.v1.ReplyHeader": ReplyHeader.self,
+    "exam.v1.StatsReply": StatsReply.self,
+    "exam.v1.StatsRequest": StatsRequest.self,
+]
+
 /// Methods of `exam.v1.BusProbe`.
 public enum BusProbeAPI {
     public static let serviceName = "exam.v1.BusProbe"
@@ -752,7 +776,9 @@ public enum BusProbeAPI {
     public static let fail = RPCMethod<ProbeFailure, ProbeMessage>("exam.v1.BusProbe/Fail")
     public static let hold = RPCMethod<ProbeMessage, ProbeMessage>("exam.v1.BusProbe/Hold")
     public static let notServed = RPCMethod<ProbeMessage, ProbeMessage>("exam.v1.BusProbe/NotServed")
-    public static let allMethods: [String] = ["exam.v1.BusProbe/Echo", "exam.v1.BusProbe/Fail", "exam.v1.BusProbe/Hold", "exam.v1.BusProbe/NotServed"]
+    public static let emit = RPCMethod<ProbeMessage, ProbeMessage>("exam.v1.BusProbe/Emit")
+    public static let tally = RPCMethod<ProbeMessage, ProbeMessage>("exam.v1.BusProbe/Tally")
+    public static let allMethods: [String] = ["exam.v1.BusProbe/Echo", "exam.v1.BusProbe/Fail", "exam.v1.BusProbe/Hold", "exam.v1.BusProbe/NotServed", "exam.v1.BusProbe/Emit", "exam.v1.BusProbe/Tally"]
 }
 
 /// Methods of `exam.v1.Node`.

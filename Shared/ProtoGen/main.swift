@@ -267,6 +267,17 @@ for m in messages {
     emit()
 }
 
+// Every mirror by its protobuf name, for tools that handle any message
+// (examctl call, tail --json).
+emit("/// Every message mirror of protos/ by its full protobuf name.")
+emit("public let allMessageTypes: [String: any ProtoMessage.Type] = [")
+for m in messages {
+    let full = str(m.pointee.name)
+    emit("    \"\(full)\": \(swiftTypeName(fullName: full, package: str(m.pointee.package_name))).self,")
+}
+emit("]")
+emit()
+
 for s in services {
     let d = s.pointee
     let full = str(d.name)

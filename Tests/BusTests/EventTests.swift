@@ -100,9 +100,9 @@ struct EventTests {
 
     @Test func subscriberWaitsForAPublisherThatIsNotUpYet() async throws {
         // Subscribe to endpoints where nothing listens yet, then start the publisher there.
-        let probe = try await ProbePublisher()
-        let rpc = probe.rpcEndpoint, events = probe.eventsEndpoint
-        probe.reactor.shutdown()
+        let dir = "/tmp/exam-bus-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let rpc = "ipc://\(dir)/late.rpc", events = "ipc://\(dir)/late.events"
         let reactor = Reactor(name: "subscriber")
         defer { reactor.shutdown() }
         let (_, stream) = EventSubscriber.stream(reactor: reactor, publisher: "probe", eventsEndpoint: events,

@@ -573,18 +573,22 @@ const ProtobufCMessageDescriptor exam__v1__probe_event__descriptor =
   (ProtobufCMessageInit) exam__v1__probe_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor exam__v1__bus_probe__method_descriptors[4] =
+static const ProtobufCMethodDescriptor exam__v1__bus_probe__method_descriptors[6] =
 {
   { "Echo", &exam__v1__probe_message__descriptor, &exam__v1__probe_message__descriptor },
   { "Fail", &exam__v1__probe_failure__descriptor, &exam__v1__probe_message__descriptor },
   { "Hold", &exam__v1__probe_message__descriptor, &exam__v1__probe_message__descriptor },
   { "NotServed", &exam__v1__probe_message__descriptor, &exam__v1__probe_message__descriptor },
+  { "Emit", &exam__v1__probe_message__descriptor, &exam__v1__probe_message__descriptor },
+  { "Tally", &exam__v1__probe_message__descriptor, &exam__v1__probe_message__descriptor },
 };
 const unsigned exam__v1__bus_probe__method_indices_by_name[] = {
   0,        /* Echo */
+  4,        /* Emit */
   1,        /* Fail */
   2,        /* Hold */
-  3         /* NotServed */
+  3,        /* NotServed */
+  5         /* Tally */
 };
 const ProtobufCServiceDescriptor exam__v1__bus_probe__descriptor =
 {
@@ -593,7 +597,7 @@ const ProtobufCServiceDescriptor exam__v1__bus_probe__descriptor =
   "BusProbe",
   "Exam__V1__BusProbe",
   "exam.v1",
-  4,
+  6,
   exam__v1__bus_probe__method_descriptors,
   exam__v1__bus_probe__method_indices_by_name
 };
@@ -628,6 +632,22 @@ void exam__v1__bus_probe__not_served(ProtobufCService *service,
 {
   assert(service->descriptor == &exam__v1__bus_probe__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void exam__v1__bus_probe__emit(ProtobufCService *service,
+                               const Exam__V1__ProbeMessage *input,
+                               Exam__V1__ProbeMessage_Closure closure,
+                               void *closure_data)
+{
+  assert(service->descriptor == &exam__v1__bus_probe__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void exam__v1__bus_probe__tally(ProtobufCService *service,
+                                const Exam__V1__ProbeMessage *input,
+                                Exam__V1__ProbeMessage_Closure closure,
+                                void *closure_data)
+{
+  assert(service->descriptor == &exam__v1__bus_probe__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__bus_probe__init (Exam__V1__BusProbe_Service *service,
                                 Exam__V1__BusProbe_ServiceDestroy destroy)

@@ -213,6 +213,14 @@ struct Exam__V1__BusProbe_Service
                      const Exam__V1__ProbeMessage *input,
                      Exam__V1__ProbeMessage_Closure closure,
                      void *closure_data);
+  void (*emit)(Exam__V1__BusProbe_Service *service,
+               const Exam__V1__ProbeMessage *input,
+               Exam__V1__ProbeMessage_Closure closure,
+               void *closure_data);
+  void (*tally)(Exam__V1__BusProbe_Service *service,
+                const Exam__V1__ProbeMessage *input,
+                Exam__V1__ProbeMessage_Closure closure,
+                void *closure_data);
 };
 typedef void (*Exam__V1__BusProbe_ServiceDestroy)(Exam__V1__BusProbe_Service *);
 void exam__v1__bus_probe__init (Exam__V1__BusProbe_Service *service,
@@ -224,7 +232,9 @@ void exam__v1__bus_probe__init (Exam__V1__BusProbe_Service *service,
       function_prefix__ ## echo,\
       function_prefix__ ## fail,\
       function_prefix__ ## hold,\
-      function_prefix__ ## not_served  }
+      function_prefix__ ## not_served,\
+      function_prefix__ ## emit,\
+      function_prefix__ ## tally  }
 void exam__v1__bus_probe__echo(ProtobufCService *service,
                                const Exam__V1__ProbeMessage *input,
                                Exam__V1__ProbeMessage_Closure closure,
@@ -241,6 +251,14 @@ void exam__v1__bus_probe__not_served(ProtobufCService *service,
                                      const Exam__V1__ProbeMessage *input,
                                      Exam__V1__ProbeMessage_Closure closure,
                                      void *closure_data);
+void exam__v1__bus_probe__emit(ProtobufCService *service,
+                               const Exam__V1__ProbeMessage *input,
+                               Exam__V1__ProbeMessage_Closure closure,
+                               void *closure_data);
+void exam__v1__bus_probe__tally(ProtobufCService *service,
+                                const Exam__V1__ProbeMessage *input,
+                                Exam__V1__ProbeMessage_Closure closure,
+                                void *closure_data);
 
 /* --- descriptors --- */
 

@@ -1,0 +1,170 @@
+import Foundation
+import Synchronization
+
+/// Starts services of the mesh as separate processes, waits for each one's
+/// readiness line ("READY <name> ..."), and stops them: SIGTERM, then SIGKILL
+/// if one does not exit within the bound. The `exam-mesh` command and the
+/// integration tests use it.
+public final class MeshLauncher: Sendable {
+    public struct Spec: Sendable {
+        public var name: String
+        /// Executable name (found in `binDir`).
+        public var executable: String
+        public var arguments: [String]
+        public init(name: String, executable: String? = nil, arguments: [String] = []) {
+            self.name = name
+            self.executable = executable ?? name
+            self.arguments = arguments
+        }
+    }
+
+    public struct LaunchError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    final class Running: @unchecked Sendable {
+        // `@unchecked`: Process is used from the launcher's callers and its
+        // own termination handler; every field below is set once at start.
+        let spec: Spec
+        let process: Process
+        let ready = DispatchSemaphore(value: 0)
+        let exited = DispatchSemaphore(value: 0)
+        let readyLine = Mutex<String?>(nil)
+        init(spec: Spec, process: Process) {
+            self.spec = spec
+            self.process = process
+        }
+    }
+
+    public let binDir: String
+    public let dataDir: String
+    public let meshPath: String
+    public let logDir: String
+    private let running = Mutex<[String: Running]>([:])
+
+    public init(binDir: String, dataDir: String, meshPath: String) throws {
+        self.binDir = binDir
+        self.dataDir = dataDir
+        self.meshPath = meshPath
+        logDir = (dataDir as NSString).appendingPathComponent("logs")
+        try FileManager.default.createDirectory(atPath: logDir, withIntermediateDirectories: true)
+    }
+
+    /// The folder of the running executable (where SwiftPM puts its siblings).
+    public static var ownBinDir: String {
+        (CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+            : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]).deletingLastPathComponent
+    }
+
+    public func logPath(_ name: String) -> String { (logDir as NSString).appendingPathComponent("\(name).log") }
+
+    /// Starts one service and returns once it said READY.
+    @discardableResult
+    public func start(_ spec: Spec, readyTimeout: Duration = .seconds(60)) async throws -> String {
+        let exe = (binDir as NSString).appendingPathComponent(spec.executable)
+        guard FileManager.default.isExecutableFile(atPath: exe) else {
+            throw LaunchError(description: "\(exe) is not an executable (build first: swift build)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = ["--mesh", meshPath, "--data", dataDir] + spec.arguments
+        var env = ProcessInfo.processInfo.environment
+        env["EXAM_PARENT_PID"] = String(getpid())
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        let logFile = logPath(spec.name)
+        if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
+        guard let log = FileHandle(forWritingAtPath: logFile) else { throw LaunchError(description: "cannot write \(logFile)") }
+        log.seekToEndOfFile()
+        process.standardError = log
+        let r = Running(spec: spec, process: process)
+        let buffer = Mutex("")
+        out.fileHandleForReading.readabilityHandler = { h in
+            let chunk = h.availableData
+            if chunk.isEmpty { h.readabilityHandler = nil; return }
+            let lines: [String] = buffer.withLock { b in
+                b += String(decoding: chunk, as: UTF8.self)
+                var complete: [String] = []
+                while let nl = b.firstIndex(of: "\n") {
+                    complete.append(String(b[..<nl]))
+                    b = String(b[b.index(after: nl)...])
+                }
+                return complete
+            }
+            for line in lines where line.hasPrefix("READY \(spec.name)") {
+                r.readyLine.withLock { $0 = line }
+                r.ready.signal()
+            }
+        }
+        process.terminationHandler = { _ in
+            r.exited.signal()
+            r.ready.signal()  // wakes a start still waiting: it sees the exit
+        }
+        try process.run()
+        running.withLock { $0[spec.name] = r }
+        let ms = Int(readyTimeout.components.seconds * 1000)
+        let gotSignal = await Task.detached { r.ready.wait(timeout: .now() + .milliseconds(ms)) == .success }.value
+        if let line = r.readyLine.withLock({ $0 }) { return line }
+        if gotSignal {
+            throw LaunchError(description: "\(spec.name) exited with status \(process.terminationStatus) before it was ready; last log lines:\n\(tail(logFile))")
+        }
+        process.interrupt()
+        throw LaunchError(description: "\(spec.name) was not ready within \(readyTimeout); last log lines:\n\(tail(logFile))")
+    }
+
+    /// Starts several services side by side.
+    public func start(_ specs: [Spec]) async throws {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for s in specs { group.addTask { try await self.start(s) } }
+            for try await _ in group {}
+        }
+    }
+
+    public func isRunning(_ name: String) -> Bool {
+        running.withLock { $0[name]?.process.isRunning ?? false }
+    }
+
+    public func pid(_ name: String) -> Int32? { running.withLock { $0[name]?.process.processIdentifier } }
+
+    /// Sends `sig` (SIGKILL to simulate a crash).
+    public func signal(_ name: String, _ sig: Int32) {
+        if let p = pid(name) { kill(p, sig) }
+    }
+
+    /// Waits for `name` to exit; returns its status, or nil after `timeout`.
+    public func waitExit(_ name: String, timeout: Duration) async -> Int32? {
+        guard let r = running.withLock({ $0[name] }) else { return nil }
+        let ms = Int(timeout.components.seconds * 1000)
+        let ok = await Task.detached { r.exited.wait(timeout: .now() + .milliseconds(ms)) == .success }.value
+        if ok { r.exited.signal() }  // leave it signalled for later waiters
+        return ok ? r.process.terminationStatus : nil
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`. Returns the exit status.
+    @discardableResult
+    public func stop(_ name: String, timeout: Duration = .seconds(15)) async -> Int32? {
+        guard isRunning(name) else { return running.withLock { $0[name]?.process.terminationStatus } }
+        signal(name, SIGTERM)
+        if let status = await waitExit(name, timeout: timeout) { return status }
+        signal(name, SIGKILL)
+        return await waitExit(name, timeout: .seconds(5))
+    }
+
+    public func stopAll(timeout: Duration = .seconds(15)) async {
+        let names = running.withLock { Array($0.keys) }
+        await withTaskGroup(of: Void.self) { group in
+            for n in names { group.addTask { _ = await self.stop(n, timeout: timeout) } }
+        }
+    }
+
+    /// The last lines of a log file, for error messages.
+    public func tail(_ path: String, lines: Int = 15) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "(no log)" }
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+}
+
+extension String {
+    var deletingLastPathComponent: String { (self as NSString).deletingLastPathComponent }
+}

@@ -1,0 +1,287 @@
+import ArgumentParser
+import Bus
+import ExamContracts
+import Foundation
+import Logging
+import Store
+import Synchronization
+
+/// The options every service takes (flags, with environment defaults).
+public struct HostOptions: ParsableArguments, Sendable {
+    @Option(help: "Mesh file with every service's endpoints (env EXAM_MESH).")
+    public var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+
+    @Option(help: "Folder for this service's SQLite store (env EXAM_DATA).")
+    public var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env EXAM_LOG_LEVEL).")
+    public var logLevel: String = ProcessInfo.processInfo.environment["EXAM_LOG_LEVEL"] ?? "info"
+
+    @Option(help: "Seconds a SIGTERM may take to drain before the process exits anyway.")
+    public var stopTimeout: Int = 10
+
+    public init() {}
+
+    public var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
+}
+
+/// The version every service reports in `info`.
+public let examMeshVersion = "0.1.0"
+
+/// A service process: its store, its state on the engine thread, its ROUTER
+/// and PUB on the reactor, the streams it follows, and its lifecycle —
+/// readiness printed once serving ("READY <name> ..." on standard output),
+/// SIGTERM/SIGINT drained within a bound (like swift-service-lifecycle's
+/// ServiceGroup). Every service answers exam.v1.Node (ping, info, stats,
+/// replay) through it.
+public final class ServiceHost<State>: Sendable {
+    public let name: String
+    public let options: HostOptions
+    public let mesh: MeshConfig
+    public let endpoints: MeshConfig.Endpoints
+    public let logger: Logger
+    public let store: ServiceStore
+    public let reactor: Reactor
+    public let counters = Counters()
+    public let server: RpcServer
+    public let publisher: EventPublisher
+    public let engine: Engine<State>
+    private let startedAt = Date()
+    private let follows = Mutex<[(publisher: String, prefixes: [String], apply: @Sendable (DeliveredEvent, inout State, inout Transaction) throws -> Void)]>([])
+    private let subscribers = Mutex<[EventSubscriber]>([])
+    private let clients = Mutex<[String: RpcClient]>([:])
+    private let security: BusSecurity
+
+    /// Opens the store (migrating it), loads the state, and prepares the
+    /// sockets; nothing is bound until `run`.
+    public init(name: String, options: HostOptions, migrations: [Migration] = [],
+                clock: @escaping @Sendable () -> Date = { Date() },
+                load: (ServiceStore) throws -> State) throws {
+        self.name = name
+        self.options = options
+        var log = Logger(label: name)
+        log.logLevel = options.level
+        logger = log
+        mesh = try MeshConfig.load(path: options.mesh)
+        endpoints = try mesh.endpoints(of: name)
+        security = try mesh.serverSecurity(for: name)
+        store = try ServiceStore(path: (options.data as NSString).appendingPathComponent("\(name).sqlite"), migrations: migrations)
+        let state = try load(store)
+        reactor = Reactor(name: name)
+        server = RpcServer(reactor: reactor, security: security, counters: counters, logger: log)
+        publisher = EventPublisher(reactor: reactor, service: name, stream: store.stream, head: try store.headSeq(), counters: counters)
+        engine = try Engine(service: name, store: store, state: state, counters: counters, logger: log, clock: clock)
+        serveNode()
+    }
+
+    // MARK: Wiring (before run)
+
+    /// Serves a method of this service through the engine: `body` runs on the
+    /// state, its changes are committed, then the caller is answered.
+    public func serve<Req, Resp>(_ method: RPCMethod<Req, Resp>,
+                                 _ body: @escaping @Sendable (Req, CallInfo, inout State, inout Transaction) throws -> Resp) {
+        server.serveDeferred(method) { [engine] req, info, responder in
+            engine.submit(responder, info) { state, tx in try body(req, info, &state, &tx) }
+        }
+    }
+
+    /// Follows another service's events (topics starting with `prefixes`),
+    /// applying each once, in order, from where this store left off.
+    public func follow(_ publisher: String, prefixes: [String],
+                       _ apply: @escaping @Sendable (DeliveredEvent, inout State, inout Transaction) throws -> Void) {
+        follows.withLock { $0.append((publisher, prefixes, apply)) }
+    }
+
+    /// A client for calling another service of the mesh.
+    public func client(for service: String) throws -> RpcClient {
+        try clients.withLock { c in
+            if let existing = c[service] { return existing }
+            let e = try mesh.endpoints(of: service)
+            let client = RpcClient(reactor: reactor, endpoint: e.rpc, caller: name,
+                                   principal: CallPrincipal(id: name, role: .service),
+                                   security: try mesh.clientSecurity(to: service, as: name))
+            c[service] = client
+            return client
+        }
+    }
+
+    // MARK: Running
+
+    /// Binds, starts following, says READY, and serves until SIGTERM/SIGINT;
+    /// then drains and exits the process.
+    public func run() async throws -> Never {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let rpc = try await server.bind(endpoints.bindRPC ?? endpoints.rpc)
+        let events = try await publisher.bind(endpoints.bindEvents ?? endpoints.events, security: security)
+        engine.start(publisher: publisher)
+        try await startFollowing()
+        _ = try await engine.write { [name] _, tx in
+            try tx.publish("node.\(name).started", NodeStarted(service: name, version: examMeshVersion,
+                                                               rpcEndpoint: rpc, eventsEndpoint: events))
+        }
+        logger.info("ready", metadata: ["rpc": "\(rpc)", "events": "\(events)", "store": "\(store.path)",
+                                        "stream": "\(store.stream)", "head": "\(engine.headSeq)"])
+        FileHandle.standardOutput.write(Data("READY \(name) rpc=\(rpc) events=\(events)\n".utf8))
+
+        watchParent()
+        let sig = await waitForSignal()
+        let code = await drain(reason: sig == SIGINT ? "SIGINT" : "SIGTERM")
+        exit(code)
+    }
+
+    private func startFollowing() async throws {
+        for f in follows.withLock({ $0 }) {
+            let peer = try mesh.endpoints(of: f.publisher)
+            let stored = try store.cursor(publisher: f.publisher)
+            let position = stored.map { StreamPosition(stream: $0.stream, seq: $0.seq) } ?? .start
+            let apply = f.apply
+            let publisher = f.publisher
+            let sub = EventSubscriber(reactor: reactor, publisher: f.publisher, eventsEndpoint: peer.events,
+                                      rpcEndpoint: peer.rpc, prefixes: f.prefixes, from: position, caller: name,
+                                      security: try mesh.clientSecurity(to: f.publisher, as: name), counters: counters,
+                                      logger: logger) { [engine] event in
+                engine.deliver(event, from: publisher, apply)
+            }
+            sub.start()
+            subscribers.withLock { $0.append(sub) }
+            logger.info("following", metadata: ["publisher": "\(f.publisher)", "prefixes": "\(f.prefixes)", "from": "\(position.seq)"])
+        }
+    }
+
+    /// Started by a launcher (EXAM_PARENT_PID): stop when it is gone, so a
+    /// crashed test run leaves no services behind.
+    private func watchParent() {
+        guard let text = ProcessInfo.processInfo.environment["EXAM_PARENT_PID"], let parent = Int32(text) else { return }
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + 1, repeating: 1)
+        timer.setEventHandler {
+            if getppid() != parent { kill(getpid(), SIGTERM) }
+        }
+        timer.resume()
+        SignalSources.keepTimer(timer)
+    }
+
+    private func waitForSignal() async -> Int32 {
+        await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
+            let once = Mutex(false)
+            for s in [SIGTERM, SIGINT] {
+                let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+                source.setEventHandler {
+                    let first = once.withLock { f in defer { f = true }; return !f }
+                    if first { c.resume(returning: s) }
+                }
+                source.resume()
+                SignalSources.keep(source)
+            }
+        }
+    }
+
+    /// Stops taking calls, finishes those taken, commits what is queued,
+    /// says goodbye on the event stream, and closes the sockets. A watchdog
+    /// ends the process if this takes longer than --stop-timeout.
+    private func drain(reason: String) async -> Int32 {
+        let bound = options.stopTimeout
+        logger.info("stopping", metadata: ["reason": "\(reason)", "bound_s": "\(bound)"])
+        let watchdog = Thread {
+            Thread.sleep(forTimeInterval: TimeInterval(bound))
+            FileHandle.standardError.write(Data("stop took longer than \(bound) s; exiting\n".utf8))
+            exit(1)
+        }
+        watchdog.start()
+        server.beginDraining()
+        let idle = await server.waitIdle(timeout: .seconds(max(1, bound / 2)))
+        _ = try? await engine.write { [name] _, tx in
+            try tx.publish("node.\(name).stopping", NodeStopping(service: name, reason: reason))
+        }
+        for s in subscribers.withLock({ $0 }) { s.stop() }
+        let drained = engine.stop(timeout: .seconds(max(1, bound / 2)))
+        reactor.shutdown(timeout: .seconds(2))
+        logger.info("stopped", metadata: ["calls_drained": "\(idle)", "engine_drained": "\(drained)"])
+        return idle && drained ? 0 : 1
+    }
+
+    // MARK: exam.v1.Node
+
+    private func serveNode() {
+        let name = self.name
+        server.serveReplay(StoreReplaySource(store: store, service: name))
+        server.serveInline(NodeAPI.ping) { _, _ in PingReply(service: name, serverTimeMs: unixMillis()) }
+        server.serveInline(NodeAPI.info) { [self] _, _ in
+            InfoReply(service: name, version: examMeshVersion, stream: store.stream, headSeq: engine.headSeq,
+                      startedAtMs: unixMillis(startedAt), uptimeMs: unixMillis() - unixMillis(startedAt),
+                      rpcEndpoint: server.endpoint ?? "", eventsEndpoint: publisher.endpoint ?? "", storePath: store.path)
+        }
+        server.serve(NodeAPI.stats) { [self] _, _ in
+            var all = counters.snapshot()
+            for (table, n) in (try? store.tableCounts()) ?? [:] { all["store.rows.\(table)"] = n }
+            all["engine.head_seq"] = Int64(engine.headSeq)
+            return StatsReply(service: name, counters: all.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) })
+        }
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var timers: [DispatchSourceTimer] = []
+    static func keep(_ s: DispatchSourceSignal) { lock.withLock { sources.append(s) } }
+    static func keepTimer(_ t: DispatchSourceTimer) { lock.withLock { timers.append(t) } }
+}
+
+/// The outbox as the bus's replay source.
+struct StoreReplaySource: ReplaySource {
+    let store: ServiceStore
+    let service: String
+    var stream: String { store.stream }
+
+    func replay(afterSeq: UInt64, prefixes: [String], limit: Int) throws -> (events: [OutgoingEvent], through: UInt64, head: UInt64) {
+        let page = try store.replay(afterSeq: afterSeq, prefixes: prefixes, limit: limit)
+        return (page.records.map { r in
+            OutgoingEvent(header: EventHeaderFields(topic: r.topic, publisher: service, stream: store.stream, seq: r.seq,
+                                                    serverTimeMs: r.serverTimeMs, payloadType: r.payloadType), payload: r.payload)
+        }, page.through, page.head)
+    }
+}
+
+extension MeshConfig {
+    /// The CurveZMQ settings of `service`'s own sockets (plain when the mesh is).
+    func serverSecurity(for service: String) throws -> BusSecurity {
+        guard let curve else { return .plain }
+        let keys = try CurveKeys.load(dir: curve.keysDir, service: service)
+        return .curveServer(keys: keys, allowedClients: try CurveKeys.allowedClients(dir: curve.keysDir, services: self))
+    }
+
+    /// The CurveZMQ settings for connecting to `service` with `me`'s key pair.
+    public func clientSecurity(to service: String, as me: String) throws -> BusSecurity {
+        guard let curve else { return .plain }
+        guard let server = services[service]?.publicKey else { throw ConfigError("no public key for \(service) in the mesh file") }
+        return .curveClient(keys: try CurveKeys.load(dir: curve.keysDir, service: me), serverPublicKey: server)
+    }
+}
+
+/// Key files of a CurveZMQ mesh: `<dir>/<name>.key` holds a key pair (JSON:
+/// {"publicKey":…, "secretKey":…}); `<dir>/clients/*.pub` the extra client
+/// public keys (tools) a service accepts besides its peers.
+public enum CurveKeys {
+    public static func load(dir: String, service: String) throws -> CurveKeyPair {
+        let path = (dir as NSString).appendingPathComponent("\(service).key")
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError("curve key \(path) cannot be read") }
+        do { return try JSONDecoder().decode(CurveKeyPair.self, from: data) } catch {
+            throw ConfigError("curve key \(path) is not valid: \(describeJSONError(error))")
+        }
+    }
+
+    static func allowedClients(dir: String, services: MeshConfig) throws -> Set<String> {
+        var keys = Set(services.services.values.compactMap(\.publicKey))
+        let clients = (dir as NSString).appendingPathComponent("clients")
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: clients)) ?? [] where f.hasSuffix(".pub") {
+            if let text = try? String(contentsOfFile: (clients as NSString).appendingPathComponent(f), encoding: .utf8) {
+                keys.insert(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+        return keys
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("contracts")
+struct ContractTests {
+    /// The committed protoc-c code and Swift mirrors match protos/: this
+    /// fails when someone edits a .proto and forgets scripts/gen-protos.
+    @Test func generatedCodeIsCurrent() throws {
+        let root = repositoryRoot()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: root + "/scripts/gen-protos")
+        p.arguments = ["--check"]
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        var env = ProcessInfo.processInfo.environment
+        env["PROTOGEN"] = executablesFolder + "/exam-protogen"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("generated code is current"))
+    }
+
+    /// Every proto file opens with who sends what (the zproto habit).
+    @Test func everyProtoOpensWithItsConversation() throws {
+        let dir = repositoryRoot() + "/protos/exam/v1"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".proto") }
+        #expect(!files.isEmpty)
+        for f in files {
+            let text = try String(contentsOfFile: dir + "/" + f, encoding: .utf8)
+            #expect(text.hasPrefix("// "), "\(f) does not open with a comment")
+            #expect(text.contains("Who sends what") || text.contains("who sends what"), "\(f) does not say who sends what")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// A wait that gives up: the bound on waiting for something that should
+/// happen, never a sleep that orders things.
+public struct TimedOut: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "timed out waiting for \(what)" }
+}
+
+public func within<T: Sendable>(_ limit: Duration, _ what: String,
+                                _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        return value
+    }
+}
+
+/// A fresh folder under /tmp (short: Unix socket paths are limited to 107 bytes).
+public func temporaryFolder(_ tag: String) throws -> String {
+    let path = "/tmp/exam-\(tag)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Where SwiftPM put the executables (beside the test bundle).
+public var executablesFolder: String {
+    if let dir = ProcessInfo.processInfo.environment["EXAM_BIN_DIR"] { return dir }
+    var path = CommandLine.arguments[0]
+    if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+    // .../debug/ExamMeshPackageTests.xctest
+    var url = URL(fileURLWithPath: path)
+    while url.pathComponents.count > 1 {
+        url.deleteLastPathComponent()
+        if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("bus-probe").path) { return url.path }
+    }
+    return URL(fileURLWithPath: path).deletingLastPathComponent().path
+}
+
+/// The repository's root (for files like compose/ and scripts/).
+public func repositoryRoot(_ file: String = #filePath) -> String {
+    var url = URL(fileURLWithPath: file)
+    while url.pathComponents.count > 1 {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}
