@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "exam-protogen", targets: ["ProtoGen"]),
         .executable(name: "bus-bench", targets: ["BusBench"]),
         .executable(name: "bus-probe", targets: ["BusProbe"]),
+        .executable(name: "examctl", targets: ["ExamCtl"]),
+        .executable(name: "exam-mesh", targets: ["ExamMesh"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -50,6 +52,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Shared/ServiceKit"),
+
+        // Ops tools.
+        .executableTarget(name: "ExamCtl", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Services/ExamCtl"),
+        .executableTarget(name: "ExamMesh", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Services/ExamMesh"),
 
         .executableTarget(name: "BusBench", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                           path: "Tests/BusBench"),

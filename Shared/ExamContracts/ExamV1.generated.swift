@@ -7,6 +7,78 @@ public typealias Role = ActorRole
 
 public typealias StatusCode = RPCCode
 
+public struct BackupReply: ProtoMessage {
+    public static let protoName = "exam.v1.BackupReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var path: String
+    public var bytes: Int64
+    public var headSeq: UInt64
+
+    public init(
+        path: String = "",
+        bytes: Int64 = 0,
+        headSeq: UInt64 = 0
+    ) {
+        self.path = path
+        self.bytes = bytes
+        self.headSeq = headSeq
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.path = try r.string(0)
+        self.bytes = r.int64(1)
+        self.headSeq = r.uint64(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.path)
+        w.int64(1, self.bytes)
+        w.uint64(2, self.headSeq)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
+        self.bytes = try c.decodeIfPresent(Int64.self, forKey: .bytes) ?? 0
+        self.headSeq = try c.decodeIfPresent(UInt64.self, forKey: .headSeq) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path = "path"
+        case bytes = "bytes"
+        case headSeq = "head_seq"
+    }
+}
+
+public struct BackupRequest: ProtoMessage {
+    public static let protoName = "exam.v1.BackupRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var path: String
+
+    public init(
+        path: String = ""
+    ) {
+        self.path = path
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.path = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.path)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path = "path"
+    }
+}
+
 public struct CallHeader: ProtoMessage {
     public static let protoName = "exam.v1.CallHeader"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -46,6 +118,15 @@ public struct CallHeader: ProtoMessage {
         try w.message(4, self.actor)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.method = try c.decodeIfPresent(String.self, forKey: .method) ?? ""
+        self.requestId = try c.decodeIfPresent(UInt64.self, forKey: .requestId) ?? 0
+        self.deadlineUnixMs = try c.decodeIfPresent(Int64.self, forKey: .deadlineUnixMs) ?? 0
+        self.caller = try c.decodeIfPresent(String.self, forKey: .caller) ?? ""
+        self.actor = try c.decodeIfPresent(Principal.self, forKey: .actor)
+    }
+
     enum CodingKeys: String, CodingKey {
         case method = "method"
         case requestId = "request_id"
@@ -77,6 +158,12 @@ public struct Counter: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {
         try w.string(0, self.name)
         w.int64(1, self.value)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.value = try c.decodeIfPresent(Int64.self, forKey: .value) ?? 0
     }
 
     enum CodingKeys: String, CodingKey {
@@ -127,6 +214,16 @@ public struct EventHeader: ProtoMessage {
         w.uint64(3, self.seq)
         w.int64(4, self.serverTimeMs)
         try w.string(5, self.payloadType)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.topic = try c.decodeIfPresent(String.self, forKey: .topic) ?? ""
+        self.publisher = try c.decodeIfPresent(String.self, forKey: .publisher) ?? ""
+        self.stream = try c.decodeIfPresent(String.self, forKey: .stream) ?? ""
+        self.seq = try c.decodeIfPresent(UInt64.self, forKey: .seq) ?? 0
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+        self.payloadType = try c.decodeIfPresent(String.self, forKey: .payloadType) ?? ""
     }
 
     enum CodingKeys: String, CodingKey {
@@ -198,6 +295,19 @@ public struct InfoReply: ProtoMessage {
         try w.string(8, self.storePath)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.service = try c.decodeIfPresent(String.self, forKey: .service) ?? ""
+        self.version = try c.decodeIfPresent(String.self, forKey: .version) ?? ""
+        self.stream = try c.decodeIfPresent(String.self, forKey: .stream) ?? ""
+        self.headSeq = try c.decodeIfPresent(UInt64.self, forKey: .headSeq) ?? 0
+        self.startedAtMs = try c.decodeIfPresent(Int64.self, forKey: .startedAtMs) ?? 0
+        self.uptimeMs = try c.decodeIfPresent(Int64.self, forKey: .uptimeMs) ?? 0
+        self.rpcEndpoint = try c.decodeIfPresent(String.self, forKey: .rpcEndpoint) ?? ""
+        self.eventsEndpoint = try c.decodeIfPresent(String.self, forKey: .eventsEndpoint) ?? ""
+        self.storePath = try c.decodeIfPresent(String.self, forKey: .storePath) ?? ""
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case version = "version"
@@ -253,6 +363,14 @@ public struct NodeStarted: ProtoMessage {
         try w.string(3, self.eventsEndpoint)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.service = try c.decodeIfPresent(String.self, forKey: .service) ?? ""
+        self.version = try c.decodeIfPresent(String.self, forKey: .version) ?? ""
+        self.rpcEndpoint = try c.decodeIfPresent(String.self, forKey: .rpcEndpoint) ?? ""
+        self.eventsEndpoint = try c.decodeIfPresent(String.self, forKey: .eventsEndpoint) ?? ""
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case version = "version"
@@ -285,6 +403,12 @@ public struct NodeStopping: ProtoMessage {
         try w.string(1, self.reason)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.service = try c.decodeIfPresent(String.self, forKey: .service) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case reason = "reason"
@@ -313,6 +437,12 @@ public struct PingReply: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {
         try w.string(0, self.service)
         w.int64(1, self.serverTimeMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.service = try c.decodeIfPresent(String.self, forKey: .service) ?? ""
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
     }
 
     enum CodingKeys: String, CodingKey {
@@ -353,6 +483,12 @@ public struct Principal: ProtoMessage {
         w.enumeration(1, self.role)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        self.role = try c.decodeIfPresent(Role.self, forKey: .role) ?? .unspecified
+    }
+
     enum CodingKeys: String, CodingKey {
         case id = "id"
         case role = "role"
@@ -381,6 +517,12 @@ public struct ProbeEvent: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {
         w.uint64(0, self.n)
         w.bytes(1, self.payload)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.n = try c.decodeIfPresent(UInt64.self, forKey: .n) ?? 0
+        self.payload = try c.decodeIfPresent(Data.self, forKey: .payload) ?? Data()
     }
 
     enum CodingKeys: String, CodingKey {
@@ -413,6 +555,12 @@ public struct ProbeFailure: ProtoMessage {
         try w.string(1, self.message)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.code = try c.decodeIfPresent(StatusCode.self, forKey: .code) ?? .ok
+        self.message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+
     enum CodingKeys: String, CodingKey {
         case code = "code"
         case message = "message"
@@ -441,6 +589,12 @@ public struct ProbeItem: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {
         try w.string(0, self.name)
         w.int64(1, self.value)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.value = try c.decodeIfPresent(Int64.self, forKey: .value) ?? 0
     }
 
     enum CodingKeys: String, CodingKey {
@@ -543,6 +697,26 @@ public struct ProbeMessage: ProtoMessage {
         w.bytesList(15, self.blobs)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.n = try c.decodeIfPresent(UInt64.self, forKey: .n) ?? 0
+        self.payload = try c.decodeIfPresent(Data.self, forKey: .payload) ?? Data()
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        self.holdMs = try c.decodeIfPresent(UInt32.self, forKey: .holdMs) ?? 0
+        self.tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? []
+        self.items = try c.decodeIfPresent([ProbeItem].self, forKey: .items) ?? []
+        self.item = try c.decodeIfPresent(ProbeItem.self, forKey: .item)
+        self.code = try c.decodeIfPresent(StatusCode.self, forKey: .code) ?? .ok
+        self.choiceText = try c.decodeIfPresent(String.self, forKey: .choiceText)
+        self.choiceNumber = try c.decodeIfPresent(Int64.self, forKey: .choiceNumber)
+        self.numbers = try c.decodeIfPresent([Int64].self, forKey: .numbers) ?? []
+        self.flag = try c.decodeIfPresent(Bool.self, forKey: .flag) ?? false
+        self.ratio = try c.decodeIfPresent(Double.self, forKey: .ratio) ?? 0
+        self.delta = try c.decodeIfPresent(Int32.self, forKey: .delta) ?? 0
+        self.codes = try c.decodeIfPresent([StatusCode].self, forKey: .codes) ?? []
+        self.blobs = try c.decodeIfPresent([Data].self, forKey: .blobs) ?? []
+    }
+
     enum CodingKeys: String, CodingKey {
         case n = "n"
         case payload = "payload"
@@ -597,6 +771,14 @@ public struct ReplayReply: ProtoMessage {
         w.uint64(3, self.headSeq)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.stream = try c.decodeIfPresent(String.self, forKey: .stream) ?? ""
+        self.events = try c.decodeIfPresent([ReplayedEvent].self, forKey: .events) ?? []
+        self.throughSeq = try c.decodeIfPresent(UInt64.self, forKey: .throughSeq) ?? 0
+        self.headSeq = try c.decodeIfPresent(UInt64.self, forKey: .headSeq) ?? 0
+    }
+
     enum CodingKeys: String, CodingKey {
         case stream = "stream"
         case events = "events"
@@ -634,6 +816,13 @@ public struct ReplayRequest: ProtoMessage {
         w.uint32(2, self.limit)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.afterSeq = try c.decodeIfPresent(UInt64.self, forKey: .afterSeq) ?? 0
+        self.prefixes = try c.decodeIfPresent([String].self, forKey: .prefixes) ?? []
+        self.limit = try c.decodeIfPresent(UInt32.self, forKey: .limit) ?? 0
+    }
+
     enum CodingKeys: String, CodingKey {
         case afterSeq = "after_seq"
         case prefixes = "prefixes"
@@ -663,6 +852,12 @@ public struct ReplayedEvent: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {
         try w.message(0, self.header)
         w.bytes(1, self.payload)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.header = try c.decodeIfPresent(EventHeader.self, forKey: .header)
+        self.payload = try c.decodeIfPresent(Data.self, forKey: .payload) ?? Data()
     }
 
     enum CodingKeys: String, CodingKey {
@@ -700,6 +895,13 @@ public struct ReplyHeader: ProtoMessage {
         try w.string(2, self.message)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.requestId = try c.decodeIfPresent(UInt64.self, forKey: .requestId) ?? 0
+        self.code = try c.decodeIfPresent(StatusCode.self, forKey: .code) ?? .ok
+        self.message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+
     enum CodingKeys: String, CodingKey {
         case requestId = "request_id"
         case code = "code"
@@ -731,6 +933,12 @@ public struct StatsReply: ProtoMessage {
         try w.messages(1, self.counters)
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.service = try c.decodeIfPresent(String.self, forKey: .service) ?? ""
+        self.counters = try c.decodeIfPresent([Counter].self, forKey: .counters) ?? []
+    }
+
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case counters = "counters"
@@ -747,6 +955,8 @@ public struct StatsRequest: ProtoMessage {
 
 /// Every message mirror of protos/ by its full protobuf name.
 public let allMessageTypes: [String: any ProtoMessage.Type] = [
+    "exam.v1.BackupReply": BackupReply.self,
+    "exam.v1.BackupRequest": BackupRequest.self,
     "exam.v1.CallHeader": CallHeader.self,
     "exam.v1.Counter": Counter.self,
     "exam.v1.EventHeader": EventHeader.self,
@@ -788,6 +998,7 @@ public enum NodeAPI {
     public static let info = RPCMethod<InfoRequest, InfoReply>("exam.v1.Node/Info")
     public static let stats = RPCMethod<StatsRequest, StatsReply>("exam.v1.Node/Stats")
     public static let replay = RPCMethod<ReplayRequest, ReplayReply>("exam.v1.Node/Replay")
-    public static let allMethods: [String] = ["exam.v1.Node/Ping", "exam.v1.Node/Info", "exam.v1.Node/Stats", "exam.v1.Node/Replay"]
+    public static let backup = RPCMethod<BackupRequest, BackupReply>("exam.v1.Node/Backup")
+    public static let allMethods: [String] = ["exam.v1.Node/Ping", "exam.v1.Node/Info", "exam.v1.Node/Stats", "exam.v1.Node/Replay", "exam.v1.Node/Backup"]
 }
 

@@ -2,6 +2,8 @@
 #include "ExamProtoC.h"
 
 static const ProtobufCMessageDescriptor *const messages[] = {
+    &exam__v1__backup_reply__descriptor,
+    &exam__v1__backup_request__descriptor,
     &exam__v1__call_header__descriptor,
     &exam__v1__counter__descriptor,
     &exam__v1__event_header__descriptor,

@@ -258,6 +258,16 @@ for m in messages {
         for f in fields { emit("        \(f.write)") }
         emit("    }")
         emit()
+        // JSON (tools, logs) may leave fields out, as protobuf does.
+        emit("    public init(from decoder: Decoder) throws {")
+        emit("        let c = try decoder.container(keyedBy: CodingKeys.self)")
+        for f in fields {
+            let bare = f.type.hasSuffix("?") ? String(f.type.dropLast()) : f.type
+            let fallback = f.type.hasSuffix("?") ? "" : " ?? \(f.defaultValue)"
+            emit("        self.\(f.swift) = try c.decodeIfPresent(\(bare).self, forKey: .\(escaped(f.swift)))\(fallback)")
+        }
+        emit("    }")
+        emit()
         emit("    enum CodingKeys: String, CodingKey {")
         for f in fields { emit("        case \(escaped(f.swift)) = \"\(f.proto)\"") }
         emit("    }")

@@ -163,20 +163,7 @@ public final class ServiceHost<State>: Sendable {
         SignalSources.keepTimer(timer)
     }
 
-    private func waitForSignal() async -> Int32 {
-        await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
-            let once = Mutex(false)
-            for s in [SIGTERM, SIGINT] {
-                let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
-                source.setEventHandler {
-                    let first = once.withLock { f in defer { f = true }; return !f }
-                    if first { c.resume(returning: s) }
-                }
-                source.resume()
-                SignalSources.keep(source)
-            }
-        }
-    }
+    private func waitForSignal() async -> Int32 { await waitForTerminationSignal() }
 
     /// Stops taking calls, finishes those taken, commits what is queued,
     /// says goodbye on the event stream, and closes the sockets. A watchdog
@@ -218,6 +205,38 @@ public final class ServiceHost<State>: Sendable {
             for (table, n) in (try? store.tableCounts()) ?? [:] { all["store.rows.\(table)"] = n }
             all["engine.head_seq"] = Int64(engine.headSeq)
             return StatsReply(service: name, counters: all.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) })
+        }
+        server.serve(NodeAPI.backup) { [self] req, info in
+            guard info.principal.role == .ops else {
+                throw RPCError.permissionDenied("backup is for ops; \(info.principal) may not")
+            }
+            guard req.path.hasPrefix("/") else { throw RPCError.invalidArgument("path: '\(req.path)' is not absolute") }
+            let head = engine.headSeq
+            do { try store.backup(to: req.path) } catch let e as StoreError {
+                throw RPCError.invalidArgument("path: \(e.description)")
+            }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: req.path)
+            let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+            logger.info("backup written", metadata: ["path": "\(req.path)", "bytes": "\(size)"])
+            return BackupReply(path: req.path, bytes: size, headSeq: head)
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT (whichever comes first) and returns it.
+public func waitForTerminationSignal() async -> Int32 {
+    signal(SIGTERM, SIG_IGN)
+    signal(SIGINT, SIG_IGN)
+    return await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
+        let once = Mutex(false)
+        for s in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            source.setEventHandler {
+                let first = once.withLock { f in defer { f = true }; return !f }
+                if first { c.resume(returning: s) }
+            }
+            source.resume()
+            SignalSources.keep(source)
         }
     }
 }

@@ -457,6 +457,96 @@ void   exam__v1__replay_reply__free_unpacked
   assert(message->base.descriptor == &exam__v1__replay_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   exam__v1__backup_request__init
+                     (Exam__V1__BackupRequest         *message)
+{
+  static const Exam__V1__BackupRequest init_value = EXAM__V1__BACKUP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t exam__v1__backup_request__get_packed_size
+                     (const Exam__V1__BackupRequest *message)
+{
+  assert(message->base.descriptor == &exam__v1__backup_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t exam__v1__backup_request__pack
+                     (const Exam__V1__BackupRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &exam__v1__backup_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t exam__v1__backup_request__pack_to_buffer
+                     (const Exam__V1__BackupRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &exam__v1__backup_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Exam__V1__BackupRequest *
+       exam__v1__backup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Exam__V1__BackupRequest *)
+     protobuf_c_message_unpack (&exam__v1__backup_request__descriptor,
+                                allocator, len, data);
+}
+void   exam__v1__backup_request__free_unpacked
+                     (Exam__V1__BackupRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &exam__v1__backup_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   exam__v1__backup_reply__init
+                     (Exam__V1__BackupReply         *message)
+{
+  static const Exam__V1__BackupReply init_value = EXAM__V1__BACKUP_REPLY__INIT;
+  *message = init_value;
+}
+size_t exam__v1__backup_reply__get_packed_size
+                     (const Exam__V1__BackupReply *message)
+{
+  assert(message->base.descriptor == &exam__v1__backup_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t exam__v1__backup_reply__pack
+                     (const Exam__V1__BackupReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &exam__v1__backup_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t exam__v1__backup_reply__pack_to_buffer
+                     (const Exam__V1__BackupReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &exam__v1__backup_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Exam__V1__BackupReply *
+       exam__v1__backup_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Exam__V1__BackupReply *)
+     protobuf_c_message_unpack (&exam__v1__backup_reply__descriptor,
+                                allocator, len, data);
+}
+void   exam__v1__backup_reply__free_unpacked
+                     (Exam__V1__BackupReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &exam__v1__backup_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   exam__v1__node_started__init
                      (Exam__V1__NodeStarted         *message)
 {
@@ -1088,6 +1178,108 @@ const ProtobufCMessageDescriptor exam__v1__replay_reply__descriptor =
   (ProtobufCMessageInit) exam__v1__replay_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor exam__v1__backup_request__field_descriptors[1] =
+{
+  {
+    "path",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__BackupRequest, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned exam__v1__backup_request__field_indices_by_name[] = {
+  0,   /* field[0] = path */
+};
+static const ProtobufCIntRange exam__v1__backup_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor exam__v1__backup_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "exam.v1.BackupRequest",
+  "BackupRequest",
+  "Exam__V1__BackupRequest",
+  "exam.v1",
+  sizeof(Exam__V1__BackupRequest),
+  1,
+  exam__v1__backup_request__field_descriptors,
+  exam__v1__backup_request__field_indices_by_name,
+  1,  exam__v1__backup_request__number_ranges,
+  (ProtobufCMessageInit) exam__v1__backup_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor exam__v1__backup_reply__field_descriptors[3] =
+{
+  {
+    "path",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__BackupReply, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__BackupReply, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "head_seq",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__BackupReply, head_seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned exam__v1__backup_reply__field_indices_by_name[] = {
+  1,   /* field[1] = bytes */
+  2,   /* field[2] = head_seq */
+  0,   /* field[0] = path */
+};
+static const ProtobufCIntRange exam__v1__backup_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor exam__v1__backup_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "exam.v1.BackupReply",
+  "BackupReply",
+  "Exam__V1__BackupReply",
+  "exam.v1",
+  sizeof(Exam__V1__BackupReply),
+  3,
+  exam__v1__backup_reply__field_descriptors,
+  exam__v1__backup_reply__field_indices_by_name,
+  1,  exam__v1__backup_reply__number_ranges,
+  (ProtobufCMessageInit) exam__v1__backup_reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor exam__v1__node_started__field_descriptors[4] =
 {
   {
@@ -1216,14 +1408,16 @@ const ProtobufCMessageDescriptor exam__v1__node_stopping__descriptor =
   (ProtobufCMessageInit) exam__v1__node_stopping__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor exam__v1__node__method_descriptors[4] =
+static const ProtobufCMethodDescriptor exam__v1__node__method_descriptors[5] =
 {
   { "Ping", &exam__v1__ping_request__descriptor, &exam__v1__ping_reply__descriptor },
   { "Info", &exam__v1__info_request__descriptor, &exam__v1__info_reply__descriptor },
   { "Stats", &exam__v1__stats_request__descriptor, &exam__v1__stats_reply__descriptor },
   { "Replay", &exam__v1__replay_request__descriptor, &exam__v1__replay_reply__descriptor },
+  { "Backup", &exam__v1__backup_request__descriptor, &exam__v1__backup_reply__descriptor },
 };
 const unsigned exam__v1__node__method_indices_by_name[] = {
+  4,        /* Backup */
   1,        /* Info */
   0,        /* Ping */
   3,        /* Replay */
@@ -1236,7 +1430,7 @@ const ProtobufCServiceDescriptor exam__v1__node__descriptor =
   "Node",
   "Exam__V1__Node",
   "exam.v1",
-  4,
+  5,
   exam__v1__node__method_descriptors,
   exam__v1__node__method_indices_by_name
 };
@@ -1271,6 +1465,14 @@ void exam__v1__node__replay(ProtobufCService *service,
 {
   assert(service->descriptor == &exam__v1__node__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void exam__v1__node__backup(ProtobufCService *service,
+                            const Exam__V1__BackupRequest *input,
+                            Exam__V1__BackupReply_Closure closure,
+                            void *closure_data)
+{
+  assert(service->descriptor == &exam__v1__node__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__node__init (Exam__V1__Node_Service *service,
                            Exam__V1__Node_ServiceDestroy destroy)

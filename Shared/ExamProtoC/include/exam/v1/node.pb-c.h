@@ -26,6 +26,8 @@ typedef struct Exam__V1__StatsReply Exam__V1__StatsReply;
 typedef struct Exam__V1__ReplayRequest Exam__V1__ReplayRequest;
 typedef struct Exam__V1__ReplayedEvent Exam__V1__ReplayedEvent;
 typedef struct Exam__V1__ReplayReply Exam__V1__ReplayReply;
+typedef struct Exam__V1__BackupRequest Exam__V1__BackupRequest;
+typedef struct Exam__V1__BackupReply Exam__V1__BackupReply;
 typedef struct Exam__V1__NodeStarted Exam__V1__NodeStarted;
 typedef struct Exam__V1__NodeStopping Exam__V1__NodeStopping;
 
@@ -173,6 +175,38 @@ struct  Exam__V1__ReplayReply
 #define EXAM__V1__REPLAY_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__replay_reply__descriptor) \
     , (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+
+
+/*
+ * A consistent copy of the running store (SQLite's online backup), written
+ * by the service to `path` on its own host; the service keeps serving.
+ */
+struct  Exam__V1__BackupRequest
+{
+  ProtobufCMessage base;
+  /*
+   * absolute; must not exist yet
+   */
+  char *path;
+};
+#define EXAM__V1__BACKUP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&exam__v1__backup_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Exam__V1__BackupReply
+{
+  ProtobufCMessage base;
+  char *path;
+  int64_t bytes;
+  /*
+   * the copy holds every event up to here
+   */
+  uint64_t head_seq;
+};
+#define EXAM__V1__BACKUP_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&exam__v1__backup_reply__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Exam__V1__NodeStarted
@@ -389,6 +423,44 @@ Exam__V1__ReplayReply *
 void   exam__v1__replay_reply__free_unpacked
                      (Exam__V1__ReplayReply *message,
                       ProtobufCAllocator *allocator);
+/* Exam__V1__BackupRequest methods */
+void   exam__v1__backup_request__init
+                     (Exam__V1__BackupRequest         *message);
+size_t exam__v1__backup_request__get_packed_size
+                     (const Exam__V1__BackupRequest   *message);
+size_t exam__v1__backup_request__pack
+                     (const Exam__V1__BackupRequest   *message,
+                      uint8_t             *out);
+size_t exam__v1__backup_request__pack_to_buffer
+                     (const Exam__V1__BackupRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Exam__V1__BackupRequest *
+       exam__v1__backup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   exam__v1__backup_request__free_unpacked
+                     (Exam__V1__BackupRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Exam__V1__BackupReply methods */
+void   exam__v1__backup_reply__init
+                     (Exam__V1__BackupReply         *message);
+size_t exam__v1__backup_reply__get_packed_size
+                     (const Exam__V1__BackupReply   *message);
+size_t exam__v1__backup_reply__pack
+                     (const Exam__V1__BackupReply   *message,
+                      uint8_t             *out);
+size_t exam__v1__backup_reply__pack_to_buffer
+                     (const Exam__V1__BackupReply   *message,
+                      ProtobufCBuffer     *buffer);
+Exam__V1__BackupReply *
+       exam__v1__backup_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   exam__v1__backup_reply__free_unpacked
+                     (Exam__V1__BackupReply *message,
+                      ProtobufCAllocator *allocator);
 /* Exam__V1__NodeStarted methods */
 void   exam__v1__node_started__init
                      (Exam__V1__NodeStarted         *message);
@@ -459,6 +531,12 @@ typedef void (*Exam__V1__ReplayedEvent_Closure)
 typedef void (*Exam__V1__ReplayReply_Closure)
                  (const Exam__V1__ReplayReply *message,
                   void *closure_data);
+typedef void (*Exam__V1__BackupRequest_Closure)
+                 (const Exam__V1__BackupRequest *message,
+                  void *closure_data);
+typedef void (*Exam__V1__BackupReply_Closure)
+                 (const Exam__V1__BackupReply *message,
+                  void *closure_data);
 typedef void (*Exam__V1__NodeStarted_Closure)
                  (const Exam__V1__NodeStarted *message,
                   void *closure_data);
@@ -488,6 +566,10 @@ struct Exam__V1__Node_Service
                  const Exam__V1__ReplayRequest *input,
                  Exam__V1__ReplayReply_Closure closure,
                  void *closure_data);
+  void (*backup)(Exam__V1__Node_Service *service,
+                 const Exam__V1__BackupRequest *input,
+                 Exam__V1__BackupReply_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Exam__V1__Node_ServiceDestroy)(Exam__V1__Node_Service *);
 void exam__v1__node__init (Exam__V1__Node_Service *service,
@@ -499,7 +581,8 @@ void exam__v1__node__init (Exam__V1__Node_Service *service,
       function_prefix__ ## ping,\
       function_prefix__ ## info,\
       function_prefix__ ## stats,\
-      function_prefix__ ## replay  }
+      function_prefix__ ## replay,\
+      function_prefix__ ## backup  }
 void exam__v1__node__ping(ProtobufCService *service,
                           const Exam__V1__PingRequest *input,
                           Exam__V1__PingReply_Closure closure,
@@ -516,6 +599,10 @@ void exam__v1__node__replay(ProtobufCService *service,
                             const Exam__V1__ReplayRequest *input,
                             Exam__V1__ReplayReply_Closure closure,
                             void *closure_data);
+void exam__v1__node__backup(ProtobufCService *service,
+                            const Exam__V1__BackupRequest *input,
+                            Exam__V1__BackupReply_Closure closure,
+                            void *closure_data);
 
 /* --- descriptors --- */
 
@@ -529,6 +616,8 @@ extern const ProtobufCMessageDescriptor exam__v1__stats_reply__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__replay_request__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__replayed_event__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__replay_reply__descriptor;
+extern const ProtobufCMessageDescriptor exam__v1__backup_request__descriptor;
+extern const ProtobufCMessageDescriptor exam__v1__backup_reply__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__node_started__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__node_stopping__descriptor;
 extern const ProtobufCServiceDescriptor exam__v1__node__descriptor;

@@ -1,0 +1,76 @@
+// exam-mesh: runs the mesh. `up` starts every service as its own process
+// on the mesh file's endpoints with one data folder, waits until each says
+// READY, and stops them all cleanly on Ctrl-C / SIGTERM.
+import ArgumentParser
+import Bus
+import ExamContracts
+import ExamPlan
+import Foundation
+import ServiceKit
+
+@main
+struct ExamMeshCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exam-mesh",
+        abstract: "Run the interview mesh: every service as a separate process.",
+        subcommands: [Up.self],
+        defaultSubcommand: Up.self)
+}
+
+struct LaunchOptions: ParsableArguments {
+    @Option(help: "Mesh file (env EXAM_MESH).")
+    var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+
+    @Option(help: "Data folder: one SQLite store per service, and logs/ (env EXAM_DATA).")
+    var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
+
+    @Option(parsing: .upToNextOption, help: "Services to start (default: every service of the mesh file).")
+    var services: [String] = []
+
+    @Option(parsing: .upToNextOption, help: "Extra arguments for one service: name=arg (repeatable).")
+    var arg: [String] = []
+
+    func specs(_ mesh: MeshConfig) throws -> [MeshLauncher.Spec] {
+        let names = services.isEmpty ? mesh.services.keys.sorted() : services
+        var extra: [String: [String]] = [:]
+        for a in arg {
+            let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--arg takes service=argument, got '\(a)'") }
+            extra[parts[0], default: []].append(parts[1])
+        }
+        return try names.map { n in
+            guard mesh.services[n] != nil else { throw ValidationError("no service '\(n)' in \(self.mesh)") }
+            return MeshLauncher.Spec(name: n, arguments: extra[n] ?? [])
+        }
+    }
+}
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the services and keep them running until Ctrl-C.")
+    @OptionGroup var options: LaunchOptions
+
+    func run() async throws {
+        let mesh = try MeshConfig.load(path: options.mesh)
+        let meshPath = URL(fileURLWithPath: options.mesh).standardizedFileURL.path
+        let data = URL(fileURLWithPath: options.data).standardizedFileURL.path
+        let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: data, meshPath: meshPath)
+        let specs = try options.specs(mesh)
+        print("exam-mesh: starting \(specs.map(\.name).joined(separator: ", ")) (data \(data), logs \(launcher.logDir))")
+        do {
+            try await launcher.start(specs)
+        } catch {
+            print("exam-mesh: \(error)")
+            await launcher.stopAll()
+            throw ExitCode(1)
+        }
+        for s in specs {
+            let e = mesh.services[s.name]!
+            print("  \(s.name.padding(toLength: 11, withPad: " ", startingAt: 0)) ready  rpc \(e.rpc)  events \(e.events)  pid \(launcher.pid(s.name) ?? 0)")
+        }
+        print("exam-mesh: all ready at \(BeijingTime.iso(Date())); Ctrl-C stops them")
+        _ = await waitForTerminationSignal()
+        print("exam-mesh: stopping")
+        await launcher.stopAll()
+        print("exam-mesh: stopped")
+    }
+}
