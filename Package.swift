@@ -71,6 +71,7 @@ let package = Package(
         ], path: "Tests/BusProbe"),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ExamPlanTests", dependencies: ["ExamPlan"], path: "Tests/ExamPlanTests"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                     path: "Tests/BusTests"),
         .testTarget(name: "StoreTests", dependencies: [
