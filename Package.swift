@@ -45,6 +45,12 @@ let package = Package(
         ], path: "Shared/Store"),
         // The exam plan (one parser for every service), Beijing time. Pure.
         .target(name: "ExamPlan", path: "Shared/ExamPlan"),
+        // The five services' pure cores: state machines, no I/O, no clock.
+        .target(name: "RosterCore", dependencies: ["ExamPlan"], path: "Services/RosterCore"),
+        .target(name: "TimingCore", dependencies: ["ExamPlan"], path: "Services/TimingCore"),
+        .target(name: "DevicesCore", dependencies: ["ExamPlan"], path: "Services/DevicesCore"),
+        .target(name: "DisciplineCore", dependencies: ["ExamPlan"], path: "Services/DisciplineCore"),
+        .target(name: "ScoringCore", dependencies: ["ExamPlan"], path: "Services/ScoringCore"),
         // The service shell: configuration, mesh file, lifecycle, engine, launcher.
         .target(name: "ServiceKit", dependencies: [
             "Bus", "ExamContracts", "Store", "ExamPlan",
@@ -71,6 +77,11 @@ let package = Package(
         ], path: "Tests/BusProbe"),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", "ExamPlan"], path: "Tests/RosterCoreTests"),
+        .testTarget(name: "TimingCoreTests", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingCoreTests"),
+        .testTarget(name: "DevicesCoreTests", dependencies: ["DevicesCore", "ExamPlan"], path: "Tests/DevicesCoreTests"),
+        .testTarget(name: "DisciplineCoreTests", dependencies: ["DisciplineCore", "ExamPlan"], path: "Tests/DisciplineCoreTests"),
+        .testTarget(name: "ScoringCoreTests", dependencies: ["ScoringCore", "ExamPlan"], path: "Tests/ScoringCoreTests"),
         .testTarget(name: "ExamPlanTests", dependencies: ["ExamPlan"], path: "Tests/ExamPlanTests"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                     path: "Tests/BusTests"),

@@ -1,0 +1,1 @@
+// DevicesCore: work in progress

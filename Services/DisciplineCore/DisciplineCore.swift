@@ -1,0 +1,1 @@
+// DisciplineCore: work in progress

@@ -1,0 +1,1 @@
+// RosterCore: work in progress

@@ -1,0 +1,1 @@
+// ScoringCore: work in progress

@@ -1,0 +1,1 @@
+// TimingCore: work in progress
