@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "DevicesCore", dependencies: ["ExamPlan"], path: "Services/DevicesCore"),
         .target(name: "DisciplineCore", dependencies: ["ExamPlan"], path: "Services/DisciplineCore"),
         .target(name: "ScoringCore", dependencies: ["ExamPlan"], path: "Services/ScoringCore"),
+        // Reproducible demo data: a qualified-candidate list and a plan for it.
+        .target(name: "DemoKit", dependencies: ["ExamPlan"], path: "Shared/DemoKit"),
         // The service shell: configuration, mesh file, lifecycle, engine, launcher.
         .target(name: "ServiceKit", dependencies: [
             "Bus", "ExamContracts", "Store", "ExamPlan",
@@ -65,7 +67,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamCtl"),
         .executableTarget(name: "ExamMesh", dependencies: [
-            "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamMesh"),
 

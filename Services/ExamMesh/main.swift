@@ -3,6 +3,7 @@
 // READY, and stops them all cleanly on Ctrl-C / SIGTERM.
 import ArgumentParser
 import Bus
+import DemoKit
 import ExamContracts
 import ExamPlan
 import Foundation
@@ -13,7 +14,7 @@ struct ExamMeshCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exam-mesh",
         abstract: "Run the interview mesh: every service as a separate process.",
-        subcommands: [Up.self],
+        subcommands: [Up.self, Generate.self],
         defaultSubcommand: Up.self)
 }
 
@@ -72,5 +73,37 @@ struct Up: AsyncParsableCommand {
         print("exam-mesh: stopping")
         await launcher.stopAll()
         print("exam-mesh: stopped")
+    }
+}
+
+struct Generate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a synthetic qualified-candidate list (CSV) and a plan that seats every candidate.",
+        discussion: "The ID numbers pass GB 11643-1999 but belong to nobody. Times: Beijing (2022-11-19 11:00) or relative (+90s).")
+    @Option(help: "How many candidates.") var count = 60
+    @Option(help: "Candidates per room.") var roomSize = 10
+    @Option(help: "Examiners per panel (the first is the chief).") var panel = 7
+    @Option(help: "Seed of the generator (same seed, same people).") var seed: UInt64 = 20221117
+    @Option(help: "Where to write the CSV.") var roster: String
+    @Option(help: "Where to write the plan.") var plan: String
+    @Flag(help: "The notice's real dates (17/18/19/21 Nov 2022, 5+5 minutes, staff turn) instead of a short demo relative to timing's start.")
+    var notice = false
+
+    func run() throws {
+        let r = DemoRoster(count: count, seed: seed)
+        try r.csv().write(to: URL(fileURLWithPath: roster))
+        let json: String
+        if notice {
+            json = r.planJSON(roomSize: roomSize, confirmation: ("2022-11-17 09:00", "2022-11-17 16:00"),
+                              mockEntry: ("2022-11-18 08:50", "2022-11-18 09:00"), formalEntry: ("2022-11-19 11:00", "2022-11-19 11:10"),
+                              publication: "2022-11-21 09:00", readingSeconds: 300, answeringSeconds: 300, answeringTurn: "staff",
+                              panelSize: panel, exam: "2022 市南区社区专职工作者公开招聘面试")
+        } else {
+            json = r.planJSON(roomSize: roomSize, confirmation: ("+0s", "+40s"), mockEntry: ("+45s", "+60s"),
+                              formalEntry: ("+70s", "+85s"), publication: "+10m", readingSeconds: 10, answeringSeconds: 10,
+                              panelSize: panel)
+        }
+        try Data(json.utf8).write(to: URL(fileURLWithPath: plan))
+        print("wrote \(r.candidates.count) candidates in \(r.posts.count) posts to \(roster), and a plan with \((count + roomSize - 1) / roomSize) rooms to \(plan)")
     }
 }

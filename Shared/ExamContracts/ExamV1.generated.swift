@@ -3,7 +3,20 @@
 import Foundation
 import Bus
 
+public enum AnsweringTurnKind: Int32, ProtoEnum {
+    case automatic = 0
+    case staff = 1
+    public static let protoName = "exam.v1.AnsweringTurnKind"
+}
+
 public typealias Role = ActorRole
+
+public enum SittingKind: Int32, ProtoEnum {
+    case unspecified = 0
+    case mock = 1
+    case formal = 2
+    public static let protoName = "exam.v1.SittingKind"
+}
 
 public typealias StatusCode = RPCCode
 
@@ -236,6 +249,106 @@ public struct EventHeader: ProtoMessage {
     }
 }
 
+public struct ExamPlanInfo: ProtoMessage {
+    public static let protoName = "exam.v1.ExamPlanInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var exam: String
+    public var confirmation: PlanWindow?
+    public var mockEntry: PlanWindow?
+    public var formalEntry: PlanWindow?
+    public var publicationMs: Int64
+    public var readingSeconds: UInt32
+    public var answeringSeconds: UInt32
+    public var answeringTurn: AnsweringTurnKind
+    public var rooms: [PlanRoom]
+    public var loadedAtMs: Int64
+
+    public init(
+        exam: String = "",
+        confirmation: PlanWindow? = nil,
+        mockEntry: PlanWindow? = nil,
+        formalEntry: PlanWindow? = nil,
+        publicationMs: Int64 = 0,
+        readingSeconds: UInt32 = 0,
+        answeringSeconds: UInt32 = 0,
+        answeringTurn: AnsweringTurnKind = .automatic,
+        rooms: [PlanRoom] = [],
+        loadedAtMs: Int64 = 0
+    ) {
+        self.exam = exam
+        self.confirmation = confirmation
+        self.mockEntry = mockEntry
+        self.formalEntry = formalEntry
+        self.publicationMs = publicationMs
+        self.readingSeconds = readingSeconds
+        self.answeringSeconds = answeringSeconds
+        self.answeringTurn = answeringTurn
+        self.rooms = rooms
+        self.loadedAtMs = loadedAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.exam = try r.string(0)
+        self.confirmation = try r.message(1, PlanWindow.self)
+        self.mockEntry = try r.message(2, PlanWindow.self)
+        self.formalEntry = try r.message(3, PlanWindow.self)
+        self.publicationMs = r.int64(4)
+        self.readingSeconds = r.uint32(5)
+        self.answeringSeconds = r.uint32(6)
+        self.answeringTurn = try r.enumeration(7, AnsweringTurnKind.self)
+        self.rooms = try r.messages(8, PlanRoom.self)
+        self.loadedAtMs = r.int64(9)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.exam)
+        try w.message(1, self.confirmation)
+        try w.message(2, self.mockEntry)
+        try w.message(3, self.formalEntry)
+        w.int64(4, self.publicationMs)
+        w.uint32(5, self.readingSeconds)
+        w.uint32(6, self.answeringSeconds)
+        w.enumeration(7, self.answeringTurn)
+        try w.messages(8, self.rooms)
+        w.int64(9, self.loadedAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.exam = try c.decodeIfPresent(String.self, forKey: .exam) ?? ""
+        self.confirmation = try c.decodeIfPresent(PlanWindow.self, forKey: .confirmation)
+        self.mockEntry = try c.decodeIfPresent(PlanWindow.self, forKey: .mockEntry)
+        self.formalEntry = try c.decodeIfPresent(PlanWindow.self, forKey: .formalEntry)
+        self.publicationMs = try c.decodeIfPresent(Int64.self, forKey: .publicationMs) ?? 0
+        self.readingSeconds = try c.decodeIfPresent(UInt32.self, forKey: .readingSeconds) ?? 0
+        self.answeringSeconds = try c.decodeIfPresent(UInt32.self, forKey: .answeringSeconds) ?? 0
+        self.answeringTurn = try c.decodeIfPresent(AnsweringTurnKind.self, forKey: .answeringTurn) ?? .automatic
+        self.rooms = try c.decodeIfPresent([PlanRoom].self, forKey: .rooms) ?? []
+        self.loadedAtMs = try c.decodeIfPresent(Int64.self, forKey: .loadedAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case exam = "exam"
+        case confirmation = "confirmation"
+        case mockEntry = "mock_entry"
+        case formalEntry = "formal_entry"
+        case publicationMs = "publication_ms"
+        case readingSeconds = "reading_seconds"
+        case answeringSeconds = "answering_seconds"
+        case answeringTurn = "answering_turn"
+        case rooms = "rooms"
+        case loadedAtMs = "loaded_at_ms"
+    }
+}
+
+public struct GetPlanRequest: ProtoMessage {
+    public static let protoName = "exam.v1.GetPlanRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
 public struct InfoReply: ProtoMessage {
     public static let protoName = "exam.v1.InfoReply"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -457,6 +570,142 @@ public struct PingRequest: ProtoMessage {
     public init() {}
     public init(protoReader r: ProtoReader) throws {}
     public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct PlanExaminer: ProtoMessage {
+    public static let protoName = "exam.v1.PlanExaminer"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var id: String
+    public var name: String
+    public var chief: Bool
+
+    public init(
+        id: String = "",
+        name: String = "",
+        chief: Bool = false
+    ) {
+        self.id = id
+        self.name = name
+        self.chief = chief
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.id = try r.string(0)
+        self.name = try r.string(1)
+        self.chief = r.bool(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.id)
+        try w.string(1, self.name)
+        w.bool(2, self.chief)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.chief = try c.decodeIfPresent(Bool.self, forKey: .chief) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "id"
+        case name = "name"
+        case chief = "chief"
+    }
+}
+
+public struct PlanRoom: ProtoMessage {
+    public static let protoName = "exam.v1.PlanRoom"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var id: String
+    public var name: String
+    public var panel: [PlanExaminer]
+    public var candidates: [String]
+    public var proctors: [String]
+
+    public init(
+        id: String = "",
+        name: String = "",
+        panel: [PlanExaminer] = [],
+        candidates: [String] = [],
+        proctors: [String] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.panel = panel
+        self.candidates = candidates
+        self.proctors = proctors
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.id = try r.string(0)
+        self.name = try r.string(1)
+        self.panel = try r.messages(2, PlanExaminer.self)
+        self.candidates = try r.strings(3)
+        self.proctors = try r.strings(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.id)
+        try w.string(1, self.name)
+        try w.messages(2, self.panel)
+        try w.strings(3, self.candidates)
+        try w.strings(4, self.proctors)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.panel = try c.decodeIfPresent([PlanExaminer].self, forKey: .panel) ?? []
+        self.candidates = try c.decodeIfPresent([String].self, forKey: .candidates) ?? []
+        self.proctors = try c.decodeIfPresent([String].self, forKey: .proctors) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "id"
+        case name = "name"
+        case panel = "panel"
+        case candidates = "candidates"
+        case proctors = "proctors"
+    }
+}
+
+public struct PlanWindow: ProtoMessage {
+    public static let protoName = "exam.v1.PlanWindow"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var opensMs: Int64
+    public var closesMs: Int64
+
+    public init(
+        opensMs: Int64 = 0,
+        closesMs: Int64 = 0
+    ) {
+        self.opensMs = opensMs
+        self.closesMs = closesMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.opensMs = r.int64(0)
+        self.closesMs = r.int64(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.int64(0, self.opensMs)
+        w.int64(1, self.closesMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.opensMs = try c.decodeIfPresent(Int64.self, forKey: .opensMs) ?? 0
+        self.closesMs = try c.decodeIfPresent(Int64.self, forKey: .closesMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case opensMs = "opens_ms"
+        case closesMs = "closes_ms"
+    }
 }
 
 public struct Principal: ProtoMessage {
@@ -960,12 +1209,17 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.CallHeader": CallHeader.self,
     "exam.v1.Counter": Counter.self,
     "exam.v1.EventHeader": EventHeader.self,
+    "exam.v1.ExamPlanInfo": ExamPlanInfo.self,
+    "exam.v1.GetPlanRequest": GetPlanRequest.self,
     "exam.v1.InfoReply": InfoReply.self,
     "exam.v1.InfoRequest": InfoRequest.self,
     "exam.v1.NodeStarted": NodeStarted.self,
     "exam.v1.NodeStopping": NodeStopping.self,
     "exam.v1.PingReply": PingReply.self,
     "exam.v1.PingRequest": PingRequest.self,
+    "exam.v1.PlanExaminer": PlanExaminer.self,
+    "exam.v1.PlanRoom": PlanRoom.self,
+    "exam.v1.PlanWindow": PlanWindow.self,
     "exam.v1.Principal": Principal.self,
     "exam.v1.ProbeEvent": ProbeEvent.self,
     "exam.v1.ProbeFailure": ProbeFailure.self,

@@ -7,12 +7,17 @@ static const ProtobufCMessageDescriptor *const messages[] = {
     &exam__v1__call_header__descriptor,
     &exam__v1__counter__descriptor,
     &exam__v1__event_header__descriptor,
+    &exam__v1__exam_plan_info__descriptor,
+    &exam__v1__get_plan_request__descriptor,
     &exam__v1__info_reply__descriptor,
     &exam__v1__info_request__descriptor,
     &exam__v1__node_started__descriptor,
     &exam__v1__node_stopping__descriptor,
     &exam__v1__ping_reply__descriptor,
     &exam__v1__ping_request__descriptor,
+    &exam__v1__plan_examiner__descriptor,
+    &exam__v1__plan_room__descriptor,
+    &exam__v1__plan_window__descriptor,
     &exam__v1__principal__descriptor,
     &exam__v1__probe_event__descriptor,
     &exam__v1__probe_failure__descriptor,
@@ -30,7 +35,9 @@ const ProtobufCMessageDescriptor *exam_proto_message(size_t index) {
 }
 
 static const ProtobufCEnumDescriptor *const enums[] = {
+    &exam__v1__answering_turn_kind__descriptor,
     &exam__v1__role__descriptor,
+    &exam__v1__sitting_kind__descriptor,
     &exam__v1__status_code__descriptor,
 };
 const ProtobufCEnumDescriptor *exam_proto_enum(size_t index) {

@@ -142,3 +142,36 @@ struct PointsTests {
         #expect(Points.mean([Points(hundredths: 1), Points(hundredths: 1), Points(hundredths: 2)]).hundredths == 1)
     }
 }
+
+@Suite("shipped plans")
+struct ShippedPlanTests {
+    var root: String {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.pathComponents.count > 1 {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        }
+        return "."
+    }
+
+    /// The notice's real plan (R10): its dates, windows and 5+5 minutes.
+    @Test func theNoticePlanFileLoadsAndValidates() throws {
+        let p = try PlanFile.load(path: root + "/compose/plans/notice-2022.json", anchor: Date())
+        #expect(BeijingTime.short(p.confirmation.opens) == "2022-11-17 09:00:00")
+        #expect(BeijingTime.short(p.confirmation.closes) == "2022-11-17 16:00:00")
+        #expect(BeijingTime.short(p.mockEntry.opens) == "2022-11-18 08:50:00")
+        #expect(BeijingTime.short(p.mockEntry.closes) == "2022-11-18 09:00:00")
+        #expect(BeijingTime.short(p.formalEntry.opens) == "2022-11-19 11:00:00")
+        #expect(BeijingTime.short(p.formalEntry.closes) == "2022-11-19 11:10:00")
+        #expect(p.interview.readingSeconds == 300 && p.interview.answeringSeconds == 300)
+        #expect(p.interview.answeringTurn == .staff)
+    }
+
+    @Test func theDemoPlanIsRelativeAndValid() throws {
+        let anchor = Date()
+        let data = try #require(FileManager.default.contents(atPath: root + "/compose/plans/demo.json"))
+        let p = try PlanFile.parse(data, anchor: anchor)
+        #expect(p.confirmation.opens == anchor)
+        #expect(p.formalEntry.closes.timeIntervalSince(anchor) < 600)
+    }
+}

@@ -3,6 +3,7 @@
 #define EXAM_PROTO_C_H
 #include "exam/v1/bus.pb-c.h"
 #include "exam/v1/node.pb-c.h"
+#include "exam/v1/plan.pb-c.h"
 #include "exam/v1/probe.pb-c.h"
 
 /* Every descriptor of protos/ by index; NULL past the end (see registry.c). */

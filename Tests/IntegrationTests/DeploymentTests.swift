@@ -1,0 +1,62 @@
+import Foundation
+import ServiceKit
+import TestSupport
+import Testing
+
+@Suite("deployment files")
+struct DeploymentTests {
+    func run(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot())
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    /// Debian's docker-compose validates the file without an engine.
+    @Test func composeFileIsValidAndGivesEachServiceItsOwnVolume() throws {
+        let (status, text) = try run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
+        #expect(status == 0, "\(text)")
+        for s in MeshConfig.serviceNames {
+            #expect(text.contains("\(s)-data:/data") || text.contains("source: \(s)-data"), "\(s) has no volume of its own")
+            #expect(text.contains("\n  \(s):\n"), "\(s) is not a service of the compose file")
+        }
+    }
+
+    @Test func meshFilesListEveryServiceAndAgreeOnPorts() throws {
+        let root = repositoryRoot()
+        let local = try MeshConfig.load(path: root + "/compose/mesh.json")
+        let compose = try MeshConfig.load(path: root + "/compose/mesh.compose.json")
+        #expect(Set(local.services.keys) == Set(MeshConfig.serviceNames))
+        #expect(Set(compose.services.keys) == Set(MeshConfig.serviceNames))
+        for s in MeshConfig.serviceNames {
+            let port = { (e: String) in e.split(separator: ":").last.map(String.init) ?? "" }
+            #expect(port(local.services[s]!.rpc) == port(compose.services[s]!.rpc))
+            #expect(port(local.services[s]!.events) == port(compose.services[s]!.events))
+        }
+    }
+
+    @Test func aBrokenMeshFileIsRefusedWithEveryProblem() throws {
+        let dir = try temporaryFolder("mesh")
+        try Data("""
+        { "mesh": "x", "services": {
+            "roster": { "rpc": "tcp://127.0.0.1:7101", "events": "tcp://127.0.0.1:7101" },
+            "Timing": { "rpc": "http://x", "events": "tcp://127.0.0.1:99999" } } }
+        """.utf8).write(to: URL(fileURLWithPath: dir + "/mesh.json"))
+        do {
+            _ = try MeshConfig.load(path: dir + "/mesh.json")
+            Issue.record("accepted")
+        } catch let e as ConfigError {
+            #expect(e.description.contains("services.Timing: a service name is lowercase"))
+            #expect(e.description.contains("services.Timing.rpc: 'http://x' is not a tcp://"))
+            #expect(e.description.contains("services.Timing.events: 'tcp://127.0.0.1:99999' has no valid port"))
+            #expect(e.description.contains("services.roster.events: tcp://127.0.0.1:7101 is also services.roster.rpc"))
+        }
+    }
+}
