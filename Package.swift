@@ -13,12 +13,18 @@ let package = Package(
         .executable(name: "bus-bench", targets: ["BusBench"]),
         .executable(name: "bus-probe", targets: ["BusProbe"]),
         .executable(name: "examctl", targets: ["ExamCtl"]),
+        .executable(name: "discipline", targets: ["Discipline"]),
+        .executable(name: "timing", targets: ["Timing"]),
+        .executable(name: "scoring", targets: ["Scoring"]),
+        .executable(name: "roster", targets: ["Roster"]),
+        .executable(name: "devices", targets: ["Devices"]),
         .executable(name: "exam-mesh", targets: ["ExamMesh"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian packages (scripts/setup installs them).
@@ -61,6 +67,37 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Shared/ServiceKit"),
 
+        // The five services: thin shells around their cores.
+        .executableTarget(name: "Discipline", dependencies: [
+            "DisciplineCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Services/Discipline"),
+
+        .executableTarget(name: "Timing", dependencies: [
+            "TimingCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Services/Timing"),
+
+        .executableTarget(name: "Scoring", dependencies: [
+            "ScoringCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Services/Scoring"),
+
+        .executableTarget(name: "Roster", dependencies: [
+            "RosterCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Services/Roster"),
+
+        .executableTarget(name: "Devices", dependencies: [
+            "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Services/Devices"),
+
         // Ops tools.
         .executableTarget(name: "ExamCtl", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
@@ -78,7 +115,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/BusProbe"),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["ServiceKit", "Bus", "ExamContracts"], path: "Tests/TestSupport"),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", "ExamPlan"], path: "Tests/RosterCoreTests"),
         .testTarget(name: "TimingCoreTests", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingCoreTests"),
         .testTarget(name: "DevicesCoreTests", dependencies: ["DevicesCore", "ExamPlan"], path: "Tests/DevicesCoreTests"),

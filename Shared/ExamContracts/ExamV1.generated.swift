@@ -9,6 +9,125 @@ public enum AnsweringTurnKind: Int32, ProtoEnum {
     public static let protoName = "exam.v1.AnsweringTurnKind"
 }
 
+public enum Camera: Int32, ProtoEnum {
+    case unspecified = 0
+    case front = 1
+    case rear = 2
+    public static let protoName = "exam.v1.Camera"
+}
+
+public enum CandidateStanding: Int32, ProtoEnum {
+    case qualified = 0
+    case qualificationCancelled = 1
+    case scoreVoided = 2
+    public static let protoName = "exam.v1.CandidateStanding"
+}
+
+public enum CandidateStatus: Int32, ProtoEnum {
+    case unspecified = 0
+    case imported = 1
+    case confirmed = 2
+    case declined = 3
+    case forfeited = 4
+    public static let protoName = "exam.v1.CandidateStatus"
+}
+
+public enum Channel: Int32, ProtoEnum {
+    case unspecified = 0
+    case main = 1
+    case secondary = 2
+    public static let protoName = "exam.v1.Channel"
+}
+
+public enum ChecklistItemKind: Int32, ProtoEnum {
+    case unspecified = 0
+    case aloneInClosedRoomWithOneDoor = 1
+    case deskOnlyBlankA4AndBlackPen = 2
+    case noEarphonesOrHeadset = 3
+    case noMask = 4
+    case noSmartWatchOrBand = 5
+    case noOtherElectronicDevices = 6
+    case noBeautyFilterVirtualBackgroundOrBacklight = 7
+    case faceAndEarsVisible = 8
+    public static let protoName = "exam.v1.ChecklistItemKind"
+}
+
+public enum DecisionEffect: Int32, ProtoEnum {
+    case none = 0
+    case qualificationCancelled = 1
+    case scoreVoided = 2
+    case restored = 3
+    public static let protoName = "exam.v1.DecisionEffect"
+}
+
+public enum DecisionOutcome: Int32, ProtoEnum {
+    case unspecified = 0
+    case disqualify = 1
+    case dismiss = 2
+    public static let protoName = "exam.v1.DecisionOutcome"
+}
+
+public enum DeviceRole: Int32, ProtoEnum {
+    case unspecified = 0
+    case main = 1
+    case secondary = 2
+    public static let protoName = "exam.v1.DeviceRole"
+}
+
+public enum ExportFormat: Int32, ProtoEnum {
+    case csv = 0
+    case json = 1
+    public static let protoName = "exam.v1.ExportFormat"
+}
+
+public enum Ground9Kind: Int32, ProtoEnum {
+    case unspecified = 0
+    case bothAtOnce = 1
+    case oneLong = 2
+    case repeated = 3
+    public static let protoName = "exam.v1.Ground9Kind"
+}
+
+public enum IdentityStatus: Int32, ProtoEnum {
+    case none = 0
+    case pendingReview = 1
+    case approved = 2
+    case rejected = 3
+    public static let protoName = "exam.v1.IdentityStatus"
+}
+
+public enum InterviewPhaseKind: Int32, ProtoEnum {
+    case unspecified = 0
+    case reading = 2
+    case answering = 3
+    case ended = 4
+    public static let protoName = "exam.v1.InterviewPhaseKind"
+}
+
+public enum ListKind: Int32, ProtoEnum {
+    case totals = 0
+    case physicalExam = 1
+    public static let protoName = "exam.v1.ListKind"
+}
+
+public enum NetworkKind: Int32, ProtoEnum {
+    case unspecified = 0
+    case none = 1
+    case wifi = 2
+    case cellular4g = 3
+    case cellular5g = 4
+    case other = 5
+    public static let protoName = "exam.v1.NetworkKind"
+}
+
+public enum OperatingSystem: Int32, ProtoEnum {
+    case unspecified = 0
+    case ios = 1
+    case android = 2
+    case other = 3
+    public static let protoName = "exam.v1.OperatingSystem"
+}
+
 public typealias Role = ActorRole
 
 public enum SittingKind: Int32, ProtoEnum {
@@ -19,6 +138,56 @@ public enum SittingKind: Int32, ProtoEnum {
 }
 
 public typealias StatusCode = RPCCode
+
+public struct AccountEvent: ProtoMessage {
+    public static let protoName = "exam.v1.AccountEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var lockedUntilMs: Int64
+    public var failures: UInt32
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        lockedUntilMs: Int64 = 0,
+        failures: UInt32 = 0,
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.lockedUntilMs = lockedUntilMs
+        self.failures = failures
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.lockedUntilMs = r.int64(1)
+        self.failures = r.uint32(2)
+        self.atMs = r.int64(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.int64(1, self.lockedUntilMs)
+        w.uint32(2, self.failures)
+        w.int64(3, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.lockedUntilMs = try c.decodeIfPresent(Int64.self, forKey: .lockedUntilMs) ?? 0
+        self.failures = try c.decodeIfPresent(UInt32.self, forKey: .failures) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case lockedUntilMs = "locked_until_ms"
+        case failures = "failures"
+        case atMs = "at_ms"
+    }
+}
 
 public struct BackupReply: ProtoMessage {
     public static let protoName = "exam.v1.BackupReply"
@@ -149,6 +318,880 @@ public struct CallHeader: ProtoMessage {
     }
 }
 
+public struct CandidateDevicesView: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateDevicesView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var devices: [DeviceView]
+    public var fit: Bool
+    public var reasons: [String]
+
+    public init(
+        examNumber: String = "",
+        devices: [DeviceView] = [],
+        fit: Bool = false,
+        reasons: [String] = []
+    ) {
+        self.examNumber = examNumber
+        self.devices = devices
+        self.fit = fit
+        self.reasons = reasons
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.devices = try r.messages(1, DeviceView.self)
+        self.fit = r.bool(2)
+        self.reasons = try r.strings(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.messages(1, self.devices)
+        w.bool(2, self.fit)
+        try w.strings(3, self.reasons)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.devices = try c.decodeIfPresent([DeviceView].self, forKey: .devices) ?? []
+        self.fit = try c.decodeIfPresent(Bool.self, forKey: .fit) ?? false
+        self.reasons = try c.decodeIfPresent([String].self, forKey: .reasons) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case devices = "devices"
+        case fit = "fit"
+        case reasons = "reasons"
+    }
+}
+
+public struct CandidateEvent: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var name: String
+    public var idNumberMasked: String
+    public var postCode: String
+    public var postName: String
+    public var postPlaces: UInt32
+    public var writtenScore: String
+    public var status: CandidateStatus
+    public var reason: String
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        name: String = "",
+        idNumberMasked: String = "",
+        postCode: String = "",
+        postName: String = "",
+        postPlaces: UInt32 = 0,
+        writtenScore: String = "",
+        status: CandidateStatus = .unspecified,
+        reason: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.name = name
+        self.idNumberMasked = idNumberMasked
+        self.postCode = postCode
+        self.postName = postName
+        self.postPlaces = postPlaces
+        self.writtenScore = writtenScore
+        self.status = status
+        self.reason = reason
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.name = try r.string(1)
+        self.idNumberMasked = try r.string(2)
+        self.postCode = try r.string(3)
+        self.postName = try r.string(4)
+        self.postPlaces = r.uint32(5)
+        self.writtenScore = try r.string(6)
+        self.status = try r.enumeration(7, CandidateStatus.self)
+        self.reason = try r.string(8)
+        self.atMs = r.int64(9)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.name)
+        try w.string(2, self.idNumberMasked)
+        try w.string(3, self.postCode)
+        try w.string(4, self.postName)
+        w.uint32(5, self.postPlaces)
+        try w.string(6, self.writtenScore)
+        w.enumeration(7, self.status)
+        try w.string(8, self.reason)
+        w.int64(9, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.idNumberMasked = try c.decodeIfPresent(String.self, forKey: .idNumberMasked) ?? ""
+        self.postCode = try c.decodeIfPresent(String.self, forKey: .postCode) ?? ""
+        self.postName = try c.decodeIfPresent(String.self, forKey: .postName) ?? ""
+        self.postPlaces = try c.decodeIfPresent(UInt32.self, forKey: .postPlaces) ?? 0
+        self.writtenScore = try c.decodeIfPresent(String.self, forKey: .writtenScore) ?? ""
+        self.status = try c.decodeIfPresent(CandidateStatus.self, forKey: .status) ?? .unspecified
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case name = "name"
+        case idNumberMasked = "id_number_masked"
+        case postCode = "post_code"
+        case postName = "post_name"
+        case postPlaces = "post_places"
+        case writtenScore = "written_score"
+        case status = "status"
+        case reason = "reason"
+        case atMs = "at_ms"
+    }
+}
+
+public struct CandidateInterviewRequest: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateInterviewRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var sitting: SittingKind
+    public var deviceId: String
+
+    public init(
+        token: String = "",
+        sitting: SittingKind = .unspecified,
+        deviceId: String = ""
+    ) {
+        self.token = token
+        self.sitting = sitting
+        self.deviceId = deviceId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.deviceId = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        w.enumeration(1, self.sitting)
+        try w.string(2, self.deviceId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case sitting = "sitting"
+        case deviceId = "device_id"
+    }
+}
+
+public struct CandidateList: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateList"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var candidates: [CandidateView]
+    public var total: UInt32
+
+    public init(
+        candidates: [CandidateView] = [],
+        total: UInt32 = 0
+    ) {
+        self.candidates = candidates
+        self.total = total
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.candidates = try r.messages(0, CandidateView.self)
+        self.total = r.uint32(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.candidates)
+        w.uint32(1, self.total)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.candidates = try c.decodeIfPresent([CandidateView].self, forKey: .candidates) ?? []
+        self.total = try c.decodeIfPresent(UInt32.self, forKey: .total) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case candidates = "candidates"
+        case total = "total"
+    }
+}
+
+public struct CandidateMoment: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateMoment"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var channel: Channel
+    public var deviceId: String
+    public var atMs: Int64
+    public var dueMs: Int64
+    public var detail: String
+    public var reentry: Bool
+    public var replacedDeviceId: String
+    public var remainingMs: Int64
+    public var forfeitsInterview: Bool
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        channel: Channel = .unspecified,
+        deviceId: String = "",
+        atMs: Int64 = 0,
+        dueMs: Int64 = 0,
+        detail: String = "",
+        reentry: Bool = false,
+        replacedDeviceId: String = "",
+        remainingMs: Int64 = 0,
+        forfeitsInterview: Bool = false
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.channel = channel
+        self.deviceId = deviceId
+        self.atMs = atMs
+        self.dueMs = dueMs
+        self.detail = detail
+        self.reentry = reentry
+        self.replacedDeviceId = replacedDeviceId
+        self.remainingMs = remainingMs
+        self.forfeitsInterview = forfeitsInterview
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.channel = try r.enumeration(3, Channel.self)
+        self.deviceId = try r.string(4)
+        self.atMs = r.int64(5)
+        self.dueMs = r.int64(6)
+        self.detail = try r.string(7)
+        self.reentry = r.bool(8)
+        self.replacedDeviceId = try r.string(9)
+        self.remainingMs = r.int64(10)
+        self.forfeitsInterview = r.bool(11)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.channel)
+        try w.string(4, self.deviceId)
+        w.int64(5, self.atMs)
+        w.int64(6, self.dueMs)
+        try w.string(7, self.detail)
+        w.bool(8, self.reentry)
+        try w.string(9, self.replacedDeviceId)
+        w.int64(10, self.remainingMs)
+        w.bool(11, self.forfeitsInterview)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.channel = try c.decodeIfPresent(Channel.self, forKey: .channel) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+        self.dueMs = try c.decodeIfPresent(Int64.self, forKey: .dueMs) ?? 0
+        self.detail = try c.decodeIfPresent(String.self, forKey: .detail) ?? ""
+        self.reentry = try c.decodeIfPresent(Bool.self, forKey: .reentry) ?? false
+        self.replacedDeviceId = try c.decodeIfPresent(String.self, forKey: .replacedDeviceId) ?? ""
+        self.remainingMs = try c.decodeIfPresent(Int64.self, forKey: .remainingMs) ?? 0
+        self.forfeitsInterview = try c.decodeIfPresent(Bool.self, forKey: .forfeitsInterview) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case channel = "channel"
+        case deviceId = "device_id"
+        case atMs = "at_ms"
+        case dueMs = "due_ms"
+        case detail = "detail"
+        case reentry = "reentry"
+        case replacedDeviceId = "replaced_device_id"
+        case remainingMs = "remaining_ms"
+        case forfeitsInterview = "forfeits_interview"
+    }
+}
+
+public struct CandidateRef: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateRef"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+
+    public init(
+        examNumber: String = ""
+    ) {
+        self.examNumber = examNumber
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+    }
+}
+
+public struct CandidateScores: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateScores"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var name: String
+    public var postCode: String
+    public var writtenScore: String
+    public var panel: [PanelScore]
+    public var interviewScore: String
+    public var totalScore: String
+    public var rank: UInt32
+    public var sealed: Bool
+    public var standing: String
+    public var onPhysicalExamList: Bool
+    public var dropped: [String]
+
+    public init(
+        examNumber: String = "",
+        name: String = "",
+        postCode: String = "",
+        writtenScore: String = "",
+        panel: [PanelScore] = [],
+        interviewScore: String = "",
+        totalScore: String = "",
+        rank: UInt32 = 0,
+        sealed: Bool = false,
+        standing: String = "",
+        onPhysicalExamList: Bool = false,
+        dropped: [String] = []
+    ) {
+        self.examNumber = examNumber
+        self.name = name
+        self.postCode = postCode
+        self.writtenScore = writtenScore
+        self.panel = panel
+        self.interviewScore = interviewScore
+        self.totalScore = totalScore
+        self.rank = rank
+        self.sealed = sealed
+        self.standing = standing
+        self.onPhysicalExamList = onPhysicalExamList
+        self.dropped = dropped
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.name = try r.string(1)
+        self.postCode = try r.string(2)
+        self.writtenScore = try r.string(3)
+        self.panel = try r.messages(4, PanelScore.self)
+        self.interviewScore = try r.string(5)
+        self.totalScore = try r.string(6)
+        self.rank = r.uint32(7)
+        self.sealed = r.bool(8)
+        self.standing = try r.string(9)
+        self.onPhysicalExamList = r.bool(10)
+        self.dropped = try r.strings(11)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.name)
+        try w.string(2, self.postCode)
+        try w.string(3, self.writtenScore)
+        try w.messages(4, self.panel)
+        try w.string(5, self.interviewScore)
+        try w.string(6, self.totalScore)
+        w.uint32(7, self.rank)
+        w.bool(8, self.sealed)
+        try w.string(9, self.standing)
+        w.bool(10, self.onPhysicalExamList)
+        try w.strings(11, self.dropped)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.postCode = try c.decodeIfPresent(String.self, forKey: .postCode) ?? ""
+        self.writtenScore = try c.decodeIfPresent(String.self, forKey: .writtenScore) ?? ""
+        self.panel = try c.decodeIfPresent([PanelScore].self, forKey: .panel) ?? []
+        self.interviewScore = try c.decodeIfPresent(String.self, forKey: .interviewScore) ?? ""
+        self.totalScore = try c.decodeIfPresent(String.self, forKey: .totalScore) ?? ""
+        self.rank = try c.decodeIfPresent(UInt32.self, forKey: .rank) ?? 0
+        self.sealed = try c.decodeIfPresent(Bool.self, forKey: .sealed) ?? false
+        self.standing = try c.decodeIfPresent(String.self, forKey: .standing) ?? ""
+        self.onPhysicalExamList = try c.decodeIfPresent(Bool.self, forKey: .onPhysicalExamList) ?? false
+        self.dropped = try c.decodeIfPresent([String].self, forKey: .dropped) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case name = "name"
+        case postCode = "post_code"
+        case writtenScore = "written_score"
+        case panel = "panel"
+        case interviewScore = "interview_score"
+        case totalScore = "total_score"
+        case rank = "rank"
+        case sealed = "sealed"
+        case standing = "standing"
+        case onPhysicalExamList = "on_physical_exam_list"
+        case dropped = "dropped"
+    }
+}
+
+public struct CandidateStateRequest: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateStateRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+    }
+}
+
+public struct CandidateTimingView: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateTimingView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var status: String
+    public var inMainRoom: Bool
+    public var inSecondaryRoom: Bool
+    public var mainDevice: String
+    public var secondaryDevice: String
+    public var screened: Bool
+    public var screeningPassed: Bool
+    public var interview: InterviewInfo?
+    public var position: UInt32
+    public var blockers: [String]
+    public var forfeited: Bool
+    public var ready: Bool
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        status: String = "",
+        inMainRoom: Bool = false,
+        inSecondaryRoom: Bool = false,
+        mainDevice: String = "",
+        secondaryDevice: String = "",
+        screened: Bool = false,
+        screeningPassed: Bool = false,
+        interview: InterviewInfo? = nil,
+        position: UInt32 = 0,
+        blockers: [String] = [],
+        forfeited: Bool = false,
+        ready: Bool = false
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.status = status
+        self.inMainRoom = inMainRoom
+        self.inSecondaryRoom = inSecondaryRoom
+        self.mainDevice = mainDevice
+        self.secondaryDevice = secondaryDevice
+        self.screened = screened
+        self.screeningPassed = screeningPassed
+        self.interview = interview
+        self.position = position
+        self.blockers = blockers
+        self.forfeited = forfeited
+        self.ready = ready
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.status = try r.string(3)
+        self.inMainRoom = r.bool(4)
+        self.inSecondaryRoom = r.bool(5)
+        self.mainDevice = try r.string(6)
+        self.secondaryDevice = try r.string(7)
+        self.screened = r.bool(8)
+        self.screeningPassed = r.bool(9)
+        self.interview = try r.message(10, InterviewInfo.self)
+        self.position = r.uint32(11)
+        self.blockers = try r.strings(12)
+        self.forfeited = r.bool(13)
+        self.ready = r.bool(14)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.enumeration(2, self.sitting)
+        try w.string(3, self.status)
+        w.bool(4, self.inMainRoom)
+        w.bool(5, self.inSecondaryRoom)
+        try w.string(6, self.mainDevice)
+        try w.string(7, self.secondaryDevice)
+        w.bool(8, self.screened)
+        w.bool(9, self.screeningPassed)
+        try w.message(10, self.interview)
+        w.uint32(11, self.position)
+        try w.strings(12, self.blockers)
+        w.bool(13, self.forfeited)
+        w.bool(14, self.ready)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+        self.inMainRoom = try c.decodeIfPresent(Bool.self, forKey: .inMainRoom) ?? false
+        self.inSecondaryRoom = try c.decodeIfPresent(Bool.self, forKey: .inSecondaryRoom) ?? false
+        self.mainDevice = try c.decodeIfPresent(String.self, forKey: .mainDevice) ?? ""
+        self.secondaryDevice = try c.decodeIfPresent(String.self, forKey: .secondaryDevice) ?? ""
+        self.screened = try c.decodeIfPresent(Bool.self, forKey: .screened) ?? false
+        self.screeningPassed = try c.decodeIfPresent(Bool.self, forKey: .screeningPassed) ?? false
+        self.interview = try c.decodeIfPresent(InterviewInfo.self, forKey: .interview)
+        self.position = try c.decodeIfPresent(UInt32.self, forKey: .position) ?? 0
+        self.blockers = try c.decodeIfPresent([String].self, forKey: .blockers) ?? []
+        self.forfeited = try c.decodeIfPresent(Bool.self, forKey: .forfeited) ?? false
+        self.ready = try c.decodeIfPresent(Bool.self, forKey: .ready) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case status = "status"
+        case inMainRoom = "in_main_room"
+        case inSecondaryRoom = "in_secondary_room"
+        case mainDevice = "main_device"
+        case secondaryDevice = "secondary_device"
+        case screened = "screened"
+        case screeningPassed = "screening_passed"
+        case interview = "interview"
+        case position = "position"
+        case blockers = "blockers"
+        case forfeited = "forfeited"
+        case ready = "ready"
+    }
+}
+
+public struct CandidateView: ProtoMessage {
+    public static let protoName = "exam.v1.CandidateView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var name: String
+    public var idNumberMasked: String
+    public var phoneMasked: String
+    public var postCode: String
+    public var postName: String
+    public var writtenScore: String
+    public var status: CandidateStatus
+    public var identity: IdentityView?
+    public var statusChangedAtMs: Int64
+    public var statusReason: String
+    public var locked: Bool
+    public var lockedUntilMs: Int64
+
+    public init(
+        examNumber: String = "",
+        name: String = "",
+        idNumberMasked: String = "",
+        phoneMasked: String = "",
+        postCode: String = "",
+        postName: String = "",
+        writtenScore: String = "",
+        status: CandidateStatus = .unspecified,
+        identity: IdentityView? = nil,
+        statusChangedAtMs: Int64 = 0,
+        statusReason: String = "",
+        locked: Bool = false,
+        lockedUntilMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.name = name
+        self.idNumberMasked = idNumberMasked
+        self.phoneMasked = phoneMasked
+        self.postCode = postCode
+        self.postName = postName
+        self.writtenScore = writtenScore
+        self.status = status
+        self.identity = identity
+        self.statusChangedAtMs = statusChangedAtMs
+        self.statusReason = statusReason
+        self.locked = locked
+        self.lockedUntilMs = lockedUntilMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.name = try r.string(1)
+        self.idNumberMasked = try r.string(2)
+        self.phoneMasked = try r.string(3)
+        self.postCode = try r.string(4)
+        self.postName = try r.string(5)
+        self.writtenScore = try r.string(6)
+        self.status = try r.enumeration(7, CandidateStatus.self)
+        self.identity = try r.message(8, IdentityView.self)
+        self.statusChangedAtMs = r.int64(9)
+        self.statusReason = try r.string(10)
+        self.locked = r.bool(11)
+        self.lockedUntilMs = r.int64(12)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.name)
+        try w.string(2, self.idNumberMasked)
+        try w.string(3, self.phoneMasked)
+        try w.string(4, self.postCode)
+        try w.string(5, self.postName)
+        try w.string(6, self.writtenScore)
+        w.enumeration(7, self.status)
+        try w.message(8, self.identity)
+        w.int64(9, self.statusChangedAtMs)
+        try w.string(10, self.statusReason)
+        w.bool(11, self.locked)
+        w.int64(12, self.lockedUntilMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.idNumberMasked = try c.decodeIfPresent(String.self, forKey: .idNumberMasked) ?? ""
+        self.phoneMasked = try c.decodeIfPresent(String.self, forKey: .phoneMasked) ?? ""
+        self.postCode = try c.decodeIfPresent(String.self, forKey: .postCode) ?? ""
+        self.postName = try c.decodeIfPresent(String.self, forKey: .postName) ?? ""
+        self.writtenScore = try c.decodeIfPresent(String.self, forKey: .writtenScore) ?? ""
+        self.status = try c.decodeIfPresent(CandidateStatus.self, forKey: .status) ?? .unspecified
+        self.identity = try c.decodeIfPresent(IdentityView.self, forKey: .identity)
+        self.statusChangedAtMs = try c.decodeIfPresent(Int64.self, forKey: .statusChangedAtMs) ?? 0
+        self.statusReason = try c.decodeIfPresent(String.self, forKey: .statusReason) ?? ""
+        self.locked = try c.decodeIfPresent(Bool.self, forKey: .locked) ?? false
+        self.lockedUntilMs = try c.decodeIfPresent(Int64.self, forKey: .lockedUntilMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case name = "name"
+        case idNumberMasked = "id_number_masked"
+        case phoneMasked = "phone_masked"
+        case postCode = "post_code"
+        case postName = "post_name"
+        case writtenScore = "written_score"
+        case status = "status"
+        case identity = "identity"
+        case statusChangedAtMs = "status_changed_at_ms"
+        case statusReason = "status_reason"
+        case locked = "locked"
+        case lockedUntilMs = "locked_until_ms"
+    }
+}
+
+public struct ChangePasswordRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ChangePasswordRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var oldPassword: String
+    public var newPassword: String
+
+    public init(
+        token: String = "",
+        oldPassword: String = "",
+        newPassword: String = ""
+    ) {
+        self.token = token
+        self.oldPassword = oldPassword
+        self.newPassword = newPassword
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.oldPassword = try r.string(1)
+        self.newPassword = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        try w.string(1, self.oldPassword)
+        try w.string(2, self.newPassword)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.oldPassword = try c.decodeIfPresent(String.self, forKey: .oldPassword) ?? ""
+        self.newPassword = try c.decodeIfPresent(String.self, forKey: .newPassword) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case oldPassword = "old_password"
+        case newPassword = "new_password"
+    }
+}
+
+public struct ChecklistResult: ProtoMessage {
+    public static let protoName = "exam.v1.ChecklistResult"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var item: ChecklistItemKind
+    public var passed: Bool
+    public var note: String
+
+    public init(
+        item: ChecklistItemKind = .unspecified,
+        passed: Bool = false,
+        note: String = ""
+    ) {
+        self.item = item
+        self.passed = passed
+        self.note = note
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.item = try r.enumeration(0, ChecklistItemKind.self)
+        self.passed = r.bool(1)
+        self.note = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.item)
+        w.bool(1, self.passed)
+        try w.string(2, self.note)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.item = try c.decodeIfPresent(ChecklistItemKind.self, forKey: .item) ?? .unspecified
+        self.passed = try c.decodeIfPresent(Bool.self, forKey: .passed) ?? false
+        self.note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case item = "item"
+        case passed = "passed"
+        case note = "note"
+    }
+}
+
+public struct CorrectRequest: ProtoMessage {
+    public static let protoName = "exam.v1.CorrectRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var examinerId: String
+    public var score: String
+    public var reason: String
+
+    public init(
+        examNumber: String = "",
+        examinerId: String = "",
+        score: String = "",
+        reason: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.examinerId = examinerId
+        self.score = score
+        self.reason = reason
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.examinerId = try r.string(1)
+        self.score = try r.string(2)
+        self.reason = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.examinerId)
+        try w.string(2, self.score)
+        try w.string(3, self.reason)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.examinerId = try c.decodeIfPresent(String.self, forKey: .examinerId) ?? ""
+        self.score = try c.decodeIfPresent(String.self, forKey: .score) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case examinerId = "examiner_id"
+        case score = "score"
+        case reason = "reason"
+    }
+}
+
 public struct Counter: ProtoMessage {
     public static let protoName = "exam.v1.Counter"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -182,6 +1225,761 @@ public struct Counter: ProtoMessage {
     enum CodingKeys: String, CodingKey {
         case name = "name"
         case value = "value"
+    }
+}
+
+public struct CountsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.CountsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct DecideRequest: ProtoMessage {
+    public static let protoName = "exam.v1.DecideRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var incidentId: String
+    public var outcome: DecisionOutcome
+    public var reason: String
+
+    public init(
+        incidentId: String = "",
+        outcome: DecisionOutcome = .unspecified,
+        reason: String = ""
+    ) {
+        self.incidentId = incidentId
+        self.outcome = outcome
+        self.reason = reason
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.incidentId = try r.string(0)
+        self.outcome = try r.enumeration(1, DecisionOutcome.self)
+        self.reason = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.incidentId)
+        w.enumeration(1, self.outcome)
+        try w.string(2, self.reason)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.incidentId = try c.decodeIfPresent(String.self, forKey: .incidentId) ?? ""
+        self.outcome = try c.decodeIfPresent(DecisionOutcome.self, forKey: .outcome) ?? .unspecified
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case incidentId = "incident_id"
+        case outcome = "outcome"
+        case reason = "reason"
+    }
+}
+
+public struct DecisionEvent: ProtoMessage {
+    public static let protoName = "exam.v1.DecisionEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var decision: DecisionView?
+    public var examNumber: String
+    public var effect: DecisionEffect
+    public var standing: CandidateStanding
+    public var atMs: Int64
+
+    public init(
+        decision: DecisionView? = nil,
+        examNumber: String = "",
+        effect: DecisionEffect = .none,
+        standing: CandidateStanding = .qualified,
+        atMs: Int64 = 0
+    ) {
+        self.decision = decision
+        self.examNumber = examNumber
+        self.effect = effect
+        self.standing = standing
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.decision = try r.message(0, DecisionView.self)
+        self.examNumber = try r.string(1)
+        self.effect = try r.enumeration(2, DecisionEffect.self)
+        self.standing = try r.enumeration(3, CandidateStanding.self)
+        self.atMs = r.int64(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.decision)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.effect)
+        w.enumeration(3, self.standing)
+        w.int64(4, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.decision = try c.decodeIfPresent(DecisionView.self, forKey: .decision)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.effect = try c.decodeIfPresent(DecisionEffect.self, forKey: .effect) ?? .none
+        self.standing = try c.decodeIfPresent(CandidateStanding.self, forKey: .standing) ?? .qualified
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case decision = "decision"
+        case examNumber = "exam_number"
+        case effect = "effect"
+        case standing = "standing"
+        case atMs = "at_ms"
+    }
+}
+
+public struct DecisionView: ProtoMessage {
+    public static let protoName = "exam.v1.DecisionView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var decisionId: String
+    public var incidentId: String
+    public var examNumber: String
+    public var outcome: DecisionOutcome
+    public var reason: String
+    public var decidedBy: String
+    public var automatic: Bool
+    public var decidedAtMs: Int64
+    public var effect: DecisionEffect
+    public var supersedes: String
+    public var standing: CandidateStanding
+
+    public init(
+        decisionId: String = "",
+        incidentId: String = "",
+        examNumber: String = "",
+        outcome: DecisionOutcome = .unspecified,
+        reason: String = "",
+        decidedBy: String = "",
+        automatic: Bool = false,
+        decidedAtMs: Int64 = 0,
+        effect: DecisionEffect = .none,
+        supersedes: String = "",
+        standing: CandidateStanding = .qualified
+    ) {
+        self.decisionId = decisionId
+        self.incidentId = incidentId
+        self.examNumber = examNumber
+        self.outcome = outcome
+        self.reason = reason
+        self.decidedBy = decidedBy
+        self.automatic = automatic
+        self.decidedAtMs = decidedAtMs
+        self.effect = effect
+        self.supersedes = supersedes
+        self.standing = standing
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.decisionId = try r.string(0)
+        self.incidentId = try r.string(1)
+        self.examNumber = try r.string(2)
+        self.outcome = try r.enumeration(3, DecisionOutcome.self)
+        self.reason = try r.string(4)
+        self.decidedBy = try r.string(5)
+        self.automatic = r.bool(6)
+        self.decidedAtMs = r.int64(7)
+        self.effect = try r.enumeration(8, DecisionEffect.self)
+        self.supersedes = try r.string(9)
+        self.standing = try r.enumeration(10, CandidateStanding.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.decisionId)
+        try w.string(1, self.incidentId)
+        try w.string(2, self.examNumber)
+        w.enumeration(3, self.outcome)
+        try w.string(4, self.reason)
+        try w.string(5, self.decidedBy)
+        w.bool(6, self.automatic)
+        w.int64(7, self.decidedAtMs)
+        w.enumeration(8, self.effect)
+        try w.string(9, self.supersedes)
+        w.enumeration(10, self.standing)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.decisionId = try c.decodeIfPresent(String.self, forKey: .decisionId) ?? ""
+        self.incidentId = try c.decodeIfPresent(String.self, forKey: .incidentId) ?? ""
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.outcome = try c.decodeIfPresent(DecisionOutcome.self, forKey: .outcome) ?? .unspecified
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.decidedBy = try c.decodeIfPresent(String.self, forKey: .decidedBy) ?? ""
+        self.automatic = try c.decodeIfPresent(Bool.self, forKey: .automatic) ?? false
+        self.decidedAtMs = try c.decodeIfPresent(Int64.self, forKey: .decidedAtMs) ?? 0
+        self.effect = try c.decodeIfPresent(DecisionEffect.self, forKey: .effect) ?? .none
+        self.supersedes = try c.decodeIfPresent(String.self, forKey: .supersedes) ?? ""
+        self.standing = try c.decodeIfPresent(CandidateStanding.self, forKey: .standing) ?? .qualified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case decisionId = "decision_id"
+        case incidentId = "incident_id"
+        case examNumber = "exam_number"
+        case outcome = "outcome"
+        case reason = "reason"
+        case decidedBy = "decided_by"
+        case automatic = "automatic"
+        case decidedAtMs = "decided_at_ms"
+        case effect = "effect"
+        case supersedes = "supersedes"
+        case standing = "standing"
+    }
+}
+
+public struct DeviceEvent: ProtoMessage {
+    public static let protoName = "exam.v1.DeviceEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var deviceId: String
+    public var role: DeviceRole
+    public var account: String
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        deviceId: String = "",
+        role: DeviceRole = .unspecified,
+        account: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.deviceId = deviceId
+        self.role = role
+        self.account = account
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.deviceId = try r.string(1)
+        self.role = try r.enumeration(2, DeviceRole.self)
+        self.account = try r.string(3)
+        self.atMs = r.int64(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.deviceId)
+        w.enumeration(2, self.role)
+        try w.string(3, self.account)
+        w.int64(4, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.account = try c.decodeIfPresent(String.self, forKey: .account) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case deviceId = "device_id"
+        case role = "role"
+        case account = "account"
+        case atMs = "at_ms"
+    }
+}
+
+public struct DeviceStatus: ProtoMessage {
+    public static let protoName = "exam.v1.DeviceStatus"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var cameraOn: Bool
+    public var camera: Camera
+    public var microphoneOn: Bool
+    public var speakerVolume: Int32
+    public var batteryPercent: Int32
+    public var network: NetworkKind
+    public var inForeground: Bool
+    public var autoLockOff: Bool
+    public var clientVersion: String
+    public var os: OperatingSystem
+    public var osVersion: String
+
+    public init(
+        cameraOn: Bool = false,
+        camera: Camera = .unspecified,
+        microphoneOn: Bool = false,
+        speakerVolume: Int32 = 0,
+        batteryPercent: Int32 = 0,
+        network: NetworkKind = .unspecified,
+        inForeground: Bool = false,
+        autoLockOff: Bool = false,
+        clientVersion: String = "",
+        os: OperatingSystem = .unspecified,
+        osVersion: String = ""
+    ) {
+        self.cameraOn = cameraOn
+        self.camera = camera
+        self.microphoneOn = microphoneOn
+        self.speakerVolume = speakerVolume
+        self.batteryPercent = batteryPercent
+        self.network = network
+        self.inForeground = inForeground
+        self.autoLockOff = autoLockOff
+        self.clientVersion = clientVersion
+        self.os = os
+        self.osVersion = osVersion
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.cameraOn = r.bool(0)
+        self.camera = try r.enumeration(1, Camera.self)
+        self.microphoneOn = r.bool(2)
+        self.speakerVolume = r.int32(3)
+        self.batteryPercent = r.int32(4)
+        self.network = try r.enumeration(5, NetworkKind.self)
+        self.inForeground = r.bool(6)
+        self.autoLockOff = r.bool(7)
+        self.clientVersion = try r.string(8)
+        self.os = try r.enumeration(9, OperatingSystem.self)
+        self.osVersion = try r.string(10)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.bool(0, self.cameraOn)
+        w.enumeration(1, self.camera)
+        w.bool(2, self.microphoneOn)
+        w.int32(3, self.speakerVolume)
+        w.int32(4, self.batteryPercent)
+        w.enumeration(5, self.network)
+        w.bool(6, self.inForeground)
+        w.bool(7, self.autoLockOff)
+        try w.string(8, self.clientVersion)
+        w.enumeration(9, self.os)
+        try w.string(10, self.osVersion)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.cameraOn = try c.decodeIfPresent(Bool.self, forKey: .cameraOn) ?? false
+        self.camera = try c.decodeIfPresent(Camera.self, forKey: .camera) ?? .unspecified
+        self.microphoneOn = try c.decodeIfPresent(Bool.self, forKey: .microphoneOn) ?? false
+        self.speakerVolume = try c.decodeIfPresent(Int32.self, forKey: .speakerVolume) ?? 0
+        self.batteryPercent = try c.decodeIfPresent(Int32.self, forKey: .batteryPercent) ?? 0
+        self.network = try c.decodeIfPresent(NetworkKind.self, forKey: .network) ?? .unspecified
+        self.inForeground = try c.decodeIfPresent(Bool.self, forKey: .inForeground) ?? false
+        self.autoLockOff = try c.decodeIfPresent(Bool.self, forKey: .autoLockOff) ?? false
+        self.clientVersion = try c.decodeIfPresent(String.self, forKey: .clientVersion) ?? ""
+        self.os = try c.decodeIfPresent(OperatingSystem.self, forKey: .os) ?? .unspecified
+        self.osVersion = try c.decodeIfPresent(String.self, forKey: .osVersion) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cameraOn = "camera_on"
+        case camera = "camera"
+        case microphoneOn = "microphone_on"
+        case speakerVolume = "speaker_volume"
+        case batteryPercent = "battery_percent"
+        case network = "network"
+        case inForeground = "in_foreground"
+        case autoLockOff = "auto_lock_off"
+        case clientVersion = "client_version"
+        case os = "os"
+        case osVersion = "os_version"
+    }
+}
+
+public struct DeviceView: ProtoMessage {
+    public static let protoName = "exam.v1.DeviceView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceId: String
+    public var role: DeviceRole
+    public var account: String
+    public var status: DeviceStatus?
+    public var connected: Bool
+    public var lastSeenMs: Int64
+    public var broken: [RuleState]
+    public var interruptions: UInt32
+
+    public init(
+        deviceId: String = "",
+        role: DeviceRole = .unspecified,
+        account: String = "",
+        status: DeviceStatus? = nil,
+        connected: Bool = false,
+        lastSeenMs: Int64 = 0,
+        broken: [RuleState] = [],
+        interruptions: UInt32 = 0
+    ) {
+        self.deviceId = deviceId
+        self.role = role
+        self.account = account
+        self.status = status
+        self.connected = connected
+        self.lastSeenMs = lastSeenMs
+        self.broken = broken
+        self.interruptions = interruptions
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceId = try r.string(0)
+        self.role = try r.enumeration(1, DeviceRole.self)
+        self.account = try r.string(2)
+        self.status = try r.message(3, DeviceStatus.self)
+        self.connected = r.bool(4)
+        self.lastSeenMs = r.int64(5)
+        self.broken = try r.messages(6, RuleState.self)
+        self.interruptions = r.uint32(7)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceId)
+        w.enumeration(1, self.role)
+        try w.string(2, self.account)
+        try w.message(3, self.status)
+        w.bool(4, self.connected)
+        w.int64(5, self.lastSeenMs)
+        try w.messages(6, self.broken)
+        w.uint32(7, self.interruptions)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.account = try c.decodeIfPresent(String.self, forKey: .account) ?? ""
+        self.status = try c.decodeIfPresent(DeviceStatus.self, forKey: .status)
+        self.connected = try c.decodeIfPresent(Bool.self, forKey: .connected) ?? false
+        self.lastSeenMs = try c.decodeIfPresent(Int64.self, forKey: .lastSeenMs) ?? 0
+        self.broken = try c.decodeIfPresent([RuleState].self, forKey: .broken) ?? []
+        self.interruptions = try c.decodeIfPresent(UInt32.self, forKey: .interruptions) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceId = "device_id"
+        case role = "role"
+        case account = "account"
+        case status = "status"
+        case connected = "connected"
+        case lastSeenMs = "last_seen_ms"
+        case broken = "broken"
+        case interruptions = "interruptions"
+    }
+}
+
+public struct DevicesCandidateRef: ProtoMessage {
+    public static let protoName = "exam.v1.DevicesCandidateRef"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+
+    public init(
+        examNumber: String = ""
+    ) {
+        self.examNumber = examNumber
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+    }
+}
+
+public struct DisciplineCandidateRef: ProtoMessage {
+    public static let protoName = "exam.v1.DisciplineCandidateRef"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+
+    public init(
+        examNumber: String = ""
+    ) {
+        self.examNumber = examNumber
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+    }
+}
+
+public struct DrawEvent: ProtoMessage {
+    public static let protoName = "exam.v1.DrawEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var roomId: String
+    public var sitting: SittingKind
+    public var seed: UInt64
+    public var order: [String]
+    public var drawnBy: String
+    public var atMs: Int64
+    public var replacesSeed: UInt64
+    public var dueMs: Int64
+
+    public init(
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        seed: UInt64 = 0,
+        order: [String] = [],
+        drawnBy: String = "",
+        atMs: Int64 = 0,
+        replacesSeed: UInt64 = 0,
+        dueMs: Int64 = 0
+    ) {
+        self.roomId = roomId
+        self.sitting = sitting
+        self.seed = seed
+        self.order = order
+        self.drawnBy = drawnBy
+        self.atMs = atMs
+        self.replacesSeed = replacesSeed
+        self.dueMs = dueMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.roomId = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.seed = r.uint64(2)
+        self.order = try r.strings(3)
+        self.drawnBy = try r.string(4)
+        self.atMs = r.int64(5)
+        self.replacesSeed = r.uint64(6)
+        self.dueMs = r.int64(7)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.roomId)
+        w.enumeration(1, self.sitting)
+        w.uint64(2, self.seed)
+        try w.strings(3, self.order)
+        try w.string(4, self.drawnBy)
+        w.int64(5, self.atMs)
+        w.uint64(6, self.replacesSeed)
+        w.int64(7, self.dueMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        self.order = try c.decodeIfPresent([String].self, forKey: .order) ?? []
+        self.drawnBy = try c.decodeIfPresent(String.self, forKey: .drawnBy) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+        self.replacesSeed = try c.decodeIfPresent(UInt64.self, forKey: .replacesSeed) ?? 0
+        self.dueMs = try c.decodeIfPresent(Int64.self, forKey: .dueMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case seed = "seed"
+        case order = "order"
+        case drawnBy = "drawn_by"
+        case atMs = "at_ms"
+        case replacesSeed = "replaces_seed"
+        case dueMs = "due_ms"
+    }
+}
+
+public struct EligibilityEvent: ProtoMessage {
+    public static let protoName = "exam.v1.EligibilityEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var canEnter: Bool
+    public var blockers: [String]
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        canEnter: Bool = false,
+        blockers: [String] = [],
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.canEnter = canEnter
+        self.blockers = blockers
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.canEnter = r.bool(2)
+        self.blockers = try r.strings(3)
+        self.atMs = r.int64(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.bool(2, self.canEnter)
+        try w.strings(3, self.blockers)
+        w.int64(4, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.canEnter = try c.decodeIfPresent(Bool.self, forKey: .canEnter) ?? false
+        self.blockers = try c.decodeIfPresent([String].self, forKey: .blockers) ?? []
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case canEnter = "can_enter"
+        case blockers = "blockers"
+        case atMs = "at_ms"
+    }
+}
+
+public struct EnterRequest: ProtoMessage {
+    public static let protoName = "exam.v1.EnterRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var sitting: SittingKind
+    public var channel: Channel
+    public var deviceId: String
+
+    public init(
+        token: String = "",
+        sitting: SittingKind = .unspecified,
+        channel: Channel = .unspecified,
+        deviceId: String = ""
+    ) {
+        self.token = token
+        self.sitting = sitting
+        self.channel = channel
+        self.deviceId = deviceId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.channel = try r.enumeration(2, Channel.self)
+        self.deviceId = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        w.enumeration(1, self.sitting)
+        w.enumeration(2, self.channel)
+        try w.string(3, self.deviceId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.channel = try c.decodeIfPresent(Channel.self, forKey: .channel) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case sitting = "sitting"
+        case channel = "channel"
+        case deviceId = "device_id"
+    }
+}
+
+public struct EntryWindowEvent: ProtoMessage {
+    public static let protoName = "exam.v1.EntryWindowEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var sitting: SittingKind
+    public var window: PlanWindow?
+    public var atMs: Int64
+    public var dueMs: Int64
+    public var entered: [String]
+    public var absent: [String]
+    public var notEligible: [String]
+
+    public init(
+        sitting: SittingKind = .unspecified,
+        window: PlanWindow? = nil,
+        atMs: Int64 = 0,
+        dueMs: Int64 = 0,
+        entered: [String] = [],
+        absent: [String] = [],
+        notEligible: [String] = []
+    ) {
+        self.sitting = sitting
+        self.window = window
+        self.atMs = atMs
+        self.dueMs = dueMs
+        self.entered = entered
+        self.absent = absent
+        self.notEligible = notEligible
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.sitting = try r.enumeration(0, SittingKind.self)
+        self.window = try r.message(1, PlanWindow.self)
+        self.atMs = r.int64(2)
+        self.dueMs = r.int64(3)
+        self.entered = try r.strings(4)
+        self.absent = try r.strings(5)
+        self.notEligible = try r.strings(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.sitting)
+        try w.message(1, self.window)
+        w.int64(2, self.atMs)
+        w.int64(3, self.dueMs)
+        try w.strings(4, self.entered)
+        try w.strings(5, self.absent)
+        try w.strings(6, self.notEligible)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.window = try c.decodeIfPresent(PlanWindow.self, forKey: .window)
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+        self.dueMs = try c.decodeIfPresent(Int64.self, forKey: .dueMs) ?? 0
+        self.entered = try c.decodeIfPresent([String].self, forKey: .entered) ?? []
+        self.absent = try c.decodeIfPresent([String].self, forKey: .absent) ?? []
+        self.notEligible = try c.decodeIfPresent([String].self, forKey: .notEligible) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sitting = "sitting"
+        case window = "window"
+        case atMs = "at_ms"
+        case dueMs = "due_ms"
+        case entered = "entered"
+        case absent = "absent"
+        case notEligible = "not_eligible"
     }
 }
 
@@ -341,12 +2139,1264 @@ public struct ExamPlanInfo: ProtoMessage {
     }
 }
 
+public struct ExportLogReply: ProtoMessage {
+    public static let protoName = "exam.v1.ExportLogReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var csv: Data
+    public var entries: UInt32
+
+    public init(
+        csv: Data = Data(),
+        entries: UInt32 = 0
+    ) {
+        self.csv = csv
+        self.entries = entries
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.csv = r.bytes(0)
+        self.entries = r.uint32(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.bytes(0, self.csv)
+        w.uint32(1, self.entries)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.csv = try c.decodeIfPresent(Data.self, forKey: .csv) ?? Data()
+        self.entries = try c.decodeIfPresent(UInt32.self, forKey: .entries) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case csv = "csv"
+        case entries = "entries"
+    }
+}
+
+public struct ExportLogRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ExportLogRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct ExportReply: ProtoMessage {
+    public static let protoName = "exam.v1.ExportReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var content: Data
+    public var fileName: String
+    public var version: UInt32
+
+    public init(
+        content: Data = Data(),
+        fileName: String = "",
+        version: UInt32 = 0
+    ) {
+        self.content = content
+        self.fileName = fileName
+        self.version = version
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.content = r.bytes(0)
+        self.fileName = try r.string(1)
+        self.version = r.uint32(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.bytes(0, self.content)
+        try w.string(1, self.fileName)
+        w.uint32(2, self.version)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.content = try c.decodeIfPresent(Data.self, forKey: .content) ?? Data()
+        self.fileName = try c.decodeIfPresent(String.self, forKey: .fileName) ?? ""
+        self.version = try c.decodeIfPresent(UInt32.self, forKey: .version) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case content = "content"
+        case fileName = "file_name"
+        case version = "version"
+    }
+}
+
+public struct ExportRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ExportRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var list: ListKind
+    public var format: ExportFormat
+
+    public init(
+        list: ListKind = .totals,
+        format: ExportFormat = .csv
+    ) {
+        self.list = list
+        self.format = format
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.list = try r.enumeration(0, ListKind.self)
+        self.format = try r.enumeration(1, ExportFormat.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.list)
+        w.enumeration(1, self.format)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.list = try c.decodeIfPresent(ListKind.self, forKey: .list) ?? .totals
+        self.format = try c.decodeIfPresent(ExportFormat.self, forKey: .format) ?? .csv
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case list = "list"
+        case format = "format"
+    }
+}
+
+public struct FaceComparisonRequest: ProtoMessage {
+    public static let protoName = "exam.v1.FaceComparisonRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var photoSha256: String
+    public var backend: String
+    public var match: Bool
+    public var score: String
+    public var reason: String
+
+    public init(
+        examNumber: String = "",
+        photoSha256: String = "",
+        backend: String = "",
+        match: Bool = false,
+        score: String = "",
+        reason: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.photoSha256 = photoSha256
+        self.backend = backend
+        self.match = match
+        self.score = score
+        self.reason = reason
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.photoSha256 = try r.string(1)
+        self.backend = try r.string(2)
+        self.match = r.bool(3)
+        self.score = try r.string(4)
+        self.reason = try r.string(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.photoSha256)
+        try w.string(2, self.backend)
+        w.bool(3, self.match)
+        try w.string(4, self.score)
+        try w.string(5, self.reason)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.photoSha256 = try c.decodeIfPresent(String.self, forKey: .photoSha256) ?? ""
+        self.backend = try c.decodeIfPresent(String.self, forKey: .backend) ?? ""
+        self.match = try c.decodeIfPresent(Bool.self, forKey: .match) ?? false
+        self.score = try c.decodeIfPresent(String.self, forKey: .score) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case photoSha256 = "photo_sha256"
+        case backend = "backend"
+        case match = "match"
+        case score = "score"
+        case reason = "reason"
+    }
+}
+
+public struct FitnessEvent: ProtoMessage {
+    public static let protoName = "exam.v1.FitnessEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var fit: Bool
+    public var reasons: [String]
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        fit: Bool = false,
+        reasons: [String] = [],
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.fit = fit
+        self.reasons = reasons
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.fit = r.bool(1)
+        self.reasons = try r.strings(2)
+        self.atMs = r.int64(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.bool(1, self.fit)
+        try w.strings(2, self.reasons)
+        w.int64(3, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.fit = try c.decodeIfPresent(Bool.self, forKey: .fit) ?? false
+        self.reasons = try c.decodeIfPresent([String].self, forKey: .reasons) ?? []
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case fit = "fit"
+        case reasons = "reasons"
+        case atMs = "at_ms"
+    }
+}
+
+public struct FitnessView: ProtoMessage {
+    public static let protoName = "exam.v1.FitnessView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var fit: Bool
+    public var reasons: [String]
+
+    public init(
+        examNumber: String = "",
+        fit: Bool = false,
+        reasons: [String] = []
+    ) {
+        self.examNumber = examNumber
+        self.fit = fit
+        self.reasons = reasons
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.fit = r.bool(1)
+        self.reasons = try r.strings(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.bool(1, self.fit)
+        try w.strings(2, self.reasons)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.fit = try c.decodeIfPresent(Bool.self, forKey: .fit) ?? false
+        self.reasons = try c.decodeIfPresent([String].self, forKey: .reasons) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case fit = "fit"
+        case reasons = "reasons"
+    }
+}
+
+public struct FleetCountsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.FleetCountsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct FleetCountsView: ProtoMessage {
+    public static let protoName = "exam.v1.FleetCountsView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var candidates: UInt32
+    public var devices: UInt32
+    public var connected: UInt32
+    public var lost: UInt32
+    public var blocked: UInt32
+    public var fitCandidates: UInt32
+    public var heartbeats: Int64
+
+    public init(
+        candidates: UInt32 = 0,
+        devices: UInt32 = 0,
+        connected: UInt32 = 0,
+        lost: UInt32 = 0,
+        blocked: UInt32 = 0,
+        fitCandidates: UInt32 = 0,
+        heartbeats: Int64 = 0
+    ) {
+        self.candidates = candidates
+        self.devices = devices
+        self.connected = connected
+        self.lost = lost
+        self.blocked = blocked
+        self.fitCandidates = fitCandidates
+        self.heartbeats = heartbeats
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.candidates = r.uint32(0)
+        self.devices = r.uint32(1)
+        self.connected = r.uint32(2)
+        self.lost = r.uint32(3)
+        self.blocked = r.uint32(4)
+        self.fitCandidates = r.uint32(5)
+        self.heartbeats = r.int64(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.candidates)
+        w.uint32(1, self.devices)
+        w.uint32(2, self.connected)
+        w.uint32(3, self.lost)
+        w.uint32(4, self.blocked)
+        w.uint32(5, self.fitCandidates)
+        w.int64(6, self.heartbeats)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.candidates = try c.decodeIfPresent(UInt32.self, forKey: .candidates) ?? 0
+        self.devices = try c.decodeIfPresent(UInt32.self, forKey: .devices) ?? 0
+        self.connected = try c.decodeIfPresent(UInt32.self, forKey: .connected) ?? 0
+        self.lost = try c.decodeIfPresent(UInt32.self, forKey: .lost) ?? 0
+        self.blocked = try c.decodeIfPresent(UInt32.self, forKey: .blocked) ?? 0
+        self.fitCandidates = try c.decodeIfPresent(UInt32.self, forKey: .fitCandidates) ?? 0
+        self.heartbeats = try c.decodeIfPresent(Int64.self, forKey: .heartbeats) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case candidates = "candidates"
+        case devices = "devices"
+        case connected = "connected"
+        case lost = "lost"
+        case blocked = "blocked"
+        case fitCandidates = "fit_candidates"
+        case heartbeats = "heartbeats"
+    }
+}
+
 public struct GetPlanRequest: ProtoMessage {
     public static let protoName = "exam.v1.GetPlanRequest"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public init() {}
     public init(protoReader r: ProtoReader) throws {}
     public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct Ground9Event: ProtoMessage {
+    public static let protoName = "exam.v1.Ground9Event"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var kind: Ground9Kind
+    public var roles: [DeviceRole]
+    public var lostAtMs: Int64
+    public var lengthMs: Int64
+    public var interruptions: UInt32
+    public var sitting: SittingKind
+    public var evidence: String
+    public var key: String
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        kind: Ground9Kind = .unspecified,
+        roles: [DeviceRole] = [],
+        lostAtMs: Int64 = 0,
+        lengthMs: Int64 = 0,
+        interruptions: UInt32 = 0,
+        sitting: SittingKind = .unspecified,
+        evidence: String = "",
+        key: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.kind = kind
+        self.roles = roles
+        self.lostAtMs = lostAtMs
+        self.lengthMs = lengthMs
+        self.interruptions = interruptions
+        self.sitting = sitting
+        self.evidence = evidence
+        self.key = key
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.kind = try r.enumeration(1, Ground9Kind.self)
+        self.roles = try r.enumerations(2, DeviceRole.self)
+        self.lostAtMs = r.int64(3)
+        self.lengthMs = r.int64(4)
+        self.interruptions = r.uint32(5)
+        self.sitting = try r.enumeration(6, SittingKind.self)
+        self.evidence = try r.string(7)
+        self.key = try r.string(8)
+        self.atMs = r.int64(9)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.kind)
+        w.enumerations(2, self.roles)
+        w.int64(3, self.lostAtMs)
+        w.int64(4, self.lengthMs)
+        w.uint32(5, self.interruptions)
+        w.enumeration(6, self.sitting)
+        try w.string(7, self.evidence)
+        try w.string(8, self.key)
+        w.int64(9, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.kind = try c.decodeIfPresent(Ground9Kind.self, forKey: .kind) ?? .unspecified
+        self.roles = try c.decodeIfPresent([DeviceRole].self, forKey: .roles) ?? []
+        self.lostAtMs = try c.decodeIfPresent(Int64.self, forKey: .lostAtMs) ?? 0
+        self.lengthMs = try c.decodeIfPresent(Int64.self, forKey: .lengthMs) ?? 0
+        self.interruptions = try c.decodeIfPresent(UInt32.self, forKey: .interruptions) ?? 0
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.evidence = try c.decodeIfPresent(String.self, forKey: .evidence) ?? ""
+        self.key = try c.decodeIfPresent(String.self, forKey: .key) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case kind = "kind"
+        case roles = "roles"
+        case lostAtMs = "lost_at_ms"
+        case lengthMs = "length_ms"
+        case interruptions = "interruptions"
+        case sitting = "sitting"
+        case evidence = "evidence"
+        case key = "key"
+        case atMs = "at_ms"
+    }
+}
+
+public struct GroundInfo: ProtoMessage {
+    public static let protoName = "exam.v1.GroundInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var number: UInt32
+    public var chinese: String
+    public var english: String
+
+    public init(
+        number: UInt32 = 0,
+        chinese: String = "",
+        english: String = ""
+    ) {
+        self.number = number
+        self.chinese = chinese
+        self.english = english
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.number = r.uint32(0)
+        self.chinese = try r.string(1)
+        self.english = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.number)
+        try w.string(1, self.chinese)
+        try w.string(2, self.english)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.number = try c.decodeIfPresent(UInt32.self, forKey: .number) ?? 0
+        self.chinese = try c.decodeIfPresent(String.self, forKey: .chinese) ?? ""
+        self.english = try c.decodeIfPresent(String.self, forKey: .english) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case number = "number"
+        case chinese = "chinese"
+        case english = "english"
+    }
+}
+
+public struct GroundsReply: ProtoMessage {
+    public static let protoName = "exam.v1.GroundsReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var grounds: [GroundInfo]
+
+    public init(
+        grounds: [GroundInfo] = []
+    ) {
+        self.grounds = grounds
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.grounds = try r.messages(0, GroundInfo.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.grounds)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.grounds = try c.decodeIfPresent([GroundInfo].self, forKey: .grounds) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grounds = "grounds"
+    }
+}
+
+public struct GroundsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.GroundsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct HeartbeatBatchReply: ProtoMessage {
+    public static let protoName = "exam.v1.HeartbeatBatchReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var accepted: UInt32
+    public var refused: [HeartbeatOutcome]
+    public var serverTimeMs: Int64
+
+    public init(
+        accepted: UInt32 = 0,
+        refused: [HeartbeatOutcome] = [],
+        serverTimeMs: Int64 = 0
+    ) {
+        self.accepted = accepted
+        self.refused = refused
+        self.serverTimeMs = serverTimeMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.accepted = r.uint32(0)
+        self.refused = try r.messages(1, HeartbeatOutcome.self)
+        self.serverTimeMs = r.int64(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.accepted)
+        try w.messages(1, self.refused)
+        w.int64(2, self.serverTimeMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.accepted = try c.decodeIfPresent(UInt32.self, forKey: .accepted) ?? 0
+        self.refused = try c.decodeIfPresent([HeartbeatOutcome].self, forKey: .refused) ?? []
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case accepted = "accepted"
+        case refused = "refused"
+        case serverTimeMs = "server_time_ms"
+    }
+}
+
+public struct HeartbeatBatchRequest: ProtoMessage {
+    public static let protoName = "exam.v1.HeartbeatBatchRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var heartbeats: [HeartbeatRequest]
+
+    public init(
+        heartbeats: [HeartbeatRequest] = []
+    ) {
+        self.heartbeats = heartbeats
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.heartbeats = try r.messages(0, HeartbeatRequest.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.heartbeats)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.heartbeats = try c.decodeIfPresent([HeartbeatRequest].self, forKey: .heartbeats) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case heartbeats = "heartbeats"
+    }
+}
+
+public struct HeartbeatOutcome: ProtoMessage {
+    public static let protoName = "exam.v1.HeartbeatOutcome"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceId: String
+    public var code: StatusCode
+    public var message: String
+
+    public init(
+        deviceId: String = "",
+        code: StatusCode = .ok,
+        message: String = ""
+    ) {
+        self.deviceId = deviceId
+        self.code = code
+        self.message = message
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceId = try r.string(0)
+        self.code = try r.enumeration(1, StatusCode.self)
+        self.message = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceId)
+        w.enumeration(1, self.code)
+        try w.string(2, self.message)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.code = try c.decodeIfPresent(StatusCode.self, forKey: .code) ?? .ok
+        self.message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceId = "device_id"
+        case code = "code"
+        case message = "message"
+    }
+}
+
+public struct HeartbeatReply: ProtoMessage {
+    public static let protoName = "exam.v1.HeartbeatReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var brokenRules: [String]
+    public var fit: Bool
+    public var serverTimeMs: Int64
+
+    public init(
+        brokenRules: [String] = [],
+        fit: Bool = false,
+        serverTimeMs: Int64 = 0
+    ) {
+        self.brokenRules = brokenRules
+        self.fit = fit
+        self.serverTimeMs = serverTimeMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.brokenRules = try r.strings(0)
+        self.fit = r.bool(1)
+        self.serverTimeMs = r.int64(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.strings(0, self.brokenRules)
+        w.bool(1, self.fit)
+        w.int64(2, self.serverTimeMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.brokenRules = try c.decodeIfPresent([String].self, forKey: .brokenRules) ?? []
+        self.fit = try c.decodeIfPresent(Bool.self, forKey: .fit) ?? false
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case brokenRules = "broken_rules"
+        case fit = "fit"
+        case serverTimeMs = "server_time_ms"
+    }
+}
+
+public struct HeartbeatRequest: ProtoMessage {
+    public static let protoName = "exam.v1.HeartbeatRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceId: String
+    public var deviceKey: String
+    public var status: DeviceStatus?
+
+    public init(
+        deviceId: String = "",
+        deviceKey: String = "",
+        status: DeviceStatus? = nil
+    ) {
+        self.deviceId = deviceId
+        self.deviceKey = deviceKey
+        self.status = status
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceId = try r.string(0)
+        self.deviceKey = try r.string(1)
+        self.status = try r.message(2, DeviceStatus.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceId)
+        try w.string(1, self.deviceKey)
+        try w.message(2, self.status)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.deviceKey = try c.decodeIfPresent(String.self, forKey: .deviceKey) ?? ""
+        self.status = try c.decodeIfPresent(DeviceStatus.self, forKey: .status)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceId = "device_id"
+        case deviceKey = "device_key"
+        case status = "status"
+    }
+}
+
+public struct IdentityEvent: ProtoMessage {
+    public static let protoName = "exam.v1.IdentityEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var status: IdentityStatus
+    public var decidedBy: String
+    public var reason: String
+    public var checks: [PhotoCheck]
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        status: IdentityStatus = .none,
+        decidedBy: String = "",
+        reason: String = "",
+        checks: [PhotoCheck] = [],
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.status = status
+        self.decidedBy = decidedBy
+        self.reason = reason
+        self.checks = checks
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.status = try r.enumeration(1, IdentityStatus.self)
+        self.decidedBy = try r.string(2)
+        self.reason = try r.string(3)
+        self.checks = try r.messages(4, PhotoCheck.self)
+        self.atMs = r.int64(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.status)
+        try w.string(2, self.decidedBy)
+        try w.string(3, self.reason)
+        try w.messages(4, self.checks)
+        w.int64(5, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.status = try c.decodeIfPresent(IdentityStatus.self, forKey: .status) ?? .none
+        self.decidedBy = try c.decodeIfPresent(String.self, forKey: .decidedBy) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.checks = try c.decodeIfPresent([PhotoCheck].self, forKey: .checks) ?? []
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case status = "status"
+        case decidedBy = "decided_by"
+        case reason = "reason"
+        case checks = "checks"
+        case atMs = "at_ms"
+    }
+}
+
+public struct IdentityView: ProtoMessage {
+    public static let protoName = "exam.v1.IdentityView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var status: IdentityStatus
+    public var checks: [PhotoCheck]
+    public var format: String
+    public var width: UInt32
+    public var height: UInt32
+    public var bytes: UInt64
+    public var decidedBy: String
+    public var reason: String
+    public var uploadedAtMs: Int64
+    public var decidedAtMs: Int64
+
+    public init(
+        status: IdentityStatus = .none,
+        checks: [PhotoCheck] = [],
+        format: String = "",
+        width: UInt32 = 0,
+        height: UInt32 = 0,
+        bytes: UInt64 = 0,
+        decidedBy: String = "",
+        reason: String = "",
+        uploadedAtMs: Int64 = 0,
+        decidedAtMs: Int64 = 0
+    ) {
+        self.status = status
+        self.checks = checks
+        self.format = format
+        self.width = width
+        self.height = height
+        self.bytes = bytes
+        self.decidedBy = decidedBy
+        self.reason = reason
+        self.uploadedAtMs = uploadedAtMs
+        self.decidedAtMs = decidedAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.status = try r.enumeration(0, IdentityStatus.self)
+        self.checks = try r.messages(1, PhotoCheck.self)
+        self.format = try r.string(2)
+        self.width = r.uint32(3)
+        self.height = r.uint32(4)
+        self.bytes = r.uint64(5)
+        self.decidedBy = try r.string(6)
+        self.reason = try r.string(7)
+        self.uploadedAtMs = r.int64(8)
+        self.decidedAtMs = r.int64(9)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.status)
+        try w.messages(1, self.checks)
+        try w.string(2, self.format)
+        w.uint32(3, self.width)
+        w.uint32(4, self.height)
+        w.uint64(5, self.bytes)
+        try w.string(6, self.decidedBy)
+        try w.string(7, self.reason)
+        w.int64(8, self.uploadedAtMs)
+        w.int64(9, self.decidedAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.status = try c.decodeIfPresent(IdentityStatus.self, forKey: .status) ?? .none
+        self.checks = try c.decodeIfPresent([PhotoCheck].self, forKey: .checks) ?? []
+        self.format = try c.decodeIfPresent(String.self, forKey: .format) ?? ""
+        self.width = try c.decodeIfPresent(UInt32.self, forKey: .width) ?? 0
+        self.height = try c.decodeIfPresent(UInt32.self, forKey: .height) ?? 0
+        self.bytes = try c.decodeIfPresent(UInt64.self, forKey: .bytes) ?? 0
+        self.decidedBy = try c.decodeIfPresent(String.self, forKey: .decidedBy) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.uploadedAtMs = try c.decodeIfPresent(Int64.self, forKey: .uploadedAtMs) ?? 0
+        self.decidedAtMs = try c.decodeIfPresent(Int64.self, forKey: .decidedAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status = "status"
+        case checks = "checks"
+        case format = "format"
+        case width = "width"
+        case height = "height"
+        case bytes = "bytes"
+        case decidedBy = "decided_by"
+        case reason = "reason"
+        case uploadedAtMs = "uploaded_at_ms"
+        case decidedAtMs = "decided_at_ms"
+    }
+}
+
+public struct ImportCompleted: ProtoMessage {
+    public static let protoName = "exam.v1.ImportCompleted"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var fileName: String
+    public var rows: UInt32
+    public var imported: UInt32
+    public var updated: UInt32
+    public var unchanged: UInt32
+    public var atMs: Int64
+
+    public init(
+        fileName: String = "",
+        rows: UInt32 = 0,
+        imported: UInt32 = 0,
+        updated: UInt32 = 0,
+        unchanged: UInt32 = 0,
+        atMs: Int64 = 0
+    ) {
+        self.fileName = fileName
+        self.rows = rows
+        self.imported = imported
+        self.updated = updated
+        self.unchanged = unchanged
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.fileName = try r.string(0)
+        self.rows = r.uint32(1)
+        self.imported = r.uint32(2)
+        self.updated = r.uint32(3)
+        self.unchanged = r.uint32(4)
+        self.atMs = r.int64(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.fileName)
+        w.uint32(1, self.rows)
+        w.uint32(2, self.imported)
+        w.uint32(3, self.updated)
+        w.uint32(4, self.unchanged)
+        w.int64(5, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.fileName = try c.decodeIfPresent(String.self, forKey: .fileName) ?? ""
+        self.rows = try c.decodeIfPresent(UInt32.self, forKey: .rows) ?? 0
+        self.imported = try c.decodeIfPresent(UInt32.self, forKey: .imported) ?? 0
+        self.updated = try c.decodeIfPresent(UInt32.self, forKey: .updated) ?? 0
+        self.unchanged = try c.decodeIfPresent(UInt32.self, forKey: .unchanged) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case fileName = "file_name"
+        case rows = "rows"
+        case imported = "imported"
+        case updated = "updated"
+        case unchanged = "unchanged"
+        case atMs = "at_ms"
+    }
+}
+
+public struct ImportReply: ProtoMessage {
+    public static let protoName = "exam.v1.ImportReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var rows: UInt32
+    public var imported: UInt32
+    public var updated: UInt32
+    public var unchanged: UInt32
+    public var posts: [PostInfo]
+
+    public init(
+        rows: UInt32 = 0,
+        imported: UInt32 = 0,
+        updated: UInt32 = 0,
+        unchanged: UInt32 = 0,
+        posts: [PostInfo] = []
+    ) {
+        self.rows = rows
+        self.imported = imported
+        self.updated = updated
+        self.unchanged = unchanged
+        self.posts = posts
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.rows = r.uint32(0)
+        self.imported = r.uint32(1)
+        self.updated = r.uint32(2)
+        self.unchanged = r.uint32(3)
+        self.posts = try r.messages(4, PostInfo.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.rows)
+        w.uint32(1, self.imported)
+        w.uint32(2, self.updated)
+        w.uint32(3, self.unchanged)
+        try w.messages(4, self.posts)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.rows = try c.decodeIfPresent(UInt32.self, forKey: .rows) ?? 0
+        self.imported = try c.decodeIfPresent(UInt32.self, forKey: .imported) ?? 0
+        self.updated = try c.decodeIfPresent(UInt32.self, forKey: .updated) ?? 0
+        self.unchanged = try c.decodeIfPresent(UInt32.self, forKey: .unchanged) ?? 0
+        self.posts = try c.decodeIfPresent([PostInfo].self, forKey: .posts) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rows = "rows"
+        case imported = "imported"
+        case updated = "updated"
+        case unchanged = "unchanged"
+        case posts = "posts"
+    }
+}
+
+public struct ImportRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ImportRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var csv: Data
+    public var fileName: String
+
+    public init(
+        csv: Data = Data(),
+        fileName: String = ""
+    ) {
+        self.csv = csv
+        self.fileName = fileName
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.csv = r.bytes(0)
+        self.fileName = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.bytes(0, self.csv)
+        try w.string(1, self.fileName)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.csv = try c.decodeIfPresent(Data.self, forKey: .csv) ?? Data()
+        self.fileName = try c.decodeIfPresent(String.self, forKey: .fileName) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case csv = "csv"
+        case fileName = "file_name"
+    }
+}
+
+public struct IncidentEvent: ProtoMessage {
+    public static let protoName = "exam.v1.IncidentEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var incident: IncidentView?
+
+    public init(
+        incident: IncidentView? = nil
+    ) {
+        self.incident = incident
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.incident = try r.message(0, IncidentView.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.incident)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.incident = try c.decodeIfPresent(IncidentView.self, forKey: .incident)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case incident = "incident"
+    }
+}
+
+public struct IncidentList: ProtoMessage {
+    public static let protoName = "exam.v1.IncidentList"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var incidents: [IncidentView]
+
+    public init(
+        incidents: [IncidentView] = []
+    ) {
+        self.incidents = incidents
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.incidents = try r.messages(0, IncidentView.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.incidents)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.incidents = try c.decodeIfPresent([IncidentView].self, forKey: .incidents) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case incidents = "incidents"
+    }
+}
+
+public struct IncidentRef: ProtoMessage {
+    public static let protoName = "exam.v1.IncidentRef"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var incidentId: String
+
+    public init(
+        incidentId: String = ""
+    ) {
+        self.incidentId = incidentId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.incidentId = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.incidentId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.incidentId = try c.decodeIfPresent(String.self, forKey: .incidentId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case incidentId = "incident_id"
+    }
+}
+
+public struct IncidentView: ProtoMessage {
+    public static let protoName = "exam.v1.IncidentView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var incidentId: String
+    public var seq: UInt64
+    public var examNumber: String
+    public var ground: GroundInfo?
+    public var source: String
+    public var sitting: SittingKind
+    public var evidence: String
+    public var references: [String]
+    public var reporter: String
+    public var occurredAtMs: Int64
+    public var reportedAtMs: Int64
+    public var status: String
+    public var decisions: [DecisionView]
+    public var duplicate: Bool
+
+    public init(
+        incidentId: String = "",
+        seq: UInt64 = 0,
+        examNumber: String = "",
+        ground: GroundInfo? = nil,
+        source: String = "",
+        sitting: SittingKind = .unspecified,
+        evidence: String = "",
+        references: [String] = [],
+        reporter: String = "",
+        occurredAtMs: Int64 = 0,
+        reportedAtMs: Int64 = 0,
+        status: String = "",
+        decisions: [DecisionView] = [],
+        duplicate: Bool = false
+    ) {
+        self.incidentId = incidentId
+        self.seq = seq
+        self.examNumber = examNumber
+        self.ground = ground
+        self.source = source
+        self.sitting = sitting
+        self.evidence = evidence
+        self.references = references
+        self.reporter = reporter
+        self.occurredAtMs = occurredAtMs
+        self.reportedAtMs = reportedAtMs
+        self.status = status
+        self.decisions = decisions
+        self.duplicate = duplicate
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.incidentId = try r.string(0)
+        self.seq = r.uint64(1)
+        self.examNumber = try r.string(2)
+        self.ground = try r.message(3, GroundInfo.self)
+        self.source = try r.string(4)
+        self.sitting = try r.enumeration(5, SittingKind.self)
+        self.evidence = try r.string(6)
+        self.references = try r.strings(7)
+        self.reporter = try r.string(8)
+        self.occurredAtMs = r.int64(9)
+        self.reportedAtMs = r.int64(10)
+        self.status = try r.string(11)
+        self.decisions = try r.messages(12, DecisionView.self)
+        self.duplicate = r.bool(13)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.incidentId)
+        w.uint64(1, self.seq)
+        try w.string(2, self.examNumber)
+        try w.message(3, self.ground)
+        try w.string(4, self.source)
+        w.enumeration(5, self.sitting)
+        try w.string(6, self.evidence)
+        try w.strings(7, self.references)
+        try w.string(8, self.reporter)
+        w.int64(9, self.occurredAtMs)
+        w.int64(10, self.reportedAtMs)
+        try w.string(11, self.status)
+        try w.messages(12, self.decisions)
+        w.bool(13, self.duplicate)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.incidentId = try c.decodeIfPresent(String.self, forKey: .incidentId) ?? ""
+        self.seq = try c.decodeIfPresent(UInt64.self, forKey: .seq) ?? 0
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.ground = try c.decodeIfPresent(GroundInfo.self, forKey: .ground)
+        self.source = try c.decodeIfPresent(String.self, forKey: .source) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.evidence = try c.decodeIfPresent(String.self, forKey: .evidence) ?? ""
+        self.references = try c.decodeIfPresent([String].self, forKey: .references) ?? []
+        self.reporter = try c.decodeIfPresent(String.self, forKey: .reporter) ?? ""
+        self.occurredAtMs = try c.decodeIfPresent(Int64.self, forKey: .occurredAtMs) ?? 0
+        self.reportedAtMs = try c.decodeIfPresent(Int64.self, forKey: .reportedAtMs) ?? 0
+        self.status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+        self.decisions = try c.decodeIfPresent([DecisionView].self, forKey: .decisions) ?? []
+        self.duplicate = try c.decodeIfPresent(Bool.self, forKey: .duplicate) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case incidentId = "incident_id"
+        case seq = "seq"
+        case examNumber = "exam_number"
+        case ground = "ground"
+        case source = "source"
+        case sitting = "sitting"
+        case evidence = "evidence"
+        case references = "references"
+        case reporter = "reporter"
+        case occurredAtMs = "occurred_at_ms"
+        case reportedAtMs = "reported_at_ms"
+        case status = "status"
+        case decisions = "decisions"
+        case duplicate = "duplicate"
+    }
 }
 
 public struct InfoReply: ProtoMessage {
@@ -442,6 +3492,520 @@ public struct InfoRequest: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
+public struct InterviewEvent: ProtoMessage {
+    public static let protoName = "exam.v1.InterviewEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var phase: InterviewPhaseKind
+    public var startedAtMs: Int64
+    public var readingEndsAtMs: Int64
+    public var endsAtMs: Int64
+    public var atMs: Int64
+    public var dueMs: Int64
+    public var announcedBy: String
+    public var reason: String
+    public var remainingMs: Int64
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        phase: InterviewPhaseKind = .unspecified,
+        startedAtMs: Int64 = 0,
+        readingEndsAtMs: Int64 = 0,
+        endsAtMs: Int64 = 0,
+        atMs: Int64 = 0,
+        dueMs: Int64 = 0,
+        announcedBy: String = "",
+        reason: String = "",
+        remainingMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.phase = phase
+        self.startedAtMs = startedAtMs
+        self.readingEndsAtMs = readingEndsAtMs
+        self.endsAtMs = endsAtMs
+        self.atMs = atMs
+        self.dueMs = dueMs
+        self.announcedBy = announcedBy
+        self.reason = reason
+        self.remainingMs = remainingMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.phase = try r.enumeration(3, InterviewPhaseKind.self)
+        self.startedAtMs = r.int64(4)
+        self.readingEndsAtMs = r.int64(5)
+        self.endsAtMs = r.int64(6)
+        self.atMs = r.int64(7)
+        self.dueMs = r.int64(8)
+        self.announcedBy = try r.string(9)
+        self.reason = try r.string(10)
+        self.remainingMs = r.int64(11)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.phase)
+        w.int64(4, self.startedAtMs)
+        w.int64(5, self.readingEndsAtMs)
+        w.int64(6, self.endsAtMs)
+        w.int64(7, self.atMs)
+        w.int64(8, self.dueMs)
+        try w.string(9, self.announcedBy)
+        try w.string(10, self.reason)
+        w.int64(11, self.remainingMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.phase = try c.decodeIfPresent(InterviewPhaseKind.self, forKey: .phase) ?? .unspecified
+        self.startedAtMs = try c.decodeIfPresent(Int64.self, forKey: .startedAtMs) ?? 0
+        self.readingEndsAtMs = try c.decodeIfPresent(Int64.self, forKey: .readingEndsAtMs) ?? 0
+        self.endsAtMs = try c.decodeIfPresent(Int64.self, forKey: .endsAtMs) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+        self.dueMs = try c.decodeIfPresent(Int64.self, forKey: .dueMs) ?? 0
+        self.announcedBy = try c.decodeIfPresent(String.self, forKey: .announcedBy) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.remainingMs = try c.decodeIfPresent(Int64.self, forKey: .remainingMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case phase = "phase"
+        case startedAtMs = "started_at_ms"
+        case readingEndsAtMs = "reading_ends_at_ms"
+        case endsAtMs = "ends_at_ms"
+        case atMs = "at_ms"
+        case dueMs = "due_ms"
+        case announcedBy = "announced_by"
+        case reason = "reason"
+        case remainingMs = "remaining_ms"
+    }
+}
+
+public struct InterviewInfo: ProtoMessage {
+    public static let protoName = "exam.v1.InterviewInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var phase: InterviewPhaseKind
+    public var startedAtMs: Int64
+    public var readingEndsAtMs: Int64
+    public var endsAtMs: Int64
+    public var remainingMs: Int64
+    public var serverTimeMs: Int64
+    public var questionRevealed: Bool
+    public var endReason: String
+    public var recordingSaved: Bool
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        phase: InterviewPhaseKind = .unspecified,
+        startedAtMs: Int64 = 0,
+        readingEndsAtMs: Int64 = 0,
+        endsAtMs: Int64 = 0,
+        remainingMs: Int64 = 0,
+        serverTimeMs: Int64 = 0,
+        questionRevealed: Bool = false,
+        endReason: String = "",
+        recordingSaved: Bool = false
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.phase = phase
+        self.startedAtMs = startedAtMs
+        self.readingEndsAtMs = readingEndsAtMs
+        self.endsAtMs = endsAtMs
+        self.remainingMs = remainingMs
+        self.serverTimeMs = serverTimeMs
+        self.questionRevealed = questionRevealed
+        self.endReason = endReason
+        self.recordingSaved = recordingSaved
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.phase = try r.enumeration(3, InterviewPhaseKind.self)
+        self.startedAtMs = r.int64(4)
+        self.readingEndsAtMs = r.int64(5)
+        self.endsAtMs = r.int64(6)
+        self.remainingMs = r.int64(7)
+        self.serverTimeMs = r.int64(8)
+        self.questionRevealed = r.bool(9)
+        self.endReason = try r.string(10)
+        self.recordingSaved = r.bool(11)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.phase)
+        w.int64(4, self.startedAtMs)
+        w.int64(5, self.readingEndsAtMs)
+        w.int64(6, self.endsAtMs)
+        w.int64(7, self.remainingMs)
+        w.int64(8, self.serverTimeMs)
+        w.bool(9, self.questionRevealed)
+        try w.string(10, self.endReason)
+        w.bool(11, self.recordingSaved)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.phase = try c.decodeIfPresent(InterviewPhaseKind.self, forKey: .phase) ?? .unspecified
+        self.startedAtMs = try c.decodeIfPresent(Int64.self, forKey: .startedAtMs) ?? 0
+        self.readingEndsAtMs = try c.decodeIfPresent(Int64.self, forKey: .readingEndsAtMs) ?? 0
+        self.endsAtMs = try c.decodeIfPresent(Int64.self, forKey: .endsAtMs) ?? 0
+        self.remainingMs = try c.decodeIfPresent(Int64.self, forKey: .remainingMs) ?? 0
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+        self.questionRevealed = try c.decodeIfPresent(Bool.self, forKey: .questionRevealed) ?? false
+        self.endReason = try c.decodeIfPresent(String.self, forKey: .endReason) ?? ""
+        self.recordingSaved = try c.decodeIfPresent(Bool.self, forKey: .recordingSaved) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case phase = "phase"
+        case startedAtMs = "started_at_ms"
+        case readingEndsAtMs = "reading_ends_at_ms"
+        case endsAtMs = "ends_at_ms"
+        case remainingMs = "remaining_ms"
+        case serverTimeMs = "server_time_ms"
+        case questionRevealed = "question_revealed"
+        case endReason = "end_reason"
+        case recordingSaved = "recording_saved"
+    }
+}
+
+public struct InterviewRequest: ProtoMessage {
+    public static let protoName = "exam.v1.InterviewRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+    }
+}
+
+public struct LeaveRequest: ProtoMessage {
+    public static let protoName = "exam.v1.LeaveRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var sitting: SittingKind
+    public var channel: Channel
+    public var deviceId: String
+
+    public init(
+        token: String = "",
+        sitting: SittingKind = .unspecified,
+        channel: Channel = .unspecified,
+        deviceId: String = ""
+    ) {
+        self.token = token
+        self.sitting = sitting
+        self.channel = channel
+        self.deviceId = deviceId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.channel = try r.enumeration(2, Channel.self)
+        self.deviceId = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        w.enumeration(1, self.sitting)
+        w.enumeration(2, self.channel)
+        try w.string(3, self.deviceId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.channel = try c.decodeIfPresent(Channel.self, forKey: .channel) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case sitting = "sitting"
+        case channel = "channel"
+        case deviceId = "device_id"
+    }
+}
+
+public struct ListCandidatesRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ListCandidatesRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var status: CandidateStatus
+    public var postCode: String
+    public var offset: UInt32
+    public var limit: UInt32
+
+    public init(
+        status: CandidateStatus = .unspecified,
+        postCode: String = "",
+        offset: UInt32 = 0,
+        limit: UInt32 = 0
+    ) {
+        self.status = status
+        self.postCode = postCode
+        self.offset = offset
+        self.limit = limit
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.status = try r.enumeration(0, CandidateStatus.self)
+        self.postCode = try r.string(1)
+        self.offset = r.uint32(2)
+        self.limit = r.uint32(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.status)
+        try w.string(1, self.postCode)
+        w.uint32(2, self.offset)
+        w.uint32(3, self.limit)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.status = try c.decodeIfPresent(CandidateStatus.self, forKey: .status) ?? .unspecified
+        self.postCode = try c.decodeIfPresent(String.self, forKey: .postCode) ?? ""
+        self.offset = try c.decodeIfPresent(UInt32.self, forKey: .offset) ?? 0
+        self.limit = try c.decodeIfPresent(UInt32.self, forKey: .limit) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status = "status"
+        case postCode = "post_code"
+        case offset = "offset"
+        case limit = "limit"
+    }
+}
+
+public struct ListIncidentsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ListIncidentsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var ground: UInt32
+    public var status: String
+
+    public init(
+        examNumber: String = "",
+        ground: UInt32 = 0,
+        status: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.ground = ground
+        self.status = status
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.ground = r.uint32(1)
+        self.status = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.uint32(1, self.ground)
+        try w.string(2, self.status)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.ground = try c.decodeIfPresent(UInt32.self, forKey: .ground) ?? 0
+        self.status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case ground = "ground"
+        case status = "status"
+    }
+}
+
+public struct LoginReply: ProtoMessage {
+    public static let protoName = "exam.v1.LoginReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var expiresAtMs: Int64
+    public var examNumber: String
+    public var defaultPassword: Bool
+
+    public init(
+        token: String = "",
+        expiresAtMs: Int64 = 0,
+        examNumber: String = "",
+        defaultPassword: Bool = false
+    ) {
+        self.token = token
+        self.expiresAtMs = expiresAtMs
+        self.examNumber = examNumber
+        self.defaultPassword = defaultPassword
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.expiresAtMs = r.int64(1)
+        self.examNumber = try r.string(2)
+        self.defaultPassword = r.bool(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        w.int64(1, self.expiresAtMs)
+        try w.string(2, self.examNumber)
+        w.bool(3, self.defaultPassword)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.expiresAtMs = try c.decodeIfPresent(Int64.self, forKey: .expiresAtMs) ?? 0
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.defaultPassword = try c.decodeIfPresent(Bool.self, forKey: .defaultPassword) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case expiresAtMs = "expires_at_ms"
+        case examNumber = "exam_number"
+        case defaultPassword = "default_password"
+    }
+}
+
+public struct LoginRequest: ProtoMessage {
+    public static let protoName = "exam.v1.LoginRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var phone: String
+    public var password: String
+
+    public init(
+        phone: String = "",
+        password: String = ""
+    ) {
+        self.phone = phone
+        self.password = password
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.phone = try r.string(0)
+        self.password = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.phone)
+        try w.string(1, self.password)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.phone = try c.decodeIfPresent(String.self, forKey: .phone) ?? ""
+        self.password = try c.decodeIfPresent(String.self, forKey: .password) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case phone = "phone"
+        case password = "password"
+    }
+}
+
+public struct MissingReply: ProtoMessage {
+    public static let protoName = "exam.v1.MissingReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var missing: [String]
+
+    public init(
+        missing: [String] = []
+    ) {
+        self.missing = missing
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.missing = try r.strings(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.strings(0, self.missing)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.missing = try c.decodeIfPresent([String].self, forKey: .missing) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case missing = "missing"
+    }
+}
+
+public struct MissingRequest: ProtoMessage {
+    public static let protoName = "exam.v1.MissingRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
 public struct NodeStarted: ProtoMessage {
     public static let protoName = "exam.v1.NodeStarted"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -525,6 +4089,235 @@ public struct NodeStopping: ProtoMessage {
     enum CodingKeys: String, CodingKey {
         case service = "service"
         case reason = "reason"
+    }
+}
+
+public struct Outage: ProtoMessage {
+    public static let protoName = "exam.v1.Outage"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceId: String
+    public var role: DeviceRole
+    public var lostAtMs: Int64
+    public var detectedAtMs: Int64
+    public var restoredAtMs: Int64
+    public var lengthMs: Int64
+
+    public init(
+        deviceId: String = "",
+        role: DeviceRole = .unspecified,
+        lostAtMs: Int64 = 0,
+        detectedAtMs: Int64 = 0,
+        restoredAtMs: Int64 = 0,
+        lengthMs: Int64 = 0
+    ) {
+        self.deviceId = deviceId
+        self.role = role
+        self.lostAtMs = lostAtMs
+        self.detectedAtMs = detectedAtMs
+        self.restoredAtMs = restoredAtMs
+        self.lengthMs = lengthMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceId = try r.string(0)
+        self.role = try r.enumeration(1, DeviceRole.self)
+        self.lostAtMs = r.int64(2)
+        self.detectedAtMs = r.int64(3)
+        self.restoredAtMs = r.int64(4)
+        self.lengthMs = r.int64(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceId)
+        w.enumeration(1, self.role)
+        w.int64(2, self.lostAtMs)
+        w.int64(3, self.detectedAtMs)
+        w.int64(4, self.restoredAtMs)
+        w.int64(5, self.lengthMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.lostAtMs = try c.decodeIfPresent(Int64.self, forKey: .lostAtMs) ?? 0
+        self.detectedAtMs = try c.decodeIfPresent(Int64.self, forKey: .detectedAtMs) ?? 0
+        self.restoredAtMs = try c.decodeIfPresent(Int64.self, forKey: .restoredAtMs) ?? 0
+        self.lengthMs = try c.decodeIfPresent(Int64.self, forKey: .lengthMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceId = "device_id"
+        case role = "role"
+        case lostAtMs = "lost_at_ms"
+        case detectedAtMs = "detected_at_ms"
+        case restoredAtMs = "restored_at_ms"
+        case lengthMs = "length_ms"
+    }
+}
+
+public struct OutagesView: ProtoMessage {
+    public static let protoName = "exam.v1.OutagesView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var outages: [Outage]
+
+    public init(
+        examNumber: String = "",
+        outages: [Outage] = []
+    ) {
+        self.examNumber = examNumber
+        self.outages = outages
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.outages = try r.messages(1, Outage.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.messages(1, self.outages)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.outages = try c.decodeIfPresent([Outage].self, forKey: .outages) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case outages = "outages"
+    }
+}
+
+public struct PanelScore: ProtoMessage {
+    public static let protoName = "exam.v1.PanelScore"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examinerId: String
+    public var score: String
+    public var submittedAtMs: Int64
+
+    public init(
+        examinerId: String = "",
+        score: String = "",
+        submittedAtMs: Int64 = 0
+    ) {
+        self.examinerId = examinerId
+        self.score = score
+        self.submittedAtMs = submittedAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examinerId = try r.string(0)
+        self.score = try r.string(1)
+        self.submittedAtMs = r.int64(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examinerId)
+        try w.string(1, self.score)
+        w.int64(2, self.submittedAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examinerId = try c.decodeIfPresent(String.self, forKey: .examinerId) ?? ""
+        self.score = try c.decodeIfPresent(String.self, forKey: .score) ?? ""
+        self.submittedAtMs = try c.decodeIfPresent(Int64.self, forKey: .submittedAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examinerId = "examiner_id"
+        case score = "score"
+        case submittedAtMs = "submitted_at_ms"
+    }
+}
+
+public struct PhotoCheck: ProtoMessage {
+    public static let protoName = "exam.v1.PhotoCheck"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var name: String
+    public var passed: Bool
+    public var detail: String
+
+    public init(
+        name: String = "",
+        passed: Bool = false,
+        detail: String = ""
+    ) {
+        self.name = name
+        self.passed = passed
+        self.detail = detail
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.name = try r.string(0)
+        self.passed = r.bool(1)
+        self.detail = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.name)
+        w.bool(1, self.passed)
+        try w.string(2, self.detail)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.passed = try c.decodeIfPresent(Bool.self, forKey: .passed) ?? false
+        self.detail = try c.decodeIfPresent(String.self, forKey: .detail) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "name"
+        case passed = "passed"
+        case detail = "detail"
+    }
+}
+
+public struct PhotoReply: ProtoMessage {
+    public static let protoName = "exam.v1.PhotoReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var photo: Data
+    public var format: String
+
+    public init(
+        examNumber: String = "",
+        photo: Data = Data(),
+        format: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.photo = photo
+        self.format = format
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.photo = r.bytes(1)
+        self.format = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.bytes(1, self.photo)
+        try w.string(2, self.format)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.photo = try c.decodeIfPresent(Data.self, forKey: .photo) ?? Data()
+        self.format = try c.decodeIfPresent(String.self, forKey: .format) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case photo = "photo"
+        case format = "format"
     }
 }
 
@@ -705,6 +4498,92 @@ public struct PlanWindow: ProtoMessage {
     enum CodingKeys: String, CodingKey {
         case opensMs = "opens_ms"
         case closesMs = "closes_ms"
+    }
+}
+
+public struct PlanWindowRef: ProtoMessage {
+    public static let protoName = "exam.v1.PlanWindowRef"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var opensMs: Int64
+    public var closesMs: Int64
+
+    public init(
+        opensMs: Int64 = 0,
+        closesMs: Int64 = 0
+    ) {
+        self.opensMs = opensMs
+        self.closesMs = closesMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.opensMs = r.int64(0)
+        self.closesMs = r.int64(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.int64(0, self.opensMs)
+        w.int64(1, self.closesMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.opensMs = try c.decodeIfPresent(Int64.self, forKey: .opensMs) ?? 0
+        self.closesMs = try c.decodeIfPresent(Int64.self, forKey: .closesMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case opensMs = "opens_ms"
+        case closesMs = "closes_ms"
+    }
+}
+
+public struct PostInfo: ProtoMessage {
+    public static let protoName = "exam.v1.PostInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var code: String
+    public var name: String
+    public var places: UInt32
+    public var candidates: UInt32
+
+    public init(
+        code: String = "",
+        name: String = "",
+        places: UInt32 = 0,
+        candidates: UInt32 = 0
+    ) {
+        self.code = code
+        self.name = name
+        self.places = places
+        self.candidates = candidates
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.code = try r.string(0)
+        self.name = try r.string(1)
+        self.places = r.uint32(2)
+        self.candidates = r.uint32(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.code)
+        try w.string(1, self.name)
+        w.uint32(2, self.places)
+        w.uint32(3, self.candidates)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.code = try c.decodeIfPresent(String.self, forKey: .code) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.places = try c.decodeIfPresent(UInt32.self, forKey: .places) ?? 0
+        self.candidates = try c.decodeIfPresent(UInt32.self, forKey: .candidates) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code = "code"
+        case name = "name"
+        case places = "places"
+        case candidates = "candidates"
     }
 }
 
@@ -986,6 +4865,364 @@ public struct ProbeMessage: ProtoMessage {
     }
 }
 
+public struct PublicationEvent: ProtoMessage {
+    public static let protoName = "exam.v1.PublicationEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var publication: PublicationView?
+
+    public init(
+        publication: PublicationView? = nil
+    ) {
+        self.publication = publication
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.publication = try r.message(0, PublicationView.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.publication)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.publication = try c.decodeIfPresent(PublicationView.self, forKey: .publication)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case publication = "publication"
+    }
+}
+
+public struct PublicationView: ProtoMessage {
+    public static let protoName = "exam.v1.PublicationView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var version: UInt32
+    public var publishedAtMs: Int64
+    public var candidates: UInt32
+    public var physicalExam: UInt32
+    public var reason: String
+
+    public init(
+        version: UInt32 = 0,
+        publishedAtMs: Int64 = 0,
+        candidates: UInt32 = 0,
+        physicalExam: UInt32 = 0,
+        reason: String = ""
+    ) {
+        self.version = version
+        self.publishedAtMs = publishedAtMs
+        self.candidates = candidates
+        self.physicalExam = physicalExam
+        self.reason = reason
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.version = r.uint32(0)
+        self.publishedAtMs = r.int64(1)
+        self.candidates = r.uint32(2)
+        self.physicalExam = r.uint32(3)
+        self.reason = try r.string(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.version)
+        w.int64(1, self.publishedAtMs)
+        w.uint32(2, self.candidates)
+        w.uint32(3, self.physicalExam)
+        try w.string(4, self.reason)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.version = try c.decodeIfPresent(UInt32.self, forKey: .version) ?? 0
+        self.publishedAtMs = try c.decodeIfPresent(Int64.self, forKey: .publishedAtMs) ?? 0
+        self.candidates = try c.decodeIfPresent(UInt32.self, forKey: .candidates) ?? 0
+        self.physicalExam = try c.decodeIfPresent(UInt32.self, forKey: .physicalExam) ?? 0
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version = "version"
+        case publishedAtMs = "published_at_ms"
+        case candidates = "candidates"
+        case physicalExam = "physical_exam"
+        case reason = "reason"
+    }
+}
+
+public struct PublishRequest: ProtoMessage {
+    public static let protoName = "exam.v1.PublishRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct RankedCandidate: ProtoMessage {
+    public static let protoName = "exam.v1.RankedCandidate"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var rank: UInt32
+    public var examNumber: String
+    public var name: String
+    public var idNumberMasked: String
+    public var writtenScore: String
+    public var interviewScore: String
+    public var totalScore: String
+    public var onPhysicalExamList: Bool
+    public var tieBreak: String
+
+    public init(
+        rank: UInt32 = 0,
+        examNumber: String = "",
+        name: String = "",
+        idNumberMasked: String = "",
+        writtenScore: String = "",
+        interviewScore: String = "",
+        totalScore: String = "",
+        onPhysicalExamList: Bool = false,
+        tieBreak: String = ""
+    ) {
+        self.rank = rank
+        self.examNumber = examNumber
+        self.name = name
+        self.idNumberMasked = idNumberMasked
+        self.writtenScore = writtenScore
+        self.interviewScore = interviewScore
+        self.totalScore = totalScore
+        self.onPhysicalExamList = onPhysicalExamList
+        self.tieBreak = tieBreak
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.rank = r.uint32(0)
+        self.examNumber = try r.string(1)
+        self.name = try r.string(2)
+        self.idNumberMasked = try r.string(3)
+        self.writtenScore = try r.string(4)
+        self.interviewScore = try r.string(5)
+        self.totalScore = try r.string(6)
+        self.onPhysicalExamList = r.bool(7)
+        self.tieBreak = try r.string(8)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.rank)
+        try w.string(1, self.examNumber)
+        try w.string(2, self.name)
+        try w.string(3, self.idNumberMasked)
+        try w.string(4, self.writtenScore)
+        try w.string(5, self.interviewScore)
+        try w.string(6, self.totalScore)
+        w.bool(7, self.onPhysicalExamList)
+        try w.string(8, self.tieBreak)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.rank = try c.decodeIfPresent(UInt32.self, forKey: .rank) ?? 0
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.idNumberMasked = try c.decodeIfPresent(String.self, forKey: .idNumberMasked) ?? ""
+        self.writtenScore = try c.decodeIfPresent(String.self, forKey: .writtenScore) ?? ""
+        self.interviewScore = try c.decodeIfPresent(String.self, forKey: .interviewScore) ?? ""
+        self.totalScore = try c.decodeIfPresent(String.self, forKey: .totalScore) ?? ""
+        self.onPhysicalExamList = try c.decodeIfPresent(Bool.self, forKey: .onPhysicalExamList) ?? false
+        self.tieBreak = try c.decodeIfPresent(String.self, forKey: .tieBreak) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rank = "rank"
+        case examNumber = "exam_number"
+        case name = "name"
+        case idNumberMasked = "id_number_masked"
+        case writtenScore = "written_score"
+        case interviewScore = "interview_score"
+        case totalScore = "total_score"
+        case onPhysicalExamList = "on_physical_exam_list"
+        case tieBreak = "tie_break"
+    }
+}
+
+public struct RankingRequest: ProtoMessage {
+    public static let protoName = "exam.v1.RankingRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var postCode: String
+
+    public init(
+        postCode: String = ""
+    ) {
+        self.postCode = postCode
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.postCode = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.postCode)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.postCode = try c.decodeIfPresent(String.self, forKey: .postCode) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case postCode = "post_code"
+    }
+}
+
+public struct RankingView: ProtoMessage {
+    public static let protoName = "exam.v1.RankingView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var postCode: String
+    public var postName: String
+    public var places: UInt32
+    public var ranked: [RankedCandidate]
+    public var unranked: [String]
+
+    public init(
+        postCode: String = "",
+        postName: String = "",
+        places: UInt32 = 0,
+        ranked: [RankedCandidate] = [],
+        unranked: [String] = []
+    ) {
+        self.postCode = postCode
+        self.postName = postName
+        self.places = places
+        self.ranked = ranked
+        self.unranked = unranked
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.postCode = try r.string(0)
+        self.postName = try r.string(1)
+        self.places = r.uint32(2)
+        self.ranked = try r.messages(3, RankedCandidate.self)
+        self.unranked = try r.strings(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.postCode)
+        try w.string(1, self.postName)
+        w.uint32(2, self.places)
+        try w.messages(3, self.ranked)
+        try w.strings(4, self.unranked)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.postCode = try c.decodeIfPresent(String.self, forKey: .postCode) ?? ""
+        self.postName = try c.decodeIfPresent(String.self, forKey: .postName) ?? ""
+        self.places = try c.decodeIfPresent(UInt32.self, forKey: .places) ?? 0
+        self.ranked = try c.decodeIfPresent([RankedCandidate].self, forKey: .ranked) ?? []
+        self.unranked = try c.decodeIfPresent([String].self, forKey: .unranked) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case postCode = "post_code"
+        case postName = "post_name"
+        case places = "places"
+        case ranked = "ranked"
+        case unranked = "unranked"
+    }
+}
+
+public struct RegisterReply: ProtoMessage {
+    public static let protoName = "exam.v1.RegisterReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceKey: String
+    public var devices: CandidateDevicesView?
+
+    public init(
+        deviceKey: String = "",
+        devices: CandidateDevicesView? = nil
+    ) {
+        self.deviceKey = deviceKey
+        self.devices = devices
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceKey = try r.string(0)
+        self.devices = try r.message(1, CandidateDevicesView.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceKey)
+        try w.message(1, self.devices)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceKey = try c.decodeIfPresent(String.self, forKey: .deviceKey) ?? ""
+        self.devices = try c.decodeIfPresent(CandidateDevicesView.self, forKey: .devices)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceKey = "device_key"
+        case devices = "devices"
+    }
+}
+
+public struct RegisterRequest: ProtoMessage {
+    public static let protoName = "exam.v1.RegisterRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var role: DeviceRole
+    public var deviceId: String
+    public var account: String
+    public var status: DeviceStatus?
+
+    public init(
+        token: String = "",
+        role: DeviceRole = .unspecified,
+        deviceId: String = "",
+        account: String = "",
+        status: DeviceStatus? = nil
+    ) {
+        self.token = token
+        self.role = role
+        self.deviceId = deviceId
+        self.account = account
+        self.status = status
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.role = try r.enumeration(1, DeviceRole.self)
+        self.deviceId = try r.string(2)
+        self.account = try r.string(3)
+        self.status = try r.message(4, DeviceStatus.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        w.enumeration(1, self.role)
+        try w.string(2, self.deviceId)
+        try w.string(3, self.account)
+        try w.message(4, self.status)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.account = try c.decodeIfPresent(String.self, forKey: .account) ?? ""
+        self.status = try c.decodeIfPresent(DeviceStatus.self, forKey: .status)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case role = "role"
+        case deviceId = "device_id"
+        case account = "account"
+        case status = "status"
+    }
+}
+
 public struct ReplayReply: ProtoMessage {
     public static let protoName = "exam.v1.ReplayReply"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -1158,6 +5395,1148 @@ public struct ReplyHeader: ProtoMessage {
     }
 }
 
+public struct ReportRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ReportRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var ground: UInt32
+    public var evidence: String
+    public var references: [String]
+    public var occurredAtMs: Int64
+    public var sitting: SittingKind
+    public var requestId: String
+
+    public init(
+        examNumber: String = "",
+        ground: UInt32 = 0,
+        evidence: String = "",
+        references: [String] = [],
+        occurredAtMs: Int64 = 0,
+        sitting: SittingKind = .unspecified,
+        requestId: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.ground = ground
+        self.evidence = evidence
+        self.references = references
+        self.occurredAtMs = occurredAtMs
+        self.sitting = sitting
+        self.requestId = requestId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.ground = r.uint32(1)
+        self.evidence = try r.string(2)
+        self.references = try r.strings(3)
+        self.occurredAtMs = r.int64(4)
+        self.sitting = try r.enumeration(5, SittingKind.self)
+        self.requestId = try r.string(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.uint32(1, self.ground)
+        try w.string(2, self.evidence)
+        try w.strings(3, self.references)
+        w.int64(4, self.occurredAtMs)
+        w.enumeration(5, self.sitting)
+        try w.string(6, self.requestId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.ground = try c.decodeIfPresent(UInt32.self, forKey: .ground) ?? 0
+        self.evidence = try c.decodeIfPresent(String.self, forKey: .evidence) ?? ""
+        self.references = try c.decodeIfPresent([String].self, forKey: .references) ?? []
+        self.occurredAtMs = try c.decodeIfPresent(Int64.self, forKey: .occurredAtMs) ?? 0
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.requestId = try c.decodeIfPresent(String.self, forKey: .requestId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case ground = "ground"
+        case evidence = "evidence"
+        case references = "references"
+        case occurredAtMs = "occurred_at_ms"
+        case sitting = "sitting"
+        case requestId = "request_id"
+    }
+}
+
+public struct ReverseRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ReverseRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var decisionId: String
+    public var reason: String
+
+    public init(
+        decisionId: String = "",
+        reason: String = ""
+    ) {
+        self.decisionId = decisionId
+        self.reason = reason
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.decisionId = try r.string(0)
+        self.reason = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.decisionId)
+        try w.string(1, self.reason)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.decisionId = try c.decodeIfPresent(String.self, forKey: .decisionId) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case decisionId = "decision_id"
+        case reason = "reason"
+    }
+}
+
+public struct ReviewPhotoRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ReviewPhotoRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var approve: Bool
+    public var reason: String
+
+    public init(
+        examNumber: String = "",
+        approve: Bool = false,
+        reason: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.approve = approve
+        self.reason = reason
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.approve = r.bool(1)
+        self.reason = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.bool(1, self.approve)
+        try w.string(2, self.reason)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.approve = try c.decodeIfPresent(Bool.self, forKey: .approve) ?? false
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case approve = "approve"
+        case reason = "reason"
+    }
+}
+
+public struct ReviewQueueRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ReviewQueueRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var limit: UInt32
+
+    public init(
+        limit: UInt32 = 0
+    ) {
+        self.limit = limit
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.limit = r.uint32(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.limit)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.limit = try c.decodeIfPresent(UInt32.self, forKey: .limit) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case limit = "limit"
+    }
+}
+
+public struct RoomEvent: ProtoMessage {
+    public static let protoName = "exam.v1.RoomEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var roomId: String
+    public var sitting: SittingKind
+    public var notInterviewed: [String]
+    public var proctor: String
+    public var atMs: Int64
+    public var interviewed: [String]
+
+    public init(
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        notInterviewed: [String] = [],
+        proctor: String = "",
+        atMs: Int64 = 0,
+        interviewed: [String] = []
+    ) {
+        self.roomId = roomId
+        self.sitting = sitting
+        self.notInterviewed = notInterviewed
+        self.proctor = proctor
+        self.atMs = atMs
+        self.interviewed = interviewed
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.roomId = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.notInterviewed = try r.strings(2)
+        self.proctor = try r.string(3)
+        self.atMs = r.int64(4)
+        self.interviewed = try r.strings(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.roomId)
+        w.enumeration(1, self.sitting)
+        try w.strings(2, self.notInterviewed)
+        try w.string(3, self.proctor)
+        w.int64(4, self.atMs)
+        try w.strings(5, self.interviewed)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.notInterviewed = try c.decodeIfPresent([String].self, forKey: .notInterviewed) ?? []
+        self.proctor = try c.decodeIfPresent(String.self, forKey: .proctor) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+        self.interviewed = try c.decodeIfPresent([String].self, forKey: .interviewed) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case notInterviewed = "not_interviewed"
+        case proctor = "proctor"
+        case atMs = "at_ms"
+        case interviewed = "interviewed"
+    }
+}
+
+public struct RoomInfo: ProtoMessage {
+    public static let protoName = "exam.v1.RoomInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var roomId: String
+    public var name: String
+    public var sitting: SittingKind
+    public var entryOpen: Bool
+    public var drawn: Bool
+    public var drawSeed: UInt64
+    public var queue: [CandidateTimingView]
+    public var current: InterviewInfo?
+    public var ended: Bool
+    public var serverTimeMs: Int64
+    public var next: String
+    public var entry: PlanWindow?
+
+    public init(
+        roomId: String = "",
+        name: String = "",
+        sitting: SittingKind = .unspecified,
+        entryOpen: Bool = false,
+        drawn: Bool = false,
+        drawSeed: UInt64 = 0,
+        queue: [CandidateTimingView] = [],
+        current: InterviewInfo? = nil,
+        ended: Bool = false,
+        serverTimeMs: Int64 = 0,
+        next: String = "",
+        entry: PlanWindow? = nil
+    ) {
+        self.roomId = roomId
+        self.name = name
+        self.sitting = sitting
+        self.entryOpen = entryOpen
+        self.drawn = drawn
+        self.drawSeed = drawSeed
+        self.queue = queue
+        self.current = current
+        self.ended = ended
+        self.serverTimeMs = serverTimeMs
+        self.next = next
+        self.entry = entry
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.roomId = try r.string(0)
+        self.name = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.entryOpen = r.bool(3)
+        self.drawn = r.bool(4)
+        self.drawSeed = r.uint64(5)
+        self.queue = try r.messages(6, CandidateTimingView.self)
+        self.current = try r.message(7, InterviewInfo.self)
+        self.ended = r.bool(8)
+        self.serverTimeMs = r.int64(9)
+        self.next = try r.string(10)
+        self.entry = try r.message(11, PlanWindow.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.roomId)
+        try w.string(1, self.name)
+        w.enumeration(2, self.sitting)
+        w.bool(3, self.entryOpen)
+        w.bool(4, self.drawn)
+        w.uint64(5, self.drawSeed)
+        try w.messages(6, self.queue)
+        try w.message(7, self.current)
+        w.bool(8, self.ended)
+        w.int64(9, self.serverTimeMs)
+        try w.string(10, self.next)
+        try w.message(11, self.entry)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.entryOpen = try c.decodeIfPresent(Bool.self, forKey: .entryOpen) ?? false
+        self.drawn = try c.decodeIfPresent(Bool.self, forKey: .drawn) ?? false
+        self.drawSeed = try c.decodeIfPresent(UInt64.self, forKey: .drawSeed) ?? 0
+        self.queue = try c.decodeIfPresent([CandidateTimingView].self, forKey: .queue) ?? []
+        self.current = try c.decodeIfPresent(InterviewInfo.self, forKey: .current)
+        self.ended = try c.decodeIfPresent(Bool.self, forKey: .ended) ?? false
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+        self.next = try c.decodeIfPresent(String.self, forKey: .next) ?? ""
+        self.entry = try c.decodeIfPresent(PlanWindow.self, forKey: .entry)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roomId = "room_id"
+        case name = "name"
+        case sitting = "sitting"
+        case entryOpen = "entry_open"
+        case drawn = "drawn"
+        case drawSeed = "draw_seed"
+        case queue = "queue"
+        case current = "current"
+        case ended = "ended"
+        case serverTimeMs = "server_time_ms"
+        case next = "next"
+        case entry = "entry"
+    }
+}
+
+public struct RoomRequest: ProtoMessage {
+    public static let protoName = "exam.v1.RoomRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var roomId: String
+    public var sitting: SittingKind
+    public var seed: UInt64
+
+    public init(
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        seed: UInt64 = 0
+    ) {
+        self.roomId = roomId
+        self.sitting = sitting
+        self.seed = seed
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.roomId = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.seed = r.uint64(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.roomId)
+        w.enumeration(1, self.sitting)
+        w.uint64(2, self.seed)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case seed = "seed"
+    }
+}
+
+public struct RosterCounts: ProtoMessage {
+    public static let protoName = "exam.v1.RosterCounts"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var byStatus: [StatusCount]
+    public var total: UInt32
+    public var pendingReview: UInt32
+    public var posts: [PostInfo]
+
+    public init(
+        byStatus: [StatusCount] = [],
+        total: UInt32 = 0,
+        pendingReview: UInt32 = 0,
+        posts: [PostInfo] = []
+    ) {
+        self.byStatus = byStatus
+        self.total = total
+        self.pendingReview = pendingReview
+        self.posts = posts
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.byStatus = try r.messages(0, StatusCount.self)
+        self.total = r.uint32(1)
+        self.pendingReview = r.uint32(2)
+        self.posts = try r.messages(3, PostInfo.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.byStatus)
+        w.uint32(1, self.total)
+        w.uint32(2, self.pendingReview)
+        try w.messages(3, self.posts)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.byStatus = try c.decodeIfPresent([StatusCount].self, forKey: .byStatus) ?? []
+        self.total = try c.decodeIfPresent(UInt32.self, forKey: .total) ?? 0
+        self.pendingReview = try c.decodeIfPresent(UInt32.self, forKey: .pendingReview) ?? 0
+        self.posts = try c.decodeIfPresent([PostInfo].self, forKey: .posts) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case byStatus = "by_status"
+        case total = "total"
+        case pendingReview = "pending_review"
+        case posts = "posts"
+    }
+}
+
+public struct RosterNotice: ProtoMessage {
+    public static let protoName = "exam.v1.RosterNotice"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var kind: String
+    public var detail: String
+    public var window: PlanWindowRef?
+    public var forfeited: UInt32
+    public var confirmed: UInt32
+    public var declined: UInt32
+    public var atMs: Int64
+
+    public init(
+        kind: String = "",
+        detail: String = "",
+        window: PlanWindowRef? = nil,
+        forfeited: UInt32 = 0,
+        confirmed: UInt32 = 0,
+        declined: UInt32 = 0,
+        atMs: Int64 = 0
+    ) {
+        self.kind = kind
+        self.detail = detail
+        self.window = window
+        self.forfeited = forfeited
+        self.confirmed = confirmed
+        self.declined = declined
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.kind = try r.string(0)
+        self.detail = try r.string(1)
+        self.window = try r.message(2, PlanWindowRef.self)
+        self.forfeited = r.uint32(3)
+        self.confirmed = r.uint32(4)
+        self.declined = r.uint32(5)
+        self.atMs = r.int64(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.kind)
+        try w.string(1, self.detail)
+        try w.message(2, self.window)
+        w.uint32(3, self.forfeited)
+        w.uint32(4, self.confirmed)
+        w.uint32(5, self.declined)
+        w.int64(6, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.kind = try c.decodeIfPresent(String.self, forKey: .kind) ?? ""
+        self.detail = try c.decodeIfPresent(String.self, forKey: .detail) ?? ""
+        self.window = try c.decodeIfPresent(PlanWindowRef.self, forKey: .window)
+        self.forfeited = try c.decodeIfPresent(UInt32.self, forKey: .forfeited) ?? 0
+        self.confirmed = try c.decodeIfPresent(UInt32.self, forKey: .confirmed) ?? 0
+        self.declined = try c.decodeIfPresent(UInt32.self, forKey: .declined) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind = "kind"
+        case detail = "detail"
+        case window = "window"
+        case forfeited = "forfeited"
+        case confirmed = "confirmed"
+        case declined = "declined"
+        case atMs = "at_ms"
+    }
+}
+
+public struct RuleEvent: ProtoMessage {
+    public static let protoName = "exam.v1.RuleEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var deviceId: String
+    public var role: DeviceRole
+    public var rule: RuleState?
+    public var detail: String
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        deviceId: String = "",
+        role: DeviceRole = .unspecified,
+        rule: RuleState? = nil,
+        detail: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.deviceId = deviceId
+        self.role = role
+        self.rule = rule
+        self.detail = detail
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.deviceId = try r.string(1)
+        self.role = try r.enumeration(2, DeviceRole.self)
+        self.rule = try r.message(3, RuleState.self)
+        self.detail = try r.string(4)
+        self.atMs = r.int64(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.deviceId)
+        w.enumeration(2, self.role)
+        try w.message(3, self.rule)
+        try w.string(4, self.detail)
+        w.int64(5, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.rule = try c.decodeIfPresent(RuleState.self, forKey: .rule)
+        self.detail = try c.decodeIfPresent(String.self, forKey: .detail) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case deviceId = "device_id"
+        case role = "role"
+        case rule = "rule"
+        case detail = "detail"
+        case atMs = "at_ms"
+    }
+}
+
+public struct RuleState: ProtoMessage {
+    public static let protoName = "exam.v1.RuleState"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var rule: String
+    public var text: String
+    public var blocksEntry: Bool
+
+    public init(
+        rule: String = "",
+        text: String = "",
+        blocksEntry: Bool = false
+    ) {
+        self.rule = rule
+        self.text = text
+        self.blocksEntry = blocksEntry
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.rule = try r.string(0)
+        self.text = try r.string(1)
+        self.blocksEntry = r.bool(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.rule)
+        try w.string(1, self.text)
+        w.bool(2, self.blocksEntry)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.rule = try c.decodeIfPresent(String.self, forKey: .rule) ?? ""
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        self.blocksEntry = try c.decodeIfPresent(Bool.self, forKey: .blocksEntry) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rule = "rule"
+        case text = "text"
+        case blocksEntry = "blocks_entry"
+    }
+}
+
+public struct ScoreEvent: ProtoMessage {
+    public static let protoName = "exam.v1.ScoreEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var examinerId: String
+    public var score: String
+    public var interviewScore: String
+    public var totalScore: String
+    public var reason: String
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        examinerId: String = "",
+        score: String = "",
+        interviewScore: String = "",
+        totalScore: String = "",
+        reason: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.examinerId = examinerId
+        self.score = score
+        self.interviewScore = interviewScore
+        self.totalScore = totalScore
+        self.reason = reason
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.examinerId = try r.string(1)
+        self.score = try r.string(2)
+        self.interviewScore = try r.string(3)
+        self.totalScore = try r.string(4)
+        self.reason = try r.string(5)
+        self.atMs = r.int64(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.examinerId)
+        try w.string(2, self.score)
+        try w.string(3, self.interviewScore)
+        try w.string(4, self.totalScore)
+        try w.string(5, self.reason)
+        w.int64(6, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.examinerId = try c.decodeIfPresent(String.self, forKey: .examinerId) ?? ""
+        self.score = try c.decodeIfPresent(String.self, forKey: .score) ?? ""
+        self.interviewScore = try c.decodeIfPresent(String.self, forKey: .interviewScore) ?? ""
+        self.totalScore = try c.decodeIfPresent(String.self, forKey: .totalScore) ?? ""
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case examinerId = "examiner_id"
+        case score = "score"
+        case interviewScore = "interview_score"
+        case totalScore = "total_score"
+        case reason = "reason"
+        case atMs = "at_ms"
+    }
+}
+
+public struct ScoringCandidateRef: ProtoMessage {
+    public static let protoName = "exam.v1.ScoringCandidateRef"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+
+    public init(
+        examNumber: String = ""
+    ) {
+        self.examNumber = examNumber
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+    }
+}
+
+public struct ScreeningEvent: ProtoMessage {
+    public static let protoName = "exam.v1.ScreeningEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var identityConfirmed: Bool
+    public var checklist: [ChecklistResult]
+    public var failedItems: [String]
+    public var proctor: String
+    public var atMs: Int64
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        identityConfirmed: Bool = false,
+        checklist: [ChecklistResult] = [],
+        failedItems: [String] = [],
+        proctor: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.identityConfirmed = identityConfirmed
+        self.checklist = checklist
+        self.failedItems = failedItems
+        self.proctor = proctor
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.identityConfirmed = r.bool(3)
+        self.checklist = try r.messages(4, ChecklistResult.self)
+        self.failedItems = try r.strings(5)
+        self.proctor = try r.string(6)
+        self.atMs = r.int64(7)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.enumeration(2, self.sitting)
+        w.bool(3, self.identityConfirmed)
+        try w.messages(4, self.checklist)
+        try w.strings(5, self.failedItems)
+        try w.string(6, self.proctor)
+        w.int64(7, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.identityConfirmed = try c.decodeIfPresent(Bool.self, forKey: .identityConfirmed) ?? false
+        self.checklist = try c.decodeIfPresent([ChecklistResult].self, forKey: .checklist) ?? []
+        self.failedItems = try c.decodeIfPresent([String].self, forKey: .failedItems) ?? []
+        self.proctor = try c.decodeIfPresent(String.self, forKey: .proctor) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case identityConfirmed = "identity_confirmed"
+        case checklist = "checklist"
+        case failedItems = "failed_items"
+        case proctor = "proctor"
+        case atMs = "at_ms"
+    }
+}
+
+public struct ScreeningRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ScreeningRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var identityConfirmed: Bool
+    public var checklist: [ChecklistResult]
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        identityConfirmed: Bool = false,
+        checklist: [ChecklistResult] = []
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.identityConfirmed = identityConfirmed
+        self.checklist = checklist
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.identityConfirmed = r.bool(2)
+        self.checklist = try r.messages(3, ChecklistResult.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+        w.bool(2, self.identityConfirmed)
+        try w.messages(3, self.checklist)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.identityConfirmed = try c.decodeIfPresent(Bool.self, forKey: .identityConfirmed) ?? false
+        self.checklist = try c.decodeIfPresent([ChecklistResult].self, forKey: .checklist) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case identityConfirmed = "identity_confirmed"
+        case checklist = "checklist"
+    }
+}
+
+public struct SealReply: ProtoMessage {
+    public static let protoName = "exam.v1.SealReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var sealed: [CandidateScores]
+
+    public init(
+        sealed: [CandidateScores] = []
+    ) {
+        self.sealed = sealed
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.sealed = try r.messages(0, CandidateScores.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.sealed)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.sealed = try c.decodeIfPresent([CandidateScores].self, forKey: .sealed) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sealed = "sealed"
+    }
+}
+
+public struct SealRequest: ProtoMessage {
+    public static let protoName = "exam.v1.SealRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+
+    public init(
+        examNumber: String = "",
+        roomId: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+    }
+}
+
+public struct SessionView: ProtoMessage {
+    public static let protoName = "exam.v1.SessionView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var status: CandidateStatus
+    public var expiresAtMs: Int64
+
+    public init(
+        examNumber: String = "",
+        status: CandidateStatus = .unspecified,
+        expiresAtMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.status = status
+        self.expiresAtMs = expiresAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.status = try r.enumeration(1, CandidateStatus.self)
+        self.expiresAtMs = r.int64(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.status)
+        w.int64(2, self.expiresAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.status = try c.decodeIfPresent(CandidateStatus.self, forKey: .status) ?? .unspecified
+        self.expiresAtMs = try c.decodeIfPresent(Int64.self, forKey: .expiresAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case status = "status"
+        case expiresAtMs = "expires_at_ms"
+    }
+}
+
+public struct SheetReply: ProtoMessage {
+    public static let protoName = "exam.v1.SheetReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var rows: UInt32
+    public var accepted: UInt32
+
+    public init(
+        rows: UInt32 = 0,
+        accepted: UInt32 = 0
+    ) {
+        self.rows = rows
+        self.accepted = accepted
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.rows = r.uint32(0)
+        self.accepted = r.uint32(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.rows)
+        w.uint32(1, self.accepted)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.rows = try c.decodeIfPresent(UInt32.self, forKey: .rows) ?? 0
+        self.accepted = try c.decodeIfPresent(UInt32.self, forKey: .accepted) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rows = "rows"
+        case accepted = "accepted"
+    }
+}
+
+public struct SignalEvent: ProtoMessage {
+    public static let protoName = "exam.v1.SignalEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var deviceId: String
+    public var role: DeviceRole
+    public var lastSeenMs: Int64
+    public var atMs: Int64
+    public var outageMs: Int64
+
+    public init(
+        examNumber: String = "",
+        deviceId: String = "",
+        role: DeviceRole = .unspecified,
+        lastSeenMs: Int64 = 0,
+        atMs: Int64 = 0,
+        outageMs: Int64 = 0
+    ) {
+        self.examNumber = examNumber
+        self.deviceId = deviceId
+        self.role = role
+        self.lastSeenMs = lastSeenMs
+        self.atMs = atMs
+        self.outageMs = outageMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.deviceId = try r.string(1)
+        self.role = try r.enumeration(2, DeviceRole.self)
+        self.lastSeenMs = r.int64(3)
+        self.atMs = r.int64(4)
+        self.outageMs = r.int64(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.deviceId)
+        w.enumeration(2, self.role)
+        w.int64(3, self.lastSeenMs)
+        w.int64(4, self.atMs)
+        w.int64(5, self.outageMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.lastSeenMs = try c.decodeIfPresent(Int64.self, forKey: .lastSeenMs) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+        self.outageMs = try c.decodeIfPresent(Int64.self, forKey: .outageMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case deviceId = "device_id"
+        case role = "role"
+        case lastSeenMs = "last_seen_ms"
+        case atMs = "at_ms"
+        case outageMs = "outage_ms"
+    }
+}
+
+public struct StandingView: ProtoMessage {
+    public static let protoName = "exam.v1.StandingView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var standing: CandidateStanding
+    public var activeDisqualifications: [String]
+
+    public init(
+        examNumber: String = "",
+        standing: CandidateStanding = .qualified,
+        activeDisqualifications: [String] = []
+    ) {
+        self.examNumber = examNumber
+        self.standing = standing
+        self.activeDisqualifications = activeDisqualifications
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.standing = try r.enumeration(1, CandidateStanding.self)
+        self.activeDisqualifications = try r.strings(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.standing)
+        try w.strings(2, self.activeDisqualifications)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.standing = try c.decodeIfPresent(CandidateStanding.self, forKey: .standing) ?? .qualified
+        self.activeDisqualifications = try c.decodeIfPresent([String].self, forKey: .activeDisqualifications) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case standing = "standing"
+        case activeDisqualifications = "active_disqualifications"
+    }
+}
+
+public struct StartInterviewRequest: ProtoMessage {
+    public static let protoName = "exam.v1.StartInterviewRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var roomId: String
+    public var sitting: SittingKind
+    public var examNumber: String
+
+    public init(
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        examNumber: String = ""
+    ) {
+        self.roomId = roomId
+        self.sitting = sitting
+        self.examNumber = examNumber
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.roomId = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.examNumber = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.roomId)
+        w.enumeration(1, self.sitting)
+        try w.string(2, self.examNumber)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case examNumber = "exam_number"
+    }
+}
+
 public struct StatsReply: ProtoMessage {
     public static let protoName = "exam.v1.StatsReply"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -1202,35 +6581,321 @@ public struct StatsRequest: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
+public struct StatusCount: ProtoMessage {
+    public static let protoName = "exam.v1.StatusCount"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var status: CandidateStatus
+    public var count: UInt32
+
+    public init(
+        status: CandidateStatus = .unspecified,
+        count: UInt32 = 0
+    ) {
+        self.status = status
+        self.count = count
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.status = try r.enumeration(0, CandidateStatus.self)
+        self.count = r.uint32(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.status)
+        w.uint32(1, self.count)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.status = try c.decodeIfPresent(CandidateStatus.self, forKey: .status) ?? .unspecified
+        self.count = try c.decodeIfPresent(UInt32.self, forKey: .count) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status = "status"
+        case count = "count"
+    }
+}
+
+public struct SubmitScoreRequest: ProtoMessage {
+    public static let protoName = "exam.v1.SubmitScoreRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var score: String
+    public var examinerId: String
+
+    public init(
+        examNumber: String = "",
+        score: String = "",
+        examinerId: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.score = score
+        self.examinerId = examinerId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.score = try r.string(1)
+        self.examinerId = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.score)
+        try w.string(2, self.examinerId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.score = try c.decodeIfPresent(String.self, forKey: .score) ?? ""
+        self.examinerId = try c.decodeIfPresent(String.self, forKey: .examinerId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case score = "score"
+        case examinerId = "examiner_id"
+    }
+}
+
+public struct SubmitSheetRequest: ProtoMessage {
+    public static let protoName = "exam.v1.SubmitSheetRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var csv: Data
+
+    public init(
+        csv: Data = Data()
+    ) {
+        self.csv = csv
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.csv = r.bytes(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.bytes(0, self.csv)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.csv = try c.decodeIfPresent(Data.self, forKey: .csv) ?? Data()
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case csv = "csv"
+    }
+}
+
+public struct TokenRequest: ProtoMessage {
+    public static let protoName = "exam.v1.TokenRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+
+    public init(
+        token: String = ""
+    ) {
+        self.token = token
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+    }
+}
+
+public struct UploadIdPhotoRequest: ProtoMessage {
+    public static let protoName = "exam.v1.UploadIdPhotoRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var photo: Data
+    public var fileName: String
+
+    public init(
+        token: String = "",
+        photo: Data = Data(),
+        fileName: String = ""
+    ) {
+        self.token = token
+        self.photo = photo
+        self.fileName = fileName
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.photo = r.bytes(1)
+        self.fileName = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        w.bytes(1, self.photo)
+        try w.string(2, self.fileName)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.photo = try c.decodeIfPresent(Data.self, forKey: .photo) ?? Data()
+        self.fileName = try c.decodeIfPresent(String.self, forKey: .fileName) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case photo = "photo"
+        case fileName = "file_name"
+    }
+}
+
 /// Every message mirror of protos/ by its full protobuf name.
 public let allMessageTypes: [String: any ProtoMessage.Type] = [
+    "exam.v1.AccountEvent": AccountEvent.self,
     "exam.v1.BackupReply": BackupReply.self,
     "exam.v1.BackupRequest": BackupRequest.self,
     "exam.v1.CallHeader": CallHeader.self,
+    "exam.v1.CandidateDevicesView": CandidateDevicesView.self,
+    "exam.v1.CandidateEvent": CandidateEvent.self,
+    "exam.v1.CandidateInterviewRequest": CandidateInterviewRequest.self,
+    "exam.v1.CandidateList": CandidateList.self,
+    "exam.v1.CandidateMoment": CandidateMoment.self,
+    "exam.v1.CandidateRef": CandidateRef.self,
+    "exam.v1.CandidateScores": CandidateScores.self,
+    "exam.v1.CandidateStateRequest": CandidateStateRequest.self,
+    "exam.v1.CandidateTimingView": CandidateTimingView.self,
+    "exam.v1.CandidateView": CandidateView.self,
+    "exam.v1.ChangePasswordRequest": ChangePasswordRequest.self,
+    "exam.v1.ChecklistResult": ChecklistResult.self,
+    "exam.v1.CorrectRequest": CorrectRequest.self,
     "exam.v1.Counter": Counter.self,
+    "exam.v1.CountsRequest": CountsRequest.self,
+    "exam.v1.DecideRequest": DecideRequest.self,
+    "exam.v1.DecisionEvent": DecisionEvent.self,
+    "exam.v1.DecisionView": DecisionView.self,
+    "exam.v1.DeviceEvent": DeviceEvent.self,
+    "exam.v1.DeviceStatus": DeviceStatus.self,
+    "exam.v1.DeviceView": DeviceView.self,
+    "exam.v1.DevicesCandidateRef": DevicesCandidateRef.self,
+    "exam.v1.DisciplineCandidateRef": DisciplineCandidateRef.self,
+    "exam.v1.DrawEvent": DrawEvent.self,
+    "exam.v1.EligibilityEvent": EligibilityEvent.self,
+    "exam.v1.EnterRequest": EnterRequest.self,
+    "exam.v1.EntryWindowEvent": EntryWindowEvent.self,
     "exam.v1.EventHeader": EventHeader.self,
     "exam.v1.ExamPlanInfo": ExamPlanInfo.self,
+    "exam.v1.ExportLogReply": ExportLogReply.self,
+    "exam.v1.ExportLogRequest": ExportLogRequest.self,
+    "exam.v1.ExportReply": ExportReply.self,
+    "exam.v1.ExportRequest": ExportRequest.self,
+    "exam.v1.FaceComparisonRequest": FaceComparisonRequest.self,
+    "exam.v1.FitnessEvent": FitnessEvent.self,
+    "exam.v1.FitnessView": FitnessView.self,
+    "exam.v1.FleetCountsRequest": FleetCountsRequest.self,
+    "exam.v1.FleetCountsView": FleetCountsView.self,
     "exam.v1.GetPlanRequest": GetPlanRequest.self,
+    "exam.v1.Ground9Event": Ground9Event.self,
+    "exam.v1.GroundInfo": GroundInfo.self,
+    "exam.v1.GroundsReply": GroundsReply.self,
+    "exam.v1.GroundsRequest": GroundsRequest.self,
+    "exam.v1.HeartbeatBatchReply": HeartbeatBatchReply.self,
+    "exam.v1.HeartbeatBatchRequest": HeartbeatBatchRequest.self,
+    "exam.v1.HeartbeatOutcome": HeartbeatOutcome.self,
+    "exam.v1.HeartbeatReply": HeartbeatReply.self,
+    "exam.v1.HeartbeatRequest": HeartbeatRequest.self,
+    "exam.v1.IdentityEvent": IdentityEvent.self,
+    "exam.v1.IdentityView": IdentityView.self,
+    "exam.v1.ImportCompleted": ImportCompleted.self,
+    "exam.v1.ImportReply": ImportReply.self,
+    "exam.v1.ImportRequest": ImportRequest.self,
+    "exam.v1.IncidentEvent": IncidentEvent.self,
+    "exam.v1.IncidentList": IncidentList.self,
+    "exam.v1.IncidentRef": IncidentRef.self,
+    "exam.v1.IncidentView": IncidentView.self,
     "exam.v1.InfoReply": InfoReply.self,
     "exam.v1.InfoRequest": InfoRequest.self,
+    "exam.v1.InterviewEvent": InterviewEvent.self,
+    "exam.v1.InterviewInfo": InterviewInfo.self,
+    "exam.v1.InterviewRequest": InterviewRequest.self,
+    "exam.v1.LeaveRequest": LeaveRequest.self,
+    "exam.v1.ListCandidatesRequest": ListCandidatesRequest.self,
+    "exam.v1.ListIncidentsRequest": ListIncidentsRequest.self,
+    "exam.v1.LoginReply": LoginReply.self,
+    "exam.v1.LoginRequest": LoginRequest.self,
+    "exam.v1.MissingReply": MissingReply.self,
+    "exam.v1.MissingRequest": MissingRequest.self,
     "exam.v1.NodeStarted": NodeStarted.self,
     "exam.v1.NodeStopping": NodeStopping.self,
+    "exam.v1.Outage": Outage.self,
+    "exam.v1.OutagesView": OutagesView.self,
+    "exam.v1.PanelScore": PanelScore.self,
+    "exam.v1.PhotoCheck": PhotoCheck.self,
+    "exam.v1.PhotoReply": PhotoReply.self,
     "exam.v1.PingReply": PingReply.self,
     "exam.v1.PingRequest": PingRequest.self,
     "exam.v1.PlanExaminer": PlanExaminer.self,
     "exam.v1.PlanRoom": PlanRoom.self,
     "exam.v1.PlanWindow": PlanWindow.self,
+    "exam.v1.PlanWindowRef": PlanWindowRef.self,
+    "exam.v1.PostInfo": PostInfo.self,
     "exam.v1.Principal": Principal.self,
     "exam.v1.ProbeEvent": ProbeEvent.self,
     "exam.v1.ProbeFailure": ProbeFailure.self,
     "exam.v1.ProbeItem": ProbeItem.self,
     "exam.v1.ProbeMessage": ProbeMessage.self,
+    "exam.v1.PublicationEvent": PublicationEvent.self,
+    "exam.v1.PublicationView": PublicationView.self,
+    "exam.v1.PublishRequest": PublishRequest.self,
+    "exam.v1.RankedCandidate": RankedCandidate.self,
+    "exam.v1.RankingRequest": RankingRequest.self,
+    "exam.v1.RankingView": RankingView.self,
+    "exam.v1.RegisterReply": RegisterReply.self,
+    "exam.v1.RegisterRequest": RegisterRequest.self,
     "exam.v1.ReplayReply": ReplayReply.self,
     "exam.v1.ReplayRequest": ReplayRequest.self,
     "exam.v1.ReplayedEvent": ReplayedEvent.self,
     "exam.v1.ReplyHeader": ReplyHeader.self,
+    "exam.v1.ReportRequest": ReportRequest.self,
+    "exam.v1.ReverseRequest": ReverseRequest.self,
+    "exam.v1.ReviewPhotoRequest": ReviewPhotoRequest.self,
+    "exam.v1.ReviewQueueRequest": ReviewQueueRequest.self,
+    "exam.v1.RoomEvent": RoomEvent.self,
+    "exam.v1.RoomInfo": RoomInfo.self,
+    "exam.v1.RoomRequest": RoomRequest.self,
+    "exam.v1.RosterCounts": RosterCounts.self,
+    "exam.v1.RosterNotice": RosterNotice.self,
+    "exam.v1.RuleEvent": RuleEvent.self,
+    "exam.v1.RuleState": RuleState.self,
+    "exam.v1.ScoreEvent": ScoreEvent.self,
+    "exam.v1.ScoringCandidateRef": ScoringCandidateRef.self,
+    "exam.v1.ScreeningEvent": ScreeningEvent.self,
+    "exam.v1.ScreeningRequest": ScreeningRequest.self,
+    "exam.v1.SealReply": SealReply.self,
+    "exam.v1.SealRequest": SealRequest.self,
+    "exam.v1.SessionView": SessionView.self,
+    "exam.v1.SheetReply": SheetReply.self,
+    "exam.v1.SignalEvent": SignalEvent.self,
+    "exam.v1.StandingView": StandingView.self,
+    "exam.v1.StartInterviewRequest": StartInterviewRequest.self,
     "exam.v1.StatsReply": StatsReply.self,
     "exam.v1.StatsRequest": StatsRequest.self,
+    "exam.v1.StatusCount": StatusCount.self,
+    "exam.v1.SubmitScoreRequest": SubmitScoreRequest.self,
+    "exam.v1.SubmitSheetRequest": SubmitSheetRequest.self,
+    "exam.v1.TokenRequest": TokenRequest.self,
+    "exam.v1.UploadIdPhotoRequest": UploadIdPhotoRequest.self,
 ]
 
 /// Methods of `exam.v1.BusProbe`.
@@ -1245,6 +6910,33 @@ public enum BusProbeAPI {
     public static let allMethods: [String] = ["exam.v1.BusProbe/Echo", "exam.v1.BusProbe/Fail", "exam.v1.BusProbe/Hold", "exam.v1.BusProbe/NotServed", "exam.v1.BusProbe/Emit", "exam.v1.BusProbe/Tally"]
 }
 
+/// Methods of `exam.v1.Devices`.
+public enum DevicesAPI {
+    public static let serviceName = "exam.v1.Devices"
+    public static let registerDevice = RPCMethod<RegisterRequest, RegisterReply>("exam.v1.Devices/RegisterDevice")
+    public static let heartbeat = RPCMethod<HeartbeatRequest, HeartbeatReply>("exam.v1.Devices/Heartbeat")
+    public static let heartbeatBatch = RPCMethod<HeartbeatBatchRequest, HeartbeatBatchReply>("exam.v1.Devices/HeartbeatBatch")
+    public static let fitness = RPCMethod<DevicesCandidateRef, FitnessView>("exam.v1.Devices/Fitness")
+    public static let getCandidateDevices = RPCMethod<DevicesCandidateRef, CandidateDevicesView>("exam.v1.Devices/GetCandidateDevices")
+    public static let listOutages = RPCMethod<DevicesCandidateRef, OutagesView>("exam.v1.Devices/ListOutages")
+    public static let fleetCounts = RPCMethod<FleetCountsRequest, FleetCountsView>("exam.v1.Devices/FleetCounts")
+    public static let allMethods: [String] = ["exam.v1.Devices/RegisterDevice", "exam.v1.Devices/Heartbeat", "exam.v1.Devices/HeartbeatBatch", "exam.v1.Devices/Fitness", "exam.v1.Devices/GetCandidateDevices", "exam.v1.Devices/ListOutages", "exam.v1.Devices/FleetCounts"]
+}
+
+/// Methods of `exam.v1.Discipline`.
+public enum DisciplineAPI {
+    public static let serviceName = "exam.v1.Discipline"
+    public static let grounds = RPCMethod<GroundsRequest, GroundsReply>("exam.v1.Discipline/Grounds")
+    public static let report = RPCMethod<ReportRequest, IncidentView>("exam.v1.Discipline/Report")
+    public static let decide = RPCMethod<DecideRequest, DecisionView>("exam.v1.Discipline/Decide")
+    public static let reverse = RPCMethod<ReverseRequest, DecisionView>("exam.v1.Discipline/Reverse")
+    public static let listIncidents = RPCMethod<ListIncidentsRequest, IncidentList>("exam.v1.Discipline/ListIncidents")
+    public static let getIncident = RPCMethod<IncidentRef, IncidentView>("exam.v1.Discipline/GetIncident")
+    public static let standing = RPCMethod<DisciplineCandidateRef, StandingView>("exam.v1.Discipline/Standing")
+    public static let exportLog = RPCMethod<ExportLogRequest, ExportLogReply>("exam.v1.Discipline/ExportLog")
+    public static let allMethods: [String] = ["exam.v1.Discipline/Grounds", "exam.v1.Discipline/Report", "exam.v1.Discipline/Decide", "exam.v1.Discipline/Reverse", "exam.v1.Discipline/ListIncidents", "exam.v1.Discipline/GetIncident", "exam.v1.Discipline/Standing", "exam.v1.Discipline/ExportLog"]
+}
+
 /// Methods of `exam.v1.Node`.
 public enum NodeAPI {
     public static let serviceName = "exam.v1.Node"
@@ -1254,5 +6946,59 @@ public enum NodeAPI {
     public static let replay = RPCMethod<ReplayRequest, ReplayReply>("exam.v1.Node/Replay")
     public static let backup = RPCMethod<BackupRequest, BackupReply>("exam.v1.Node/Backup")
     public static let allMethods: [String] = ["exam.v1.Node/Ping", "exam.v1.Node/Info", "exam.v1.Node/Stats", "exam.v1.Node/Replay", "exam.v1.Node/Backup"]
+}
+
+/// Methods of `exam.v1.Roster`.
+public enum RosterAPI {
+    public static let serviceName = "exam.v1.Roster"
+    public static let `import` = RPCMethod<ImportRequest, ImportReply>("exam.v1.Roster/Import")
+    public static let login = RPCMethod<LoginRequest, LoginReply>("exam.v1.Roster/Login")
+    public static let changePassword = RPCMethod<ChangePasswordRequest, CandidateView>("exam.v1.Roster/ChangePassword")
+    public static let uploadIdPhoto = RPCMethod<UploadIdPhotoRequest, CandidateView>("exam.v1.Roster/UploadIdPhoto")
+    public static let confirm = RPCMethod<TokenRequest, CandidateView>("exam.v1.Roster/Confirm")
+    public static let decline = RPCMethod<TokenRequest, CandidateView>("exam.v1.Roster/Decline")
+    public static let authenticate = RPCMethod<TokenRequest, SessionView>("exam.v1.Roster/Authenticate")
+    public static let getCandidate = RPCMethod<CandidateRef, CandidateView>("exam.v1.Roster/GetCandidate")
+    public static let listCandidates = RPCMethod<ListCandidatesRequest, CandidateList>("exam.v1.Roster/ListCandidates")
+    public static let counts = RPCMethod<CountsRequest, RosterCounts>("exam.v1.Roster/Counts")
+    public static let reviewQueue = RPCMethod<ReviewQueueRequest, CandidateList>("exam.v1.Roster/ReviewQueue")
+    public static let reviewPhoto = RPCMethod<ReviewPhotoRequest, CandidateView>("exam.v1.Roster/ReviewPhoto")
+    public static let getPhoto = RPCMethod<CandidateRef, PhotoReply>("exam.v1.Roster/GetPhoto")
+    public static let recordFaceComparison = RPCMethod<FaceComparisonRequest, CandidateView>("exam.v1.Roster/RecordFaceComparison")
+    public static let allMethods: [String] = ["exam.v1.Roster/Import", "exam.v1.Roster/Login", "exam.v1.Roster/ChangePassword", "exam.v1.Roster/UploadIdPhoto", "exam.v1.Roster/Confirm", "exam.v1.Roster/Decline", "exam.v1.Roster/Authenticate", "exam.v1.Roster/GetCandidate", "exam.v1.Roster/ListCandidates", "exam.v1.Roster/Counts", "exam.v1.Roster/ReviewQueue", "exam.v1.Roster/ReviewPhoto", "exam.v1.Roster/GetPhoto", "exam.v1.Roster/RecordFaceComparison"]
+}
+
+/// Methods of `exam.v1.Scoring`.
+public enum ScoringAPI {
+    public static let serviceName = "exam.v1.Scoring"
+    public static let submitScore = RPCMethod<SubmitScoreRequest, CandidateScores>("exam.v1.Scoring/SubmitScore")
+    public static let submitSheet = RPCMethod<SubmitSheetRequest, SheetReply>("exam.v1.Scoring/SubmitSheet")
+    public static let seal = RPCMethod<SealRequest, SealReply>("exam.v1.Scoring/Seal")
+    public static let publish = RPCMethod<PublishRequest, PublicationView>("exam.v1.Scoring/Publish")
+    public static let correct = RPCMethod<CorrectRequest, CandidateScores>("exam.v1.Scoring/Correct")
+    public static let getScores = RPCMethod<ScoringCandidateRef, CandidateScores>("exam.v1.Scoring/GetScores")
+    public static let ranking = RPCMethod<RankingRequest, RankingView>("exam.v1.Scoring/Ranking")
+    public static let missing = RPCMethod<MissingRequest, MissingReply>("exam.v1.Scoring/Missing")
+    public static let export = RPCMethod<ExportRequest, ExportReply>("exam.v1.Scoring/Export")
+    public static let allMethods: [String] = ["exam.v1.Scoring/SubmitScore", "exam.v1.Scoring/SubmitSheet", "exam.v1.Scoring/Seal", "exam.v1.Scoring/Publish", "exam.v1.Scoring/Correct", "exam.v1.Scoring/GetScores", "exam.v1.Scoring/Ranking", "exam.v1.Scoring/Missing", "exam.v1.Scoring/Export"]
+}
+
+/// Methods of `exam.v1.Timing`.
+public enum TimingAPI {
+    public static let serviceName = "exam.v1.Timing"
+    public static let getPlan = RPCMethod<GetPlanRequest, ExamPlanInfo>("exam.v1.Timing/GetPlan")
+    public static let enter = RPCMethod<EnterRequest, CandidateTimingView>("exam.v1.Timing/Enter")
+    public static let leave = RPCMethod<LeaveRequest, CandidateTimingView>("exam.v1.Timing/Leave")
+    public static let recordScreening = RPCMethod<ScreeningRequest, CandidateTimingView>("exam.v1.Timing/RecordScreening")
+    public static let draw = RPCMethod<RoomRequest, RoomInfo>("exam.v1.Timing/Draw")
+    public static let startInterview = RPCMethod<StartInterviewRequest, InterviewInfo>("exam.v1.Timing/StartInterview")
+    public static let announceAnswering = RPCMethod<InterviewRequest, InterviewInfo>("exam.v1.Timing/AnnounceAnswering")
+    public static let revealQuestion = RPCMethod<CandidateInterviewRequest, InterviewInfo>("exam.v1.Timing/RevealQuestion")
+    public static let endInterview = RPCMethod<CandidateInterviewRequest, InterviewInfo>("exam.v1.Timing/EndInterview")
+    public static let endRoom = RPCMethod<RoomRequest, RoomInfo>("exam.v1.Timing/EndRoom")
+    public static let getRoom = RPCMethod<RoomRequest, RoomInfo>("exam.v1.Timing/GetRoom")
+    public static let getInterview = RPCMethod<InterviewRequest, InterviewInfo>("exam.v1.Timing/GetInterview")
+    public static let getCandidateState = RPCMethod<CandidateStateRequest, CandidateTimingView>("exam.v1.Timing/GetCandidateState")
+    public static let allMethods: [String] = ["exam.v1.Timing/GetPlan", "exam.v1.Timing/Enter", "exam.v1.Timing/Leave", "exam.v1.Timing/RecordScreening", "exam.v1.Timing/Draw", "exam.v1.Timing/StartInterview", "exam.v1.Timing/AnnounceAnswering", "exam.v1.Timing/RevealQuestion", "exam.v1.Timing/EndInterview", "exam.v1.Timing/EndRoom", "exam.v1.Timing/GetRoom", "exam.v1.Timing/GetInterview", "exam.v1.Timing/GetCandidateState"]
 }
 

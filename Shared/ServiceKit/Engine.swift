@@ -26,6 +26,15 @@ public struct Transaction {
         events.append((topic, M.protoName, try ProtoCodec.encode(message)))
     }
 
+    /// Publishes a payload whose type is only known at run time.
+    public mutating func publish(_ topic: String, _ message: any ProtoMessage) throws {
+        try publishOpened(topic, message)
+    }
+
+    private mutating func publishOpened<M: ProtoMessage>(_ topic: String, _ message: M) throws {
+        events.append((topic, M.protoName, try ProtoCodec.encode(message)))
+    }
+
     /// Stores `value` as the document `kind`/`key` (JSON).
     public mutating func put<T: Encodable>(_ value: T, kind: String, key: String) {
         let ms = nowMs
@@ -43,6 +52,43 @@ public struct Transaction {
 
     mutating func advance(_ publisher: String, to position: StreamPosition) {
         cursors[publisher] = position
+    }
+
+    mutating func merge(_ other: Transaction) {
+        events += other.events
+        writes += other.writes
+        cursors.merge(other.cursors) { _, new in new }
+    }
+}
+
+/// An event of another stream waiting for what it refers to (see `Engine.deliver`).
+struct ParkedEvent: Codable, Sendable {
+    var publisher: String
+    var topic: String
+    var stream: String
+    var seq: UInt64
+    var serverTimeMs: Int64
+    var payloadType: String
+    var payload: Data
+    var reason: String
+
+    init(publisher: String, event: DeliveredEvent, reason: String) {
+        self.publisher = publisher
+        topic = event.topic
+        stream = event.header.stream
+        seq = event.seq
+        serverTimeMs = event.header.serverTimeMs
+        payloadType = event.header.payloadType
+        payload = Data(event.payload)
+        self.reason = reason
+    }
+
+    var key: String { "\(publisher)#\(stream)#\(seq)" }
+
+    var delivered: DeliveredEvent {
+        DeliveredEvent(header: EventHeaderFields(topic: topic, publisher: publisher, stream: stream, seq: seq,
+                                                 serverTimeMs: serverTimeMs, payloadType: payloadType),
+                       payload: Array(payload))
     }
 }
 
@@ -174,13 +220,43 @@ public final class Engine<State>: @unchecked Sendable {
         if !ok { responder.fail(RPCError.unavailable("\(service) is shutting down")) }
     }
 
+    /// Like `submit`, for work that commits something even when the call is
+    /// refused (timers that came due are fired first, then the request is
+    /// judged): what `body` staged is committed either way, and the caller
+    /// gets the result once it is.
+    public func submitResult<Resp: ProtoMessage>(_ responder: Responder<Resp>, _ info: CallInfo,
+                                                 _ body: @escaping @Sendable (inout State, inout Transaction) -> Result<Resp, Error>) {
+        let ok = enqueue(Job { [self] state, tx in
+            if info.isExpired {
+                responder.fail(RPCError(.deadlineExceeded, "deadline of \(info.method) passed while it waited in \(service)'s queue"))
+                return nil
+            }
+            let result = body(&state, &tx)
+            if case .failure = result { jobsFailed.add() }
+            return { responder.complete(result) }
+        })
+        if !ok { responder.fail(RPCError.unavailable("\(service) is shutting down")) }
+    }
+
+    public typealias Applier = @Sendable (DeliveredEvent, inout State, inout Transaction) throws -> Void
+
     /// Applies an event of a followed stream; its position is stored in the
     /// same transaction, so after a crash it is applied again or not at all.
-    public func deliver(_ event: DeliveredEvent, from publisher: String,
-                        _ apply: @escaping @Sendable (DeliveredEvent, inout State, inout Transaction) throws -> Void) {
+    ///
+    /// Streams of different services are not ordered with each other: an
+    /// event about something this service has not heard of yet (the apply
+    /// throws NOT_FOUND, say timing's "interview ended" before roster's
+    /// "candidate imported" on a catch-up) is parked in the store and tried
+    /// again after each event applied, until it applies.
+    public func deliver(_ event: DeliveredEvent, from publisher: String, _ apply: @escaping Applier) {
         _ = enqueue(Job { [self] state, tx in
+            appliers[publisher] = apply
             do {
                 try apply(event, &state, &tx)
+                retryParked(&state, &tx)
+            } catch let e as RPCError where e.code == .notFound {
+                tx = Transaction(now: tx.now)
+                park(ParkedEvent(publisher: publisher, event: event, reason: e.message), &tx)
             } catch {
                 // An event this service cannot apply must not stop the stream:
                 // it is logged, counted and passed.
@@ -192,6 +268,52 @@ public final class Engine<State>: @unchecked Sendable {
             tx.advance(publisher, to: StreamPosition(stream: event.header.stream, seq: event.seq))
             return nil
         })
+    }
+
+    // MARK: Parked events (engine thread only)
+
+    private var appliers: [String: Applier] = [:]
+    private var parked: [ParkedEvent] = []
+    static var parkedLimit: Int { 10_000 }
+
+    private func park(_ p: ParkedEvent, _ tx: inout Transaction) {
+        counters.add("engine.events_parked")
+        logger.info("event parked until what it refers to arrives", metadata: [
+            "publisher": "\(p.publisher)", "seq": "\(p.seq)", "topic": "\(p.topic)", "why": "\(p.reason)"])
+        parked.append(p)
+        tx.put(p, kind: "parked", key: p.key)
+        if parked.count > Self.parkedLimit {
+            let dropped = parked.removeFirst()
+            tx.delete(kind: "parked", key: dropped.key)
+            logger.error("parked event dropped: too many waiting", metadata: ["publisher": "\(dropped.publisher)", "seq": "\(dropped.seq)"])
+        }
+    }
+
+    private func retryParked(_ state: inout State, _ tx: inout Transaction) {
+        guard !parked.isEmpty else { return }
+        var still: [ParkedEvent] = []
+        for p in parked {
+            guard let apply = appliers[p.publisher] else { still.append(p); continue }
+            var sub = Transaction(now: tx.now)
+            do {
+                try apply(p.delivered, &state, &sub)
+                tx.merge(sub)
+                tx.delete(kind: "parked", key: p.key)
+                counters.add("engine.events_unparked")
+            } catch let e as RPCError where e.code == .notFound {
+                still.append(p)
+            } catch {
+                counters.add("engine.events_unapplied")
+                logger.error("parked event not applied", metadata: ["publisher": "\(p.publisher)", "seq": "\(p.seq)", "error": "\(error)"])
+                tx.delete(kind: "parked", key: p.key)
+            }
+        }
+        parked = still
+    }
+
+    /// Loads the events parked before a restart (call before `start`).
+    public func loadParked() throws {
+        parked = try store.documents(ParkedEvent.self, kind: "parked").map(\.value).sorted { ($0.publisher, $0.seq) < ($1.publisher, $1.seq) }
     }
 
     // MARK: Stopping

@@ -50,6 +50,7 @@ public final class ServiceHost<State>: Sendable {
     private let follows = Mutex<[(publisher: String, prefixes: [String], apply: @Sendable (DeliveredEvent, inout State, inout Transaction) throws -> Void)]>([])
     private let subscribers = Mutex<[EventSubscriber]>([])
     private let clients = Mutex<[String: RpcClient]>([:])
+    private let startWork = Mutex<[@Sendable (inout State, inout Transaction) throws -> Void]>([])
     private let security: BusSecurity
 
     /// Opens the store (migrating it), loads the state, and prepares the
@@ -71,6 +72,7 @@ public final class ServiceHost<State>: Sendable {
         server = RpcServer(reactor: reactor, security: security, counters: counters, logger: log)
         publisher = EventPublisher(reactor: reactor, service: name, stream: store.stream, head: try store.headSeq(), counters: counters)
         engine = try Engine(service: name, store: store, state: state, counters: counters, logger: log, clock: clock)
+        try engine.loadParked()
         serveNode()
     }
 
@@ -85,11 +87,26 @@ public final class ServiceHost<State>: Sendable {
         }
     }
 
+    /// Like `serve`, for work that commits what it staged even when the call
+    /// is refused (see `Engine.submitResult`).
+    public func serveResult<Req, Resp>(_ method: RPCMethod<Req, Resp>,
+                                       _ body: @escaping @Sendable (Req, CallInfo, inout State, inout Transaction) -> Result<Resp, Error>) {
+        server.serveDeferred(method) { [engine] req, info, responder in
+            engine.submitResult(responder, info) { state, tx in body(req, info, &state, &tx) }
+        }
+    }
+
     /// Follows another service's events (topics starting with `prefixes`),
     /// applying each once, in order, from where this store left off.
     public func follow(_ publisher: String, prefixes: [String],
                        _ apply: @escaping @Sendable (DeliveredEvent, inout State, inout Transaction) throws -> Void) {
         follows.withLock { $0.append((publisher, prefixes, apply)) }
+    }
+
+    /// Work committed once at start, before READY (a first plan's publication,
+    /// catching up with what the clock did while the service was down).
+    public func atStart(_ body: @escaping @Sendable (inout State, inout Transaction) throws -> Void) {
+        startWork.withLock { $0.append(body) }
     }
 
     /// A client for calling another service of the mesh.
@@ -116,6 +133,9 @@ public final class ServiceHost<State>: Sendable {
         let rpc = try await server.bind(endpoints.bindRPC ?? endpoints.rpc)
         let events = try await publisher.bind(endpoints.bindEvents ?? endpoints.events, security: security)
         engine.start(publisher: publisher)
+        for work in startWork.withLock({ $0 }) {
+            try await engine.write { state, tx in try work(&state, &tx) }
+        }
         try await startFollowing()
         _ = try await engine.write { [name] _, tx in
             try tx.publish("node.\(name).started", NodeStarted(service: name, version: examMeshVersion,

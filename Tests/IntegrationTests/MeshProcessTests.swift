@@ -7,33 +7,14 @@ import Testing
 
 /// Two bus-probe processes started through the launcher: one emits events,
 /// the other follows them; the test drives them over real sockets.
-final class ProbeMesh: Sendable {
-    let dir: String
-    let launcher: MeshLauncher
-    let mesh: MeshConfig
-    let reactor = Reactor(name: "test")
+typealias ProbeMesh = MeshHarness
 
-    init(names: [String] = ["pa", "pb"]) throws {
-        dir = try temporaryFolder("mesh")
-        mesh = MeshConfig.ipc(in: dir, services: names)
-        try mesh.write(to: dir + "/mesh.json")
-        launcher = try MeshLauncher(binDir: executablesFolder, dataDir: dir, meshPath: dir + "/mesh.json")
-    }
+extension MeshHarness {
+    convenience init(names: [String] = ["pa", "pb"]) throws { try self.init(tag: "mesh", services: names) }
 
-    func client(_ name: String) -> RpcClient {
-        RpcClient(reactor: reactor, endpoint: mesh.services[name]!.rpc, caller: "test")
-    }
+    func client(_ name: String) -> RpcClient { try! tools.client(name) }
 
-    func follow(_ name: String, prefixes: [String]) -> AsyncStream<DeliveredEvent> {
-        let e = mesh.services[name]!
-        return EventSubscriber.stream(reactor: reactor, publisher: name, eventsEndpoint: e.events, rpcEndpoint: e.rpc,
-                                      prefixes: prefixes, caller: "test").1
-    }
-
-    func shutdown() async {
-        await launcher.stopAll()
-        reactor.shutdown()
-    }
+    func follow(_ name: String, prefixes: [String]) -> AsyncStream<DeliveredEvent> { try! events(name, prefixes) }
 }
 
 @Suite("processes on the real service shell", .serialized)

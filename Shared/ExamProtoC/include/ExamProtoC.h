@@ -2,9 +2,14 @@
 #ifndef EXAM_PROTO_C_H
 #define EXAM_PROTO_C_H
 #include "exam/v1/bus.pb-c.h"
+#include "exam/v1/devices.pb-c.h"
+#include "exam/v1/discipline.pb-c.h"
 #include "exam/v1/node.pb-c.h"
 #include "exam/v1/plan.pb-c.h"
 #include "exam/v1/probe.pb-c.h"
+#include "exam/v1/roster.pb-c.h"
+#include "exam/v1/scoring.pb-c.h"
+#include "exam/v1/timing.pb-c.h"
 
 /* Every descriptor of protos/ by index; NULL past the end (see registry.c). */
 const ProtobufCMessageDescriptor *exam_proto_message(size_t index);

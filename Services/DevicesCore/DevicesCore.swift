@@ -1,1 +1,0 @@
-// DevicesCore: work in progress

@@ -1,1 +1,0 @@
-// DisciplineCore: work in progress

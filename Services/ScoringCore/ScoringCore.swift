@@ -1,1 +1,0 @@
-// ScoringCore: work in progress
