@@ -104,7 +104,7 @@ struct Call: AsyncParsableCommand {
     @OptionGroup var options: MeshOptions
     @Argument(help: "Service name in the mesh file.") var service: String
     @Argument(help: "Method, e.g. Roster/Counts or exam.v1.Roster/Counts.") var method: String
-    @Argument(help: "Request as JSON (field names as in protos/).") var json: String = "{}"
+    @Argument(help: "Request as JSON (field names as in protos/), or @FILE to read it from a file.") var json: String = "{}"
     @Option(help: "Who the call acts for: id:role (role: candidate, proctor, examiner, chief_examiner, ops).")
     var actor: String?
 
@@ -113,7 +113,14 @@ struct Call: AsyncParsableCommand {
         guard let md = ProtoRegistry.methods[full] else {
             throw ValidationError("no method \(full) in protos/")
         }
-        let body = try ProtoJSON.encodeRequest(typeName: md.input.name, json: json)
+        var text = json
+        if json.hasPrefix("@") {
+            guard let data = FileManager.default.contents(atPath: String(json.dropFirst())) else {
+                throw ValidationError("cannot read \(json.dropFirst())")
+            }
+            text = String(decoding: data, as: UTF8.self)
+        }
+        let body = try ProtoJSON.encodeRequest(typeName: md.input.name, json: text)
         let m = try options.connect()
         defer { m.close() }
         var principal: CallPrincipal?

@@ -89,6 +89,15 @@ struct Generate: AsyncParsableCommand {
     @Flag(help: "The notice's real dates (17/18/19/21 Nov 2022, 5+5 minutes, staff turn) instead of a short demo relative to timing's start.")
     var notice = false
 
+    @Option(help: "Demo plan: seconds from timing's first start until confirmation opens (time to import the list).")
+    var opensIn = 20
+
+    @Option(help: "Demo plan: seconds each window lasts (confirmation, mock entry, formal entry).")
+    var window = 20
+
+    @Option(help: "Demo plan: reading and answering seconds each.")
+    var phase = 10
+
     func run() throws {
         let r = DemoRoster(count: count, seed: seed)
         try r.csv().write(to: URL(fileURLWithPath: roster))
@@ -99,9 +108,15 @@ struct Generate: AsyncParsableCommand {
                               publication: "2022-11-21 09:00", readingSeconds: 300, answeringSeconds: 300, answeringTurn: "staff",
                               panelSize: panel, exam: "2022 市南区社区专职工作者公开招聘面试")
         } else {
-            json = r.planJSON(roomSize: roomSize, confirmation: ("+0s", "+40s"), mockEntry: ("+45s", "+60s"),
-                              formalEntry: ("+70s", "+85s"), publication: "+10m", readingSeconds: 10, answeringSeconds: 10,
-                              panelSize: panel)
+            // Confirmation, then the mock entry with time for its interviews,
+            // then the formal entry; publication after the last could end.
+            let c0 = opensIn, c1 = c0 + window
+            let m0 = c1 + 2, m1 = m0 + window
+            let f0 = m1 + 2 * phase * roomSize + 5, f1 = f0 + window
+            let pub = f1 + 2 * phase * roomSize + 60
+            json = r.planJSON(roomSize: roomSize, confirmation: ("+\(c0)s", "+\(c1)s"), mockEntry: ("+\(m0)s", "+\(m1)s"),
+                              formalEntry: ("+\(f0)s", "+\(f1)s"), publication: "+\(pub)s", readingSeconds: phase,
+                              answeringSeconds: phase, panelSize: panel)
         }
         try Data(json.utf8).write(to: URL(fileURLWithPath: plan))
         print("wrote \(r.candidates.count) candidates in \(r.posts.count) posts to \(roster), and a plan with \((count + roomSize - 1) / roomSize) rooms to \(plan)")
