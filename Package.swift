@@ -59,6 +59,10 @@ let package = Package(
         .target(name: "ScoringCore", dependencies: ["ExamPlan"], path: "Services/ScoringCore"),
         // Reproducible demo data: a qualified-candidate list and a plan for it.
         .target(name: "DemoKit", dependencies: ["ExamPlan"], path: "Shared/DemoKit"),
+        // The exam day as its people play it: candidates' clients and staff,
+        // for the demo and the end-to-end tests.
+        .target(name: "ExamDay", dependencies: ["ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit"],
+                path: "Shared/ExamDay"),
         // The service shell: configuration, mesh file, lifecycle, engine, launcher.
         .target(name: "ServiceKit", dependencies: [
             "Bus", "ExamContracts", "Store", "ExamPlan",
@@ -130,7 +134,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/StoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "ServiceKit", "Bus", "ExamContracts", "TestSupport",
+            "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan",
         ], path: "Tests/IntegrationTests"),
     ]
 )

@@ -153,7 +153,12 @@ public final class ServiceHost<State>: Sendable {
 
     private func startFollowing() async throws {
         for f in follows.withLock({ $0 }) {
-            let peer = try mesh.endpoints(of: f.publisher)
+            // A mesh without that service (a partial deployment, a test of a
+            // few services): nothing to follow, said once.
+            guard let peer = mesh.services[f.publisher] else {
+                logger.warning("not following \(f.publisher): the mesh file has no such service", metadata: ["prefixes": "\(f.prefixes)"])
+                continue
+            }
             let stored = try store.cursor(publisher: f.publisher)
             let position = stored.map { StreamPosition(stream: $0.stream, seq: $0.seq) } ?? .start
             let apply = f.apply
