@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "roster", targets: ["Roster"]),
         .executable(name: "devices", targets: ["Devices"]),
         .executable(name: "exam-mesh", targets: ["ExamMesh"]),
+        .executable(name: "phone-sim", targets: ["PhoneSimTool"]),
+        .executable(name: "devices-bench", targets: ["DevicesBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -108,7 +110,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamCtl"),
         .executableTarget(name: "ExamMesh", dependencies: [
-            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit",
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "ExamDay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamMesh"),
 
@@ -118,6 +120,23 @@ let package = Package(
             "ServiceKit", "Bus", "ExamContracts",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/BusProbe"),
+
+        // The phone simulator: candidates' two phones against a running mesh
+        // (R30-R35), scripted from a scenario file; the library builds
+        // scenarios for the demo and the tests.
+        .target(name: "PhoneSim", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Shared/PhoneSim"),
+        .executableTarget(name: "PhoneSimTool", dependencies: [
+            "PhoneSim", "ServiceKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Services/PhoneSim"),
+        .executableTarget(name: "DevicesBench", dependencies: [
+            "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Tests/DevicesBench"),
 
         .target(name: "TestSupport", dependencies: ["ServiceKit", "Bus", "ExamContracts"], path: "Tests/TestSupport"),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", "ExamPlan"], path: "Tests/RosterCoreTests"),
@@ -134,7 +153,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/StoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan",
+            "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan", "PhoneSim",
         ], path: "Tests/IntegrationTests"),
     ]
 )

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Bus
 import DemoKit
+import ExamDay
 import ExamContracts
 import ExamPlan
 import Foundation
@@ -14,7 +15,7 @@ struct ExamMeshCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exam-mesh",
         abstract: "Run the interview mesh: every service as a separate process.",
-        subcommands: [Up.self, Generate.self],
+        subcommands: [Demo.self, Up.self, Generate.self],
         defaultSubcommand: Up.self)
 }
 
@@ -46,6 +47,11 @@ struct LaunchOptions: ParsableArguments {
     }
 }
 
+/// Lines for people, written at once (stdout may be a file or a pipe).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start the services and keep them running until Ctrl-C.")
     @OptionGroup var options: LaunchOptions
@@ -56,23 +62,23 @@ struct Up: AsyncParsableCommand {
         let data = URL(fileURLWithPath: options.data).standardizedFileURL.path
         let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: data, meshPath: meshPath)
         let specs = try options.specs(mesh)
-        print("exam-mesh: starting \(specs.map(\.name).joined(separator: ", ")) (data \(data), logs \(launcher.logDir))")
+        say("exam-mesh: starting \(specs.map(\.name).joined(separator: ", ")) (data \(data), logs \(launcher.logDir))")
         do {
             try await launcher.start(specs)
         } catch {
-            print("exam-mesh: \(error)")
+            say("exam-mesh: \(error)")
             await launcher.stopAll()
             throw ExitCode(1)
         }
         for s in specs {
             let e = mesh.services[s.name]!
-            print("  \(s.name.padding(toLength: 11, withPad: " ", startingAt: 0)) ready  rpc \(e.rpc)  events \(e.events)  pid \(launcher.pid(s.name) ?? 0)")
+            say("  \(s.name.padding(toLength: 11, withPad: " ", startingAt: 0)) ready  rpc \(e.rpc)  events \(e.events)  pid \(launcher.pid(s.name) ?? 0)")
         }
-        print("exam-mesh: all ready at \(BeijingTime.iso(Date())); Ctrl-C stops them")
+        say("exam-mesh: all ready at \(BeijingTime.iso(Date())); Ctrl-C stops them")
         _ = await waitForTerminationSignal()
-        print("exam-mesh: stopping")
+        say("exam-mesh: stopping")
         await launcher.stopAll()
-        print("exam-mesh: stopped")
+        say("exam-mesh: stopped")
     }
 }
 
@@ -119,6 +125,95 @@ struct Generate: AsyncParsableCommand {
                               answeringSeconds: phase, panelSize: panel)
         }
         try Data(json.utf8).write(to: URL(fileURLWithPath: plan))
-        print("wrote \(r.candidates.count) candidates in \(r.posts.count) posts to \(roster), and a plan with \((count + roomSize - 1) / roomSize) rooms to \(plan)")
+        say("wrote \(r.candidates.count) candidates in \(r.posts.count) posts to \(roster), and a plan with \((count + roomSize - 1) / roomSize) rooms to \(plan)")
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the mesh and run a whole exam day on it: import, confirmation, mock test, formal interviews with phone faults, incidents, scores, publication.",
+        discussion: """
+            Without --plan: a generated list and a short plan relative to now (minutes instead of days). With --plan and \
+            --roster: that plan in real time (the notice's plan, compose/plans/notice-2022.json, is dated 2022: its windows \
+            are over, so everyone forfeits at once, as R5 says).
+            """)
+
+    @Option(help: "Mesh file (env EXAM_MESH).")
+    var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+
+    @Option(help: "Data folder: stores, logs, the published lists (env EXAM_DATA). Emptied first unless --keep.")
+    var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
+
+    @Flag(help: "Keep the data folder's stores from a previous run.") var keep = false
+    @Option(help: "Candidates in the generated list.") var candidates = 24
+    @Option(help: "Candidates per room.") var roomSize = 6
+    @Option(help: "Reading and answering seconds each (the notice: 300).") var phase = 5
+    @Option(help: "A plan file to run in real time instead of the generated one.") var plan: String?
+    @Option(help: "The candidate list (CSV) that goes with --plan.") var roster: String?
+    @Flag(help: "Leave the services running after the day (Ctrl-C stops them).") var stay = false
+
+    func run() async throws {
+        let meshConfig = try MeshConfig.load(path: mesh)
+        let dataDir = URL(fileURLWithPath: data).standardizedFileURL.path
+        if !keep { try? FileManager.default.removeItem(atPath: dataDir) }
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let people: DemoRoster
+        let planPath: String
+        if let plan {
+            guard let roster else { throw ValidationError("--plan needs --roster (the candidate list for it)") }
+            people = try DemoRoster.load(csvPath: roster)
+            planPath = URL(fileURLWithPath: plan).standardizedFileURL.path
+        } else {
+            people = DemoRoster(count: candidates, seed: 20221117)
+            planPath = dataDir + "/plan.json"
+            let c0 = 15, c1 = c0 + 20, m0 = c1 + 3, m1 = m0 + 10
+            let sitting = roomSize * (2 * phase + 2) + 15
+            let f0 = m1 + sitting, f1 = f0 + 10
+            let pub = f1 + sitting + 60
+            try Data(people.planJSON(roomSize: roomSize, confirmation: ("+\(c0)s", "+\(c1)s"), mockEntry: ("+\(m0)s", "+\(m1)s"),
+                                     formalEntry: ("+\(f0)s", "+\(f1)s"), publication: "+\(pub)s",
+                                     readingSeconds: phase, answeringSeconds: phase).utf8).write(to: URL(fileURLWithPath: planPath))
+        }
+        let devicesConfig = dataDir + "/devices.json"
+        try Data(#"{ "loss_timeout_seconds": 2, "long_outage_seconds": 6, "max_interruptions": 3 }"#.utf8)
+            .write(to: URL(fileURLWithPath: devicesConfig))
+        let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: dataDir,
+                                        meshPath: URL(fileURLWithPath: mesh).standardizedFileURL.path)
+        say("exam-mesh demo: \(people.candidates.count) candidates, plan \(planPath), data \(dataDir), logs \(launcher.logDir)")
+        do {
+            try await launcher.start([
+                MeshLauncher.Spec(name: "timing", arguments: ["--plan", planPath]),
+                MeshLauncher.Spec(name: "roster", arguments: ["--scrypt-n", "4096"]),
+                MeshLauncher.Spec(name: "devices", arguments: ["--config", devicesConfig]),
+                MeshLauncher.Spec(name: "discipline"),
+                MeshLauncher.Spec(name: "scoring"),
+            ])
+        } catch {
+            say("exam-mesh demo: \(error)")
+            await launcher.stopAll()
+            throw ExitCode(1)
+        }
+        say("exam-mesh demo: all five services ready; follow along with: examctl tail --mesh \(mesh)")
+        let tools = MeshClient(mesh: meshConfig, caller: "exam-day")
+        let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
+        let day = ExamDayRun(mesh: tools, roster: people, script: script, outputDir: dataDir + "/published", say: say)
+        do {
+            let outcome = try await day.run()
+            say("")
+            say("exam day done. The published lists:")
+            for f in outcome.files { say("  \(f)") }
+            say("summary:")
+            for s in outcome.steps { say("  - \(s)") }
+        } catch {
+            say("exam-mesh demo: the day stopped: \(error)")
+            await launcher.stopAll()
+            throw ExitCode(1)
+        }
+        if stay {
+            say("exam-mesh demo: services keep running; Ctrl-C stops them")
+            _ = await waitForTerminationSignal()
+        }
+        tools.close()
+        await launcher.stopAll()
     }
 }

@@ -125,3 +125,37 @@ public struct DemoRoster: Sendable {
         """
     }
 }
+
+extension DemoRoster {
+    /// A roster read back from a CSV in the layout `csv()` writes (for a
+    /// plan and list that ops provide).
+    public static func load(csvPath: String) throws -> DemoRoster {
+        guard let data = FileManager.default.contents(atPath: csvPath) else {
+            throw DemoError("cannot read \(csvPath)")
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        let lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        guard let header = lines.first?.split(separator: ",").map(String.init) else { throw DemoError("\(csvPath) is empty") }
+        func col(_ n: String) throws -> Int {
+            guard let i = header.firstIndex(of: n) else { throw DemoError("\(csvPath) has no column \(n)") }
+            return i
+        }
+        let e = try col("exam_number"), n = try col("name"), id = try col("id_number"), p = try col("phone"),
+            pc = try col("post_code"), pn = try col("post_name"), w = try col("written_score"), pl = try col("places")
+        var r = DemoRoster(count: 0)
+        r.candidates = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            .filter { $0.count == header.count }
+            .map { f in DemoCandidate(examNumber: f[e], name: f[n], idNumber: f[id], phone: f[p], postCode: f[pc], postName: f[pn],
+                                      writtenScore: f[w], places: Int(f[pl]) ?? 1) }
+        var posts: [String: DemoPost] = [:]
+        for c in r.candidates { posts[c.postCode] = DemoPost(code: c.postCode, name: c.postName, places: c.places) }
+        r.posts = posts.values.sorted { $0.code < $1.code }
+        return r
+    }
+}
+
+public struct DemoError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}

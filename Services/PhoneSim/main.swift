@@ -1,0 +1,72 @@
+// phone-sim: plays candidates' two phones against a running mesh, from a
+// scenario file (Shared/PhoneSim/Scenario.swift says the format). A client
+// of the mesh like any phone: it says READY once every phone is registered
+// and beating, stops on SIGTERM/SIGINT (or when its linger is over) and
+// writes its JSON report on the way out.
+import ArgumentParser
+import Foundation
+import Logging
+import PhoneSim
+import ServiceKit
+
+@main
+struct PhoneSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "phone-sim",
+        abstract: "Plays candidates' main and secondary phones against a running mesh (R30-R35).")
+
+    @Option(help: "Mesh file with every service's endpoints (env EXAM_MESH).")
+    var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+
+    @Option(help: "The scenario (JSON): candidates, sittings, faults.")
+    var scenario: String
+
+    @Option(help: "Where to write the JSON report (default: the scenario's 'report', else <data>/phone-sim-report.json).")
+    var report: String?
+
+    @Option(help: "Data folder (the launcher passes it): the report goes there by default.")
+    var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env EXAM_LOG_LEVEL).")
+    var logLevel: String = ProcessInfo.processInfo.environment["EXAM_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        ExamLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+        let logger = Logger(label: "phone-sim")
+        let script: PhoneScenario
+        do { script = try PhoneScenario.load(path: scenario) } catch { throw ValidationError("\(error)") }
+        let reportPath = report ?? script.report ?? (data as NSString).appendingPathComponent("phone-sim-report.json")
+        let client = try PhoneSimulator.meshClient(meshPath: mesh)
+        let simulator = PhoneSimulator(scenario: script, mesh: client, logger: logger)
+
+        Task {
+            let signal = await waitForTerminationSignal()
+            simulator.requestStop(signal == SIGINT ? "SIGINT" : "SIGTERM")
+        }
+        watchParent(simulator)
+        let outcome = await simulator.run { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+        var code: Int32 = 0
+        do {
+            try outcome.write(to: reportPath)
+            logger.info("report written", metadata: ["path": "\(reportPath)", "heartbeats": "\(outcome.heartbeatsSent)",
+                                                     "reason": "\(outcome.stopReason)"])
+        } catch {
+            logger.error("cannot write the report", metadata: ["path": "\(reportPath)", "error": "\(error)"])
+            code = 1
+        }
+        client.close()
+        Foundation.exit(code)
+    }
+
+    /// Started by a launcher (EXAM_PARENT_PID): stop when it is gone, so a
+    /// crashed test run leaves no simulator behind (as the services do).
+    func watchParent(_ simulator: PhoneSimulator) {
+        guard let text = ProcessInfo.processInfo.environment["EXAM_PARENT_PID"], let parent = Int32(text) else { return }
+        Task.detached {
+            while getppid() == parent { try? await Task.sleep(for: .seconds(1)) }
+            simulator.requestStop("launcher gone")
+        }
+    }
+}

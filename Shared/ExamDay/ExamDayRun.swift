@@ -1,0 +1,322 @@
+import Bus
+import DemoKit
+import ExamContracts
+import ExamPlan
+import Foundation
+import ServiceKit
+import Synchronization
+
+/// Who does what on the demo's exam day, by exam number: chosen from the
+/// candidates' positions in the list so the same list always gets the same
+/// script.
+public struct ExamDayScript: Sendable, Codable {
+    public var decline: Set<String> = []          // R3: gives up
+    public var forget: Set<String> = []           // R5: never confirms
+    public var skipMock: Set<String> = []         // R19: own risk
+    public var absentFormal: Set<String> = []     // R12: forfeits the interview
+    public var failScreening: Set<String> = []    // R13: earphones; disqualified before the interview
+    public var bothPhonesLost: Set<String> = []   // R34 ground 9: disqualified, score voided
+    public var droppedOnce: Set<String> = []      // R33: lost and restored, no ground 9
+    public var incomingCall: Set<String> = []     // R35: a call cuts the main phone briefly
+    public var bannedVersion: Set<String> = []    // R32: iOS WeChat 8.0.20 refused, then updated
+    public var toldName: Set<String> = []         // staff incident, ground 4, dismissed
+    public var endsEarly: Set<String> = []        // R17
+    /// Seconds of silence that make a phone lost (devices' loss timeout).
+    public var lossTimeout: Double = 2
+
+    public init() {}
+
+    /// The demo's script for `roster` (rooms of `roomSize` in list order).
+    public static func demo(_ roster: DemoRoster, roomSize: Int, lossTimeout: Double = 2) -> ExamDayScript {
+        var s = ExamDayScript()
+        s.lossTimeout = lossTimeout
+        let all = roster.candidates.map(\.examNumber)
+        for (i, e) in all.enumerated() {
+            if i % 10 == 9 { s.decline.insert(e) } else if i % 10 == 7 { s.forget.insert(e) }
+        }
+        let confirmed = all.filter { !s.decline.contains($0) && !s.forget.contains($0) }
+        for (i, e) in confirmed.enumerated() where i % 6 == 4 { s.skipMock.insert(e) }
+        // One of each fault, spread over the rooms.
+        let rooms = stride(from: 0, to: all.count, by: roomSize).map { Array(all[$0..<min($0 + roomSize, all.count)]) }
+            .map { room in room.filter { confirmed.contains($0) } }
+        func pick(_ room: Int, _ k: Int) -> String? {
+            let r = rooms[room % rooms.count]
+            return r.isEmpty ? nil : r[k % r.count]
+        }
+        if let e = pick(0, 0) { s.bothPhonesLost.insert(e) }
+        if let e = pick(0, 2) { s.incomingCall.insert(e) }
+        if let e = pick(1, 0) { s.failScreening.insert(e) }
+        if let e = pick(1, 2) { s.droppedOnce.insert(e) }
+        if let e = pick(2, 1) { s.absentFormal.insert(e) }
+        if let e = pick(2, 3) { s.toldName.insert(e) }
+        if let e = pick(3, 1) { s.bannedVersion.insert(e) }
+        if let e = pick(3, 2) { s.endsEarly.insert(e) }
+        return s
+    }
+
+    /// Every panel examiner's score for a candidate: 70.00 to 94.99, the
+    /// same for the same pair every time.
+    public static func score(_ examNumber: String, _ examinerID: String) -> String {
+        var h: UInt64 = 1469598103934665603
+        for b in (examNumber + "/" + examinerID).utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
+        let hundredths = 7000 + Int(h % 2500)
+        return "\(hundredths / 100).\(String(format: "%02d", hundredths % 100))"
+    }
+}
+
+/// What the day produced.
+public struct ExamDayOutcome: Sendable {
+    public var confirmed: [String] = []
+    public var declined: [String] = []
+    public var forfeited: [String] = []
+    public var interviewedMock: [String] = []
+    public var interviewedFormal: [String] = []
+    public var disqualified: [String] = []
+    public var incidents: [String] = []
+    public var publication: PublicationView?
+    public var files: [String] = []
+    public var steps: [String] = []
+}
+
+/// Plays a whole exam day against a running mesh: ops import the list;
+/// candidates confirm, decline or forget; phones register and beat; the
+/// mock test and the formal interviews run room by room with screening and
+/// the never-pausing countdown; faults, incidents and decisions happen as
+/// scripted; examiners score; the chief seals; ops publish and export.
+public final class ExamDayRun: Sendable {
+    public let mesh: MeshClient
+    public let roster: DemoRoster
+    public let script: ExamDayScript
+    public let outputDir: String
+    let staff: Staff
+    let say: @Sendable (String) -> Void
+    let clients = Mutex<[String: CandidateClient]>([:])
+    let outcome = Mutex(ExamDayOutcome())
+
+    public init(mesh: MeshClient, roster: DemoRoster, script: ExamDayScript, outputDir: String,
+                say: @escaping @Sendable (String) -> Void = { print($0) }) {
+        self.mesh = mesh
+        self.roster = roster
+        self.script = script
+        self.outputDir = outputDir
+        self.say = say
+        staff = Staff(mesh: mesh)
+    }
+
+    func step(_ text: String) {
+        say("[\(BeijingTime.clock(Date()))] \(text)")
+        outcome.withLock { $0.steps.append(text) }
+    }
+
+    func client(_ e: String) -> CandidateClient? { clients.withLock { $0[e] } }
+
+    public func run() async throws -> ExamDayOutcome {
+        let plan = try await staff.plan()
+        let timing = try EventWatcher.follow(mesh, "timing", ["timing.interview.", "timing.entry.", "timing.candidate.absent"])
+        let rosterEvents = try EventWatcher.follow(mesh, "roster", ["roster.confirmation.closed", "roster.candidate."])
+        let discipline = try EventWatcher.follow(mesh, "discipline", ["discipline.incident."])
+
+        // 1. The list (R1), before confirmation opens.
+        let imported = try await staff.importRoster(roster.csv())
+        step("import: \(imported.imported) candidates in \(imported.posts.count) posts (\(imported.unchanged) already there)")
+
+        // 2. Confirmation (R3-R5).
+        try await waitForClock(plan.confirmation.opens)
+        step("confirmation opens: \(plan.confirmation.text)")
+        try await forEach(roster.candidates) { c in
+            if self.script.forget.contains(c.examNumber) { return }
+            let client = try await CandidateClient.login(self.mesh, c)
+            self.clients.withLock { $0[c.examNumber] = client }
+            if self.script.decline.contains(c.examNumber) {
+                _ = try await client.decline()
+            } else {
+                _ = try await client.confirmWithPhoto()
+            }
+        }
+        // Proctors clear the photo review queue (R4).
+        let queue = try await mesh.call("roster", RosterAPI.reviewQueue, ReviewQueueRequest(limit: 1000), as: Staff.proctor("R01"))
+        for c in queue.candidates {
+            _ = try await mesh.call("roster", RosterAPI.reviewPhoto, ReviewPhotoRequest(examNumber: c.examNumber, approve: true),
+                                    as: Staff.proctor("R01"))
+        }
+        step("confirmation: photos reviewed: \(queue.candidates.count) approved")
+        let closed = try await rosterEvents.first(within: .seconds(300), "the confirmation window's end") { $0.topic == "roster.confirmation.closed" }
+        let notice = try closed.decode(RosterNotice.self)
+        outcome.withLock { o in
+            o.confirmed = roster.candidates.map(\.examNumber).filter { !script.decline.contains($0) && !script.forget.contains($0) }
+            o.declined = roster.candidates.map(\.examNumber).filter { script.decline.contains($0) }
+            o.forfeited = roster.candidates.map(\.examNumber).filter { script.forget.contains($0) }
+        }
+        step("confirmation closed: \(notice.confirmed) confirmed, \(notice.declined) declined, \(notice.forfeited) forfeited (R5)")
+
+        // 3. Phones (R30-R32).
+        let phones = HeartbeatPhones(mesh: mesh)
+        let confirmed = outcome.withLock { $0.confirmed }
+        try await forEach(confirmed) { e in
+            guard let c = self.client(e) else { return }
+            if self.script.bannedVersion.contains(e) {
+                do {
+                    try await phones.register(c, mainStatus: HeartbeatPhones.status(.main, clientVersion: "8.0.20", os: .ios))
+                } catch let err as RPCError {
+                    self.step("devices: \(e)'s iPhone with WeChat 8.0.20 refused (R32): \(err.code.name); the candidate updates WeChat")
+                }
+                try await phones.register(c, mainStatus: HeartbeatPhones.status(.main, clientVersion: "8.0.44", os: .ios))
+            } else {
+                try await phones.register(c)
+            }
+        }
+        let beating = phones.run()
+        defer { beating.cancel() }
+        step("devices: \(confirmed.count * 2) phones registered and beating")
+
+        // 4. The mock test (R19), then 5. the formal interview.
+        for sitting in [SittingKind.mock, .formal] {
+            try await runSitting(sitting, plan: plan, timing: timing, discipline: discipline, phones: phones)
+        }
+        beating.cancel()
+
+        // 6. Scores (R50), sealed per room.
+        let interviewed = outcome.withLock { $0.interviewedFormal }
+        let disqualified = Set(outcome.withLock { $0.disqualified })
+        try await forEach(interviewed.filter { !disqualified.contains($0) }) { e in
+            guard let room = plan.room(of: e) else { return }
+            for examiner in room.panel {
+                _ = try await self.staff.score(e, examiner: examiner.id, ExamDayScript.score(e, examiner.id))
+            }
+        }
+        for room in plan.rooms { _ = try await staff.sealRoom(room.id) }
+        step("scores: \(interviewed.count - disqualified.count) candidates scored by their panels and sealed")
+
+        // 7. Publication (R55) and the public lists.
+        let publication = try await staff.publish()
+        outcome.withLock { $0.publication = publication }
+        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        var files: [String] = []
+        for (list, format) in [(ListKind.totals, ExportFormat.csv), (.totals, .json), (.physicalExam, .csv), (.physicalExam, .json)] {
+            let r = try await staff.export(list, format)
+            let path = (outputDir as NSString).appendingPathComponent(r.fileName)
+            try r.content.write(to: URL(fileURLWithPath: path))
+            files.append(path)
+        }
+        outcome.withLock { $0.files = files }
+        step("published: version \(publication.version), \(publication.candidates) on the total list, \(publication.physicalExam) on the physical-exam list")
+        return outcome.withLock { $0 }
+    }
+
+    func runSitting(_ sitting: SittingKind, plan: ExamPlan, timing: EventWatcher, discipline: EventWatcher,
+                    phones: HeartbeatPhones) async throws {
+        let name = sitting == .mock ? "mock" : "formal"
+        let window = sitting == .mock ? plan.mockEntry : plan.formalEntry
+        try await waitForClock(window.opens)
+        let confirmed = outcome.withLock { $0.confirmed }
+        let entering = confirmed.filter { sitting == .mock ? !script.skipMock.contains($0) : !script.absentFormal.contains($0) }
+        try await forEach(entering) { e in
+            guard let c = self.client(e) else { return }
+            _ = try await c.enter(sitting, .main)
+            _ = try await c.enter(sitting, .secondary)
+        }
+        step("\(name): \(entering.count) of \(confirmed.count) entered both rooms (\(window.text))")
+        _ = try await timing.first(within: .seconds(300), "the \(name) entry close") { e in
+            e.topic == "timing.entry.closed" && (try? e.decode(EntryWindowEvent.self).sitting) == sitting
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for room in plan.rooms {
+                group.addTask {
+                    try await self.runRoom(room, sitting, timing: timing, discipline: discipline, phones: phones)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let done = outcome.withLock { sitting == .mock ? $0.interviewedMock.count : $0.interviewedFormal.count }
+        step("\(name): \(done) interviews held in \(plan.rooms.count) rooms")
+    }
+
+    func runRoom(_ room: ExamRoom, _ sitting: SittingKind, timing: EventWatcher, discipline: EventWatcher,
+                 phones: HeartbeatPhones) async throws {
+        let formal = sitting == .formal
+        let present = try await staff.room(room.id, sitting).queue.filter(\.inMainRoom).map(\.examNumber)
+        // Screening on entry (R13).
+        for e in present {
+            if formal && script.failScreening.contains(e) {
+                _ = try await staff.screen(e, room: room.id, sitting, failing: .noEarphonesOrHeadset, note: "earphones in both ears")
+                let incident = try await discipline.first(within: .seconds(60), "the screening incident of \(e)") { ev in
+                    (try? ev.decode(IncidentEvent.self).incident?.examNumber) == e
+                }
+                let id = try incident.decode(IncidentEvent.self).incident?.incidentId ?? ""
+                _ = try await staff.decide(id, disqualify: true, reason: "failed screening: earphones (R13)", room: room.id)
+                outcome.withLock { $0.disqualified.append(e); $0.incidents.append("\(e): failed screening, disqualified before the interview") }
+                step("formal \(room.id): \(e) failed screening (earphones); the chief examiner cancels the qualification (R13, R42)")
+            } else {
+                _ = try await staff.screen(e, room: room.id, sitting)
+            }
+        }
+        // Interviews in the drawn order (R20), one at a time (R14).
+        while true {
+            let info = try await staff.room(room.id, sitting)
+            guard !info.next.isEmpty else { break }
+            let started = try await staff.startNext(room: room.id, sitting)
+            let e = started.examNumber
+            if let c = client(e) { _ = try? await c.revealQuestion(sitting) }
+            if formal { try await faults(e, room: room, started: started, discipline: discipline, phones: phones, timing: timing) }
+            if formal && script.endsEarly.contains(e), let c = client(e) {
+                _ = try await timing.interview("timing.interview.answering", e, sitting)
+                _ = try await c.endInterview(sitting)
+                step("formal \(room.id): \(e) said \"finished\" and ended early (R17)")
+            }
+            _ = try await timing.interview("timing.interview.ended", e, sitting,
+                                           within: .seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 60))
+            outcome.withLock { formal ? $0.interviewedFormal.append(e) : $0.interviewedMock.append(e) }
+        }
+        _ = try await staff.endRoom(room.id, sitting)
+    }
+
+    /// The scripted faults of a formal interview, from its start.
+    func faults(_ e: String, room: ExamRoom, started: InterviewInfo, discipline: EventWatcher, phones: HeartbeatPhones,
+                timing: EventWatcher) async throws {
+        guard let c = client(e) else { return }
+        let t = script.lossTimeout
+        if script.bothPhonesLost.contains(e) {
+            phones.silence([c.deviceID(.main), c.deviceID(.secondary)], for: t * 2.5)
+            let ev = try await discipline.first(within: .seconds(60), "a ground-9 incident of \(e)") { ev in
+                guard let i = try? ev.decode(IncidentEvent.self).incident else { return false }
+                return i.examNumber == e && i.ground?.number == 9
+            }
+            let id = try ev.decode(IncidentEvent.self).incident?.incidentId ?? ""
+            _ = try await staff.decide(id, disqualify: true, reason: "both positions lost at once (ground 9)", room: room.id)
+            outcome.withLock { $0.disqualified.append(e); $0.incidents.append("\(e): both phones lost, disqualified, score void") }
+            step("formal \(room.id): \(e)'s two phones went dark together; ground 9; the chief examiner voids the score (R34, R42)")
+        }
+        if script.droppedOnce.contains(e) {
+            phones.silence([c.deviceID(.secondary)], for: t * 1.6)
+            step("formal \(room.id): \(e)'s secondary phone drops for \(String(format: "%.1f", t * 1.6)) s and reconnects (R33)")
+        }
+        if script.incomingCall.contains(e) {
+            phones.silence([c.deviceID(.main)], for: t * 1.3)
+            step("formal \(room.id): a call cuts \(e)'s main phone; the client reconnects by itself (R35)")
+        }
+        if script.toldName.contains(e) {
+            let i = try await staff.report(e, ground: 4, evidence: "said their own name while answering", room: room.id, requestID: "demo-\(e)")
+            _ = try await staff.decide(i.incidentId, disqualify: false, reason: "said a common surname only; not identifying", room: room.id)
+            outcome.withLock { $0.incidents.append("\(e): ground 4 reported, dismissed") }
+            step("formal \(room.id): a proctor reports \(e) for ground 4; the chief examiner dismisses it (R41, R42)")
+        }
+    }
+
+    func forEach<T: Sendable>(_ items: [T], width: Int = 8, _ body: @escaping @Sendable (T) async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            while next < min(width, items.count) {
+                let item = items[next]
+                group.addTask { try await body(item) }
+                next += 1
+            }
+            while try await group.next() != nil {
+                if next < items.count {
+                    let item = items[next]
+                    group.addTask { try await body(item) }
+                    next += 1
+                }
+            }
+        }
+    }
+}

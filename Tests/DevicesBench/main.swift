@@ -1,0 +1,1 @@
+print("devices-bench: not yet")

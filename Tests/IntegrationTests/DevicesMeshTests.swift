@@ -1,0 +1,400 @@
+import Bus
+import DemoKit
+import ExamContracts
+import ExamDay
+import ExamPlan
+import Foundation
+import PhoneSim
+import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+
+// Issue 5's "must show": the phone simulator plays 200 candidates through
+// real processes (roster, timing, devices, phone-sim); the scripted faults
+// produce exactly the expected losses, restores, ground-9 incidents and
+// rule breaches on devices' stream, and nothing else (R30-R35).
+
+/// Devices' thresholds for the test: lost after 3 s of silence (R33), a
+/// long outage is more than 8 s, more than 2 interruptions is too many
+/// (R34). Phones beat every 500 ms, so only a scripted silence is a loss.
+private let lossTimeout = 3.0, longOutage = 8.0, maxInterruptions = 2, heartbeatMs = 500
+
+/// Who does what (indexes into the roster; rooms of two, so candidates 2k
+/// and 2k+1 share room k+1). Faults anchored on the interview fall inside
+/// its 15 + 15 s and end well before it does.
+private enum Cast {
+    static let drop = 0           // main silent 5 s: lost + restored, no ground 9
+    static let call = 2           // a call cuts the main phone 5 s, then it rejoins (R35, R18)
+    static let bothDrop = 4       // both silent 5 s: ground 9 (a) (R34)
+    static let longDrop = 6       // secondary silent 12 s: ground 9 (b)
+    static let repeated = 8       // main silent 4 s, three times: ground 9 (c)
+    static let banned = 10        // iOS WeChat 8.0.20 refused (R32), updated after 3 s
+    static let speaker = 12       // secondary's speaker on 4 s: rule broken, then cleared
+    static let background = 14    // client in the background 4 s
+    static let beforeStart = 16   // both silent 5 s before any interview: no ground 9
+    static let endsEarly = 18     // ends the interview when answering starts (R17)
+    static let mock = [1, 3, 20, 21]  // also join the mock sitting (R19)
+}
+
+@Suite("devices through real processes, with the phone simulator (R30-R35)", .serialized)
+struct DevicesMeshTests {
+    @Test func twoHundredCandidatesScriptedFaultsGiveExactlyTheExpectedSignalEvents() async throws {
+        let clock = ContinuousClock()
+        let began = clock.now
+        let h = try MeshHarness(tag: "dev", services: ["roster", "timing", "devices"])
+        let people = DemoRoster(count: 200, seed: 5)
+        let c = people.candidates.map(\.examNumber)
+        // Confirmation from timing's start for 45 s (logins, photos and the
+        // simulator's set-up fit in it), a 5 s mock entry, a 12 s formal
+        // entry, rooms of two, 15 s reading + 15 s answering.
+        let planPath = h.dir + "/plan.json", devicesConfig = h.dir + "/devices.json"
+        try Data(people.planJSON(roomSize: 2, confirmation: ("+0s", "+45s"), mockEntry: ("+46s", "+51s"),
+                                 formalEntry: ("+53s", "+65s"), publication: "+1h", readingSeconds: 15, answeringSeconds: 15,
+                                 panelSize: 1).utf8).write(to: URL(fileURLWithPath: planPath))
+        try Data(#"{ "loss_timeout_seconds": \#(lossTimeout), "long_outage_seconds": \#(longOutage), "max_interruptions": \#(maxInterruptions) }"#.utf8)
+            .write(to: URL(fileURLWithPath: devicesConfig))
+
+        // The list before the plan: once confirmation opens it is frozen (R1, R3).
+        try await h.start("roster", ["--scrypt-n", "1024"])
+        try await h.start("devices", ["--config", devicesConfig])
+        let staff = Staff(mesh: h.tools)
+        #expect(try await staff.importRoster(people.csv()).imported == 200)
+        let planApplied = try h.events("roster", ["roster.plan.applied"])
+        try await h.start("timing", ["--plan", planPath])
+        _ = try await within(.seconds(20), "roster to take timing's plan") { () -> Bool in
+            for await _ in planApplied { return true }
+            return false
+        }
+        let plan = try await staff.plan()
+
+        // Everyone confirms with their own colour photo (R3, R4).
+        try await inParallel(people.candidates, width: 8) { p in
+            let client = try await CandidateClient.login(h.tools, p)
+            let photo = TestPhoto.png(seed: UInt64(p.examNumber)! &* 0x9E37_79B9)
+            _ = try await h.call("roster", RosterAPI.uploadIdPhoto,
+                                 UploadIdPhotoRequest(token: client.token, photo: photo, fileName: "\(p.examNumber).png"))
+            #expect(try await client.confirm().status == .confirmed)
+        }
+        let confirmedBy = clock.now - began
+
+        // The scenario: every candidate's two phones, a few scripted faults.
+        var scenario = PhoneScenario.demo(roster: people, heartbeatMs: heartbeatMs, sittings: [.formal], lingerSeconds: nil)
+        scenario.script(c[Cast.drop], faults: [FaultScript(.drop, role: .main, at: 3, seconds: 5)])
+        scenario.script(c[Cast.call], faults: [FaultScript(.call, at: 3, seconds: 5)])
+        scenario.script(c[Cast.bothDrop], faults: [FaultScript(.bothDrop, at: 3, seconds: 5)])
+        scenario.script(c[Cast.longDrop], faults: [FaultScript(.drop, role: .secondary, at: 2, seconds: 12)])
+        scenario.script(c[Cast.repeated], faults: [FaultScript(.drop, at: 1, seconds: 4), FaultScript(.drop, at: 8, seconds: 4),
+                                                   FaultScript(.drop, at: 15, seconds: 4)])
+        scenario.script(c[Cast.banned], faults: [FaultScript(.bannedVersion, seconds: 3)])
+        scenario.script(c[Cast.speaker], faults: [FaultScript(.speakerOn, at: 3, seconds: 4, volume: 35)])
+        scenario.script(c[Cast.background], faults: [FaultScript(.background, role: .main, at: 3, seconds: 4)])
+        scenario.script(c[Cast.beforeStart], faults: [FaultScript(.bothDrop, anchor: .start, at: 2, seconds: 5)])
+        scenario.script(c[Cast.endsEarly], faults: [], endEarly: true)
+        for i in Cast.mock { scenario.script(c[i], faults: [], sittings: [.mock, .formal]) }
+        #expect(scenario.problems().isEmpty)
+        let scenarioPath = h.dir + "/scenario.json", reportPath = h.dir + "/phone-sim-report.json"
+        try scenario.write(to: scenarioPath)
+
+        // The interviews, as proctors run them: once a room's order is drawn
+        // at the entry close (R20), screen everyone (R13), start the first;
+        // when an interview ends, start the next (R14).
+        let timing = try h.events("timing", ["timing.room.drawn", "timing.interview.ended"])
+        try await h.start("phone-sim", ["--scenario", scenarioPath, "--report", reportPath])
+        let readyBy = clock.now - began
+        #expect(Date() < plan.mockEntry.opens, "the simulator was ready only after the mock entry opened: lengthen the confirmation window")
+
+        let proctors = Proctors(staff: staff)
+        let ended = try await within(.seconds(150), "every formal interview to end") { () -> [String: String] in
+            var orders: [String: [String]] = [:], started: [String: Int] = [:], ended: [String: String] = [:]
+            for await e in timing {
+                if e.topic == "timing.room.drawn" {
+                    let d = try e.decode(DrawEvent.self)
+                    guard d.sitting == .formal else { continue }
+                    orders[d.roomId] = d.order
+                    started[d.roomId] = d.order.isEmpty ? 0 : 1
+                    let room = d.roomId, order = d.order
+                    Task { await proctors.open(room, order) }
+                } else {
+                    let i = try e.decode(InterviewEvent.self)
+                    guard i.sitting == .formal else { continue }
+                    ended[i.examNumber] = i.reason
+                    if let order = orders[i.roomId], let n = started[i.roomId], n < order.count {
+                        started[i.roomId] = n + 1
+                        let room = i.roomId
+                        Task { await proctors.startNext(room) }
+                    }
+                }
+                if orders.count == plan.rooms.count && ended.count == orders.values.reduce(0, { $0 + $1.count }) { break }
+            }
+            return ended
+        }
+        #expect(proctors.problems.isEmpty, "\(proctors.problems)")
+        #expect(ended.count == 200, "interviews ended: \(ended.count) of 200")
+        #expect(ended[c[Cast.endsEarly]] == "ended_early")
+        #expect(ended.filter { $0.key != c[Cast.endsEarly] }.allSatisfy { $0.value == "time_up" })
+
+        // Everything devices said up to now (all phones still beating).
+        let head = try await h.call("devices", NodeAPI.info, InfoRequest()).headSeq
+        let said = try await h.collect("devices", ["devices."], within: .seconds(30)) { $0.last.map { $0.seq >= head } ?? (head == 0) }
+        let status = await h.launcher.stop("phone-sim", timeout: .seconds(15))
+        #expect(status == 0, "phone-sim exited with \(String(describing: status)); log:\n\(h.log("phone-sim"))")
+        let report = try PhoneSimReport.load(path: reportPath)
+        #expect(report.stopReason == "SIGTERM")
+
+        // Exactly the scripted losses and restores (R33, R35), nothing else.
+        let m = "main", s = "secondary"
+        var lost: [String] = [], restored: [String] = [], ground9: [String] = [], rules: [String] = []
+        var outages: [String: [Int64]] = [:]
+        for e in said {
+            switch e.topic {
+            case "devices.signal.lost":
+                let v = try e.decode(SignalEvent.self)
+                lost.append("\(v.examNumber) \(v.role == .main ? m : s)")
+                // Detected on time: after the timeout, within a second of it.
+                let late = v.atMs - v.lastSeenMs - Int64(lossTimeout * 1000)
+                #expect(late > 0 && late < 1000, "loss of \(v.deviceId) detected \(late) ms after its timeout")
+            case "devices.signal.restored":
+                let v = try e.decode(SignalEvent.self)
+                restored.append("\(v.examNumber) \(v.role == .main ? m : s)")
+                outages["\(v.examNumber) \(v.role == .main ? m : s)", default: []].append(v.outageMs)
+            case "devices.ground9.detected":
+                let v = try e.decode(Ground9Event.self)
+                ground9.append("\(v.examNumber) \(v.kind)")
+                #expect(v.sitting == .formal)
+            case "devices.rule.broken", "devices.rule.cleared":
+                let v = try e.decode(RuleEvent.self)
+                rules.append("\(v.examNumber) \(v.role == .main ? m : s) \(v.rule?.rule ?? "?") \(e.topic.hasSuffix("broken") ? "broken" : "cleared")")
+            default:
+                continue
+            }
+        }
+        let expectedSignal = [
+            "\(c[Cast.drop]) \(m)", "\(c[Cast.call]) \(m)", "\(c[Cast.bothDrop]) \(m)", "\(c[Cast.bothDrop]) \(s)",
+            "\(c[Cast.longDrop]) \(s)", "\(c[Cast.repeated]) \(m)", "\(c[Cast.repeated]) \(m)", "\(c[Cast.repeated]) \(m)",
+            "\(c[Cast.beforeStart]) \(m)", "\(c[Cast.beforeStart]) \(s)",
+        ].sorted()
+        #expect(lost.sorted() == expectedSignal)
+        #expect(restored.sorted() == expectedSignal)
+        // R34: each kind once, only for the faults inside the formal interview.
+        #expect(ground9.sorted() == ["\(c[Cast.bothDrop]) bothAtOnce", "\(c[Cast.longDrop]) oneLong", "\(c[Cast.repeated]) repeated"].sorted())
+        // R32: each rule its own event, broken then cleared.
+        #expect(rules.sorted() == [
+            "\(c[Cast.speaker]) \(s) secondary-speaker-muted broken", "\(c[Cast.speaker]) \(s) secondary-speaker-muted cleared",
+            "\(c[Cast.background]) \(m) client-foreground broken", "\(c[Cast.background]) \(m) client-foreground cleared",
+        ].sorted())
+
+        // The simulator's account agrees: each outage devices measured is the
+        // gap between the last heartbeat before the fault and the first after.
+        for (i, exam) in [Cast.drop, Cast.call, Cast.bothDrop, Cast.longDrop, Cast.repeated, Cast.beforeStart].map({ ($0, c[$0]) }) {
+            guard let r = report.candidate(exam) else {
+                Issue.record("no report for \(exam)")
+                continue
+            }
+            for role in [PhoneRole.main, .secondary] {
+                let played = r.faults.filter { $0.roles.contains(role) }
+                let gaps = played.compactMap { f in f.firstAfter(role).flatMap { a in f.lastBefore(role).map { a - $0 } } }
+                let measured = outages["\(exam) \(role.rawValue)"] ?? []
+                #expect(gaps.count == played.count, "candidate \(i): a fault without its heartbeat times: \(played)")
+                #expect(measured.count == gaps.count, "candidate \(i) \(role): devices restored \(measured.count) outages, the simulator played \(gaps.count)")
+                for (gap, outage) in zip(gaps.sorted(), measured.sorted()) {
+                    #expect(abs(gap - outage) < 300, "candidate \(i) \(role): simulator gap \(gap) ms, devices outage \(outage) ms")
+                }
+                for f in played { #expect(f.startedAtMs != nil && f.endedAtMs != nil && f.failure == nil, "\(f)") }
+            }
+        }
+
+        // What each simulated candidate did.
+        #expect(report.candidates.count == 200)
+        #expect(report.candidates.allSatisfy { $0.loggedInAtMs != nil })
+        #expect(report.candidates.flatMap(\.phones).filter { $0.registeredAtMs != nil }.count == 400)
+        #expect(report.heartbeatsRefused == 0 && report.batchesFailed == 0)
+        for r in report.candidates {
+            for role in PhoneRole.allCases {
+                #expect(r.entries.contains { $0.sitting == .formal && $0.channel == role && $0.atMs != nil && !$0.reentry },
+                        "\(r.examNumber) \(role) did not enter the formal sitting: \(r.entries)")
+            }
+            let formal = r.interview(.formal)
+            #expect(formal?.questionRevealedAtMs != nil && formal?.endedAtMs != nil, "\(r.examNumber): \(String(describing: formal))")
+        }
+        for i in Cast.mock {
+            #expect(report.candidate(c[i])?.entries.contains { $0.sitting == .mock && $0.channel == .main && $0.atMs != nil } == true)
+        }
+        let banned = report.candidate(c[Cast.banned])
+        let refusal = banned?.phone(.main)?.registrationFailures.first
+        #expect(refusal?.code == "FAILED_PRECONDITION" && refusal?.message.contains("ios-wechat-8.0.20") == true, "\(String(describing: refusal))")
+        #expect(banned?.phone(.main)?.clientVersion == "8.0.30" && banned?.phone(.main)?.registeredAtMs != nil)
+        #expect(report.candidate(c[Cast.call])?.entries.contains { $0.reentry && $0.atMs != nil } == true, "no rejoin after the call (R18)")
+        #expect(report.candidate(c[Cast.endsEarly])?.interview(.formal)?.endRequestedAtMs != nil)
+
+        await h.shutdown()
+        print("devices mesh test: confirmed by \(confirmedBy), simulator ready by \(readyBy), done in \(clock.now - began)")
+    }
+}
+
+/// Proctors running the formal rooms: screening (R13), "start, read the
+/// question" for the next in the drawn order (R14, R20).
+final class Proctors: Sendable {
+    let staff: Staff
+    private let failures = Mutex<[String]>([])
+
+    init(staff: Staff) { self.staff = staff }
+
+    var problems: [String] { failures.withLock { $0 } }
+
+    /// The order is drawn: screen everyone present, start the first.
+    func open(_ room: String, _ order: [String]) async {
+        do {
+            for exam in order { _ = try await staff.screen(exam, room: room, .formal) }
+        } catch {
+            failures.withLock { $0.append("screening in \(room): \(error)") }
+        }
+        if !order.isEmpty { await startNext(room) }
+    }
+
+    func startNext(_ room: String) async {
+        do { _ = try await staff.startNext(room: room, .formal) } catch {
+            failures.withLock { $0.append("start in \(room): \(error)") }
+        }
+    }
+}
+
+/// A colour ID-card photo for the confirmation (R3, R4), built here: 400x300
+/// RGB, random colours in 4x4 blocks (every candidate's bytes differ; R4
+/// refuses byte-identical photos), deflated with the fixed Huffman codes (a
+/// row like the one above is one long match, a block one short match),
+/// zlib-wrapped, every chunk with its CRC. About 38 KB.
+enum TestPhoto {
+    static func png(seed: UInt64, width: Int = 400, height: Int = 300, block: Int = 4) -> Data {
+        var state = seed | 1
+        func next() -> UInt8 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state >> 24)
+        }
+        let stride = 1 + width * 3
+        var raw = [UInt8](repeating: 0, count: stride * height)
+        var d = Deflater()
+        for y in 0..<height {
+            let row = y * stride
+            if y % block != 0 {
+                raw.replaceSubrange(row..<(row + stride), with: raw[(row - stride)..<row])
+                d.copy(distance: stride, length: stride)
+                continue
+            }
+            d.literal(0)  // filter: none
+            var x = 0
+            while x < width {
+                let rgb = [next(), next(), next()]
+                let n = min(block, width - x)
+                for k in 0..<n { raw.replaceSubrange((row + 1 + (x + k) * 3)..<(row + 4 + (x + k) * 3), with: rgb) }
+                for b in rgb { d.literal(b) }
+                if n > 1 { d.copy(distance: 3, length: 3 * (n - 1)) }
+                x += n
+            }
+        }
+        let idat: [UInt8] = [0x78, 0x01] + d.finish() + be32(adler32(raw))
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        png += chunk("IHDR", be32(UInt32(width)) + be32(UInt32(height)) + [8, 2, 0, 0, 0])  // 8-bit RGB
+        png += chunk("IDAT", idat)
+        png += chunk("IEND", [])
+        return Data(png)
+    }
+
+    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+
+    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let body = Array(type.utf8) + data
+        return be32(UInt32(data.count)) + body + be32(crc32(body))
+    }
+
+    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
+    }
+
+    static func adler32(_ bytes: [UInt8]) -> UInt32 {
+        var a: UInt32 = 1, b: UInt32 = 0
+        for x in bytes {
+            a = (a + UInt32(x)) % 65_521
+            b = (b + a) % 65_521
+        }
+        return b << 16 | a
+    }
+
+    /// One deflate block with the fixed Huffman codes (RFC 1951, 3.2.6).
+    struct Deflater {
+        var out: [UInt8] = []
+        var bits: UInt32 = 0
+        var count = 0
+
+        init() {
+            put(1, 1)  // BFINAL
+            put(1, 2)  // BTYPE 01: fixed codes
+        }
+
+        mutating func put(_ value: UInt32, _ n: Int) {
+            bits |= value << UInt32(count)
+            count += n
+            while count >= 8 {
+                out.append(UInt8(bits & 0xFF))
+                bits >>= 8
+                count -= 8
+            }
+        }
+
+        /// Huffman codes go most significant bit first.
+        mutating func code(_ value: UInt32, _ n: Int) {
+            var r: UInt32 = 0
+            for i in 0..<n { r |= ((value >> UInt32(i)) & 1) << UInt32(n - 1 - i) }
+            put(r, n)
+        }
+
+        mutating func symbol(_ s: Int) {
+            switch s {
+            case 0...143: code(UInt32(0x30 + s), 8)
+            case 144...255: code(UInt32(0x190 + s - 144), 9)
+            case 256...279: code(UInt32(s - 256), 7)
+            default: code(UInt32(0xC0 + s - 280), 8)
+            }
+        }
+
+        mutating func literal(_ b: UInt8) { symbol(Int(b)) }
+
+        static let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
+        static let lengthExtra = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
+        static let distBase = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073,
+                               4097, 6145, 8193, 12289, 16385, 24577]
+        static let distExtra = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]
+
+        /// Repeats `length` bytes from `distance` back, in matches of 3...258.
+        mutating func copy(distance: Int, length: Int) {
+            var left = length
+            while left > 0 {
+                var n = min(258, left)
+                if (1...2).contains(left - n) { n = left - 3 }  // never leave a tail shorter than a match
+                let li = Self.lengthBase.lastIndex { $0 <= n }!
+                symbol(257 + li)
+                put(UInt32(n - Self.lengthBase[li]), Self.lengthExtra[li])
+                let di = Self.distBase.lastIndex { $0 <= distance }!
+                code(UInt32(di), 5)
+                put(UInt32(distance - Self.distBase[di]), Self.distExtra[di])
+                left -= n
+            }
+        }
+
+        mutating func finish() -> [UInt8] {
+            symbol(256)  // end of block
+            if count > 0 { put(0, 8 - count) }
+            return out
+        }
+    }
+}
