@@ -92,15 +92,42 @@ public final class ExamDayRun: Sendable {
     let say: @Sendable (String) -> Void
     let clients = Mutex<[String: CandidateClient]>([:])
     let outcome = Mutex(ExamDayOutcome())
+    /// Called at the day's milestones ("confirmation.opened", "mock.closed",
+    /// "formal.opened", "formal.closed", "scores.started"); tests use it to
+    /// crash a service there. It must return at once (start its own task).
+    let checkpoint: @Sendable (String) -> Void
 
     public init(mesh: MeshClient, roster: DemoRoster, script: ExamDayScript, outputDir: String,
-                say: @escaping @Sendable (String) -> Void = { print($0) }) {
+                say: @escaping @Sendable (String) -> Void = { print($0) },
+                checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.mesh = mesh
         self.roster = roster
         self.script = script
         self.outputDir = outputDir
         self.say = say
+        self.checkpoint = checkpoint
         staff = Staff(mesh: mesh)
+    }
+
+    /// Does `body` again while the service it calls is down or restarting
+    /// (UNAVAILABLE, DEADLINE_EXCEEDED: the request may or may not have been
+    /// applied), as a real client does; `done` says which refusal on a retry
+    /// means "it was applied the first time" (already confirmed, already
+    /// started...).
+    func retrying<T: Sendable>(_ what: String, done: @escaping @Sendable (RPCError) -> Bool = { _ in false },
+                               _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await body()
+            } catch let e as RPCError where e.code == .unavailable || e.code == .deadlineExceeded {
+                guard attempt < 60 else { throw ExamDayError("\(what): still failing after \(attempt) attempts: \(e)") }
+                try await Task.sleep(for: .milliseconds(250))  // the client's retry pace
+            } catch let e as RPCError where attempt > 1 && done(e) {
+                return nil
+            }
+        }
     }
 
     func step(_ text: String) {
@@ -117,27 +144,35 @@ public final class ExamDayRun: Sendable {
         let discipline = try EventWatcher.follow(mesh, "discipline", ["discipline.incident."])
 
         // 1. The list (R1), before confirmation opens.
-        let imported = try await staff.importRoster(roster.csv())
+        let csv = roster.csv()
+        guard let imported = try await retrying("import", { try await self.staff.importRoster(csv) }) else { throw ExamDayError("import") }
         step("import: \(imported.imported) candidates in \(imported.posts.count) posts (\(imported.unchanged) already there)")
 
         // 2. Confirmation (R3-R5).
         try await waitForClock(plan.confirmation.opens)
         step("confirmation opens: \(plan.confirmation.text)")
+        checkpoint("confirmation.opened")
+        let already: @Sendable (RPCError) -> Bool = { $0.code == .failedPrecondition && $0.message.contains("already") }
         try await forEach(roster.candidates) { c in
             if self.script.forget.contains(c.examNumber) { return }
-            let client = try await CandidateClient.login(self.mesh, c)
+            guard let client = try await self.retrying("login of \(c.examNumber)", { try await CandidateClient.login(self.mesh, c) }) else { return }
             self.clients.withLock { $0[c.examNumber] = client }
             if self.script.decline.contains(c.examNumber) {
-                _ = try await client.decline()
+                _ = try await self.retrying("decline of \(c.examNumber)", done: { _ in true }) { try await client.decline() }
             } else {
-                _ = try await client.confirmWithPhoto()
+                _ = try await self.retrying("photo of \(c.examNumber)", done: already) { try await client.uploadPhoto() }
+                _ = try await self.retrying("confirm of \(c.examNumber)", done: already) { try await client.confirm() }
             }
         }
         // Proctors clear the photo review queue (R4).
-        let queue = try await mesh.call("roster", RosterAPI.reviewQueue, ReviewQueueRequest(limit: 1000), as: Staff.proctor("R01"))
+        let queue = try await retrying("review queue") {
+            try await self.mesh.call("roster", RosterAPI.reviewQueue, ReviewQueueRequest(limit: 1000), as: Staff.proctor("R01"))
+        } ?? CandidateList()
         for c in queue.candidates {
-            _ = try await mesh.call("roster", RosterAPI.reviewPhoto, ReviewPhotoRequest(examNumber: c.examNumber, approve: true),
-                                    as: Staff.proctor("R01"))
+            _ = try await retrying("review of \(c.examNumber)", done: { _ in true }) {
+                try await self.mesh.call("roster", RosterAPI.reviewPhoto, ReviewPhotoRequest(examNumber: c.examNumber, approve: true),
+                                         as: Staff.proctor("R01"))
+            }
         }
         step("confirmation: photos reviewed: \(queue.candidates.count) approved")
         let closed = try await rosterEvents.first(within: .seconds(300), "the confirmation window's end") { $0.topic == "roster.confirmation.closed" }
@@ -160,9 +195,11 @@ public final class ExamDayRun: Sendable {
                 } catch let err as RPCError {
                     self.step("devices: \(e)'s iPhone with WeChat 8.0.20 refused (R32): \(err.code.name); the candidate updates WeChat")
                 }
-                try await phones.register(c, mainStatus: HeartbeatPhones.status(.main, clientVersion: "8.0.44", os: .ios))
+                _ = try await self.retrying("phones of \(e)") {
+                    try await phones.register(c, mainStatus: HeartbeatPhones.status(.main, clientVersion: "8.0.44", os: .ios))
+                }
             } else {
-                try await phones.register(c)
+                _ = try await self.retrying("phones of \(e)") { try await phones.register(c) }
             }
         }
         let beating = phones.run()
@@ -178,28 +215,31 @@ public final class ExamDayRun: Sendable {
         // 6. Scores (R50), sealed per room.
         let interviewed = outcome.withLock { $0.interviewedFormal }
         let disqualified = Set(outcome.withLock { $0.disqualified })
+        checkpoint("scores.started")
         try await forEach(interviewed.filter { !disqualified.contains($0) }) { e in
             guard let room = plan.room(of: e) else { return }
             for examiner in room.panel {
-                _ = try await self.staff.score(e, examiner: examiner.id, ExamDayScript.score(e, examiner.id))
+                _ = try await self.retrying("score of \(e) by \(examiner.id)") {
+                    try await self.staff.score(e, examiner: examiner.id, ExamDayScript.score(e, examiner.id))
+                }
             }
         }
-        for room in plan.rooms { _ = try await staff.sealRoom(room.id) }
+        for room in plan.rooms { _ = try await retrying("seal of \(room.id)") { try await self.staff.sealRoom(room.id) } }
         step("scores: \(interviewed.count - disqualified.count) candidates scored by their panels and sealed")
 
         // 7. Publication (R55) and the public lists.
-        let publication = try await staff.publish()
+        let publication = try await retrying("publication", done: { $0.code == .alreadyExists }) { try await self.staff.publish() }
         outcome.withLock { $0.publication = publication }
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         var files: [String] = []
         for (list, format) in [(ListKind.totals, ExportFormat.csv), (.totals, .json), (.physicalExam, .csv), (.physicalExam, .json)] {
-            let r = try await staff.export(list, format)
+            guard let r = try await retrying("export", { try await self.staff.export(list, format) }) else { continue }
             let path = (outputDir as NSString).appendingPathComponent(r.fileName)
             try r.content.write(to: URL(fileURLWithPath: path))
             files.append(path)
         }
         outcome.withLock { $0.files = files }
-        step("published: version \(publication.version), \(publication.candidates) on the total list, \(publication.physicalExam) on the physical-exam list")
+        step("published: version \(publication?.version ?? 0), \(publication?.candidates ?? 0) on the total list, \(publication?.physicalExam ?? 0) on the physical-exam list")
         return outcome.withLock { $0 }
     }
 
@@ -208,17 +248,19 @@ public final class ExamDayRun: Sendable {
         let name = sitting == .mock ? "mock" : "formal"
         let window = sitting == .mock ? plan.mockEntry : plan.formalEntry
         try await waitForClock(window.opens)
+        checkpoint("\(name).opened")
         let confirmed = outcome.withLock { $0.confirmed }
         let entering = confirmed.filter { sitting == .mock ? !script.skipMock.contains($0) : !script.absentFormal.contains($0) }
         try await forEach(entering) { e in
             guard let c = self.client(e) else { return }
-            _ = try await c.enter(sitting, .main)
-            _ = try await c.enter(sitting, .secondary)
+            _ = try await self.retrying("entry of \(e)") { try await c.enter(sitting, .main) }
+            _ = try await self.retrying("entry of \(e)") { try await c.enter(sitting, .secondary) }
         }
         step("\(name): \(entering.count) of \(confirmed.count) entered both rooms (\(window.text))")
         _ = try await timing.first(within: .seconds(300), "the \(name) entry close") { e in
             e.topic == "timing.entry.closed" && (try? e.decode(EntryWindowEvent.self).sitting) == sitting
         }
+        checkpoint("\(name).closed")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for room in plan.rooms {
                 group.addTask {
@@ -234,40 +276,59 @@ public final class ExamDayRun: Sendable {
     func runRoom(_ room: ExamRoom, _ sitting: SittingKind, timing: EventWatcher, discipline: EventWatcher,
                  phones: HeartbeatPhones) async throws {
         let formal = sitting == .formal
-        let present = try await staff.room(room.id, sitting).queue.filter(\.inMainRoom).map(\.examNumber)
+        let rid = room.id
+        guard let view = try await retrying("room \(rid)", { try await self.staff.room(rid, sitting) }) else { return }
+        let present = view.queue.filter(\.inMainRoom).map(\.examNumber)
         // Screening on entry (R13).
         for e in present {
             if formal && script.failScreening.contains(e) {
-                _ = try await staff.screen(e, room: room.id, sitting, failing: .noEarphonesOrHeadset, note: "earphones in both ears")
+                _ = try await retrying("screening of \(e)") {
+                    try await self.staff.screen(e, room: rid, sitting, failing: .noEarphonesOrHeadset, note: "earphones in both ears")
+                }
                 let incident = try await discipline.first(within: .seconds(60), "the screening incident of \(e)") { ev in
                     (try? ev.decode(IncidentEvent.self).incident?.examNumber) == e
                 }
                 let id = try incident.decode(IncidentEvent.self).incident?.incidentId ?? ""
-                _ = try await staff.decide(id, disqualify: true, reason: "failed screening: earphones (R13)", room: room.id)
+                _ = try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }) {
+                    try await self.staff.decide(id, disqualify: true, reason: "failed screening: earphones (R13)", room: rid)
+                }
                 outcome.withLock { $0.disqualified.append(e); $0.incidents.append("\(e): failed screening, disqualified before the interview") }
-                step("formal \(room.id): \(e) failed screening (earphones); the chief examiner cancels the qualification (R13, R42)")
+                step("formal \(rid): \(e) failed screening (earphones); the chief examiner cancels the qualification (R13, R42)")
             } else {
-                _ = try await staff.screen(e, room: room.id, sitting)
+                _ = try await retrying("screening of \(e)") { try await self.staff.screen(e, room: rid, sitting) }
             }
         }
-        // Interviews in the drawn order (R20), one at a time (R14).
+        // Interviews in the drawn order (R20), one at a time (R14). The
+        // next candidate is named explicitly, so a retried start cannot call
+        // the one after.
         while true {
-            let info = try await staff.room(room.id, sitting)
-            guard !info.next.isEmpty else { break }
-            let started = try await staff.startNext(room: room.id, sitting)
-            let e = started.examNumber
+            guard let info = try await retrying("room \(rid)", { try await self.staff.room(rid, sitting) }), !info.next.isEmpty else { break }
+            let e = info.next
+            let startedNow = try await retrying("start of \(e)", done: { $0.code == .alreadyExists || $0.code == .failedPrecondition }) {
+                try await self.mesh.call("timing", TimingAPI.startInterview,
+                                         StartInterviewRequest(roomId: rid, sitting: sitting, examNumber: e), as: Staff.proctor(rid))
+            }
+            let started: InterviewInfo
+            if let startedNow { started = startedNow } else { started = try await interviewInfo(e, sitting, timing: timing) }
             if let c = client(e) { _ = try? await c.revealQuestion(sitting) }
             if formal { try await faults(e, room: room, started: started, discipline: discipline, phones: phones, timing: timing) }
             if formal && script.endsEarly.contains(e), let c = client(e) {
                 _ = try await timing.interview("timing.interview.answering", e, sitting)
-                _ = try await c.endInterview(sitting)
-                step("formal \(room.id): \(e) said \"finished\" and ended early (R17)")
+                _ = try await retrying("early end of \(e)", done: { _ in true }) { try await c.endInterview(sitting) }
+                step("formal \(rid): \(e) said \"finished\" and ended early (R17)")
             }
             _ = try await timing.interview("timing.interview.ended", e, sitting,
-                                           within: .seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 60))
+                                           within: .seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 90))
             outcome.withLock { formal ? $0.interviewedFormal.append(e) : $0.interviewedMock.append(e) }
         }
-        _ = try await staff.endRoom(room.id, sitting)
+        _ = try await retrying("end of room \(rid)", done: { _ in true }) { try await self.staff.endRoom(rid, sitting) }
+    }
+
+    /// An interview that started (when the reply of the start was lost).
+    func interviewInfo(_ e: String, _ sitting: SittingKind, timing: EventWatcher) async throws -> InterviewInfo {
+        let s = try await timing.interview("timing.interview.started", e, sitting)
+        return InterviewInfo(examNumber: e, roomId: s.roomId, sitting: sitting, phase: .reading, startedAtMs: s.startedAtMs,
+                             readingEndsAtMs: s.readingEndsAtMs, endsAtMs: s.endsAtMs)
     }
 
     /// The scripted faults of a formal interview, from its start.
@@ -282,7 +343,9 @@ public final class ExamDayRun: Sendable {
                 return i.examNumber == e && i.ground?.number == 9
             }
             let id = try ev.decode(IncidentEvent.self).incident?.incidentId ?? ""
-            _ = try await staff.decide(id, disqualify: true, reason: "both positions lost at once (ground 9)", room: room.id)
+            _ = try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }) {
+                try await self.staff.decide(id, disqualify: true, reason: "both positions lost at once (ground 9)", room: room.id)
+            }
             outcome.withLock { $0.disqualified.append(e); $0.incidents.append("\(e): both phones lost, disqualified, score void") }
             step("formal \(room.id): \(e)'s two phones went dark together; ground 9; the chief examiner voids the score (R34, R42)")
         }
@@ -295,8 +358,12 @@ public final class ExamDayRun: Sendable {
             step("formal \(room.id): a call cuts \(e)'s main phone; the client reconnects by itself (R35)")
         }
         if script.toldName.contains(e) {
-            let i = try await staff.report(e, ground: 4, evidence: "said their own name while answering", room: room.id, requestID: "demo-\(e)")
-            _ = try await staff.decide(i.incidentId, disqualify: false, reason: "said a common surname only; not identifying", room: room.id)
+            let rid = room.id
+            if let i = try await retrying("report on \(e)", { try await self.staff.report(e, ground: 4, evidence: "said their own name while answering", room: rid, requestID: "demo-\(e)") }) {
+                _ = try await retrying("decision on \(i.incidentId)", done: { $0.code == .failedPrecondition }) {
+                    try await self.staff.decide(i.incidentId, disqualify: false, reason: "said a common surname only; not identifying", room: rid)
+                }
+            }
             outcome.withLock { $0.incidents.append("\(e): ground 4 reported, dismissed") }
             step("formal \(room.id): a proctor reports \(e) for ground 4; the chief examiner dismisses it (R41, R42)")
         }

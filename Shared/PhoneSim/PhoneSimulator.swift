@@ -200,8 +200,9 @@ public final class PhoneSimulator: Sendable {
     /// the update in the background so readiness does not wait for it.
     func playBannedVersion(_ c: CandidateScript, _ f: FaultScript, token: String) async {
         let id = c.deviceID(.main)
-        let index = await fleet.addFault(c.examNumber, FaultReport(kind: .bannedVersion, roles: [.main], anchor: f.anchor, at: f.at,
-                                                                   seconds: f.seconds))
+        // It acts at registration, whatever its anchor says.
+        let index = await fleet.addFault(c.examNumber, FaultReport(kind: .bannedVersion, roles: [.main], anchor: .start, at: 0,
+                                                                   seconds: f.seconds, anchorAtMs: nowMs()))
         await fleet.updateFault(c.examNumber, index) { $0.startedAtMs = nowMs() }
         let refusal = await register(c, .main, token: token)
         await fleet.updateFault(c.examNumber, index) { r in

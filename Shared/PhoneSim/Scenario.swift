@@ -21,9 +21,9 @@ import Foundation
 // Fault times: `at` seconds after the anchor, `interview` (default: the
 // candidate's formal interview start, as timing's `timing.interview.started`
 // says) or `start` (the moment the simulator is ready: every phone
-// registered and beating). `bannedVersion` acts at registration; its
-// `seconds` is when the candidate updates WeChat and registers again (left
-// out: never).
+// registered and beating). `bannedVersion` acts at registration (its
+// anchor and `at` are ignored); its `seconds` is when the candidate updates
+// WeChat and registers again (left out: never).
 
 /// The whole script.
 public struct PhoneScenario: Codable, Sendable, Equatable {
