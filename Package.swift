@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "roster", targets: ["Roster"]),
         .executable(name: "devices", targets: ["Devices"]),
         .executable(name: "exam-mesh", targets: ["ExamMesh"]),
+        .executable(name: "proctor", targets: ["Proctor"]),
         .executable(name: "phone-sim", targets: ["PhoneSimTool"]),
         .executable(name: "devices-bench", targets: ["DevicesBench"]),
     ],
@@ -113,6 +114,10 @@ let package = Package(
             "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "ExamDay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamMesh"),
+        .executableTarget(name: "Proctor", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "ExamDay",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Services/Proctor"),
 
         .executableTarget(name: "BusBench", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                           path: "Tests/BusBench"),
@@ -144,6 +149,7 @@ let package = Package(
         .testTarget(name: "DevicesCoreTests", dependencies: ["DevicesCore", "ExamPlan"], path: "Tests/DevicesCoreTests"),
         .testTarget(name: "DisciplineCoreTests", dependencies: ["DisciplineCore", "ExamPlan"], path: "Tests/DisciplineCoreTests"),
         .testTarget(name: "ScoringCoreTests", dependencies: ["ScoringCore", "ExamPlan"], path: "Tests/ScoringCoreTests"),
+        .testTarget(name: "ProctorBoardTests", dependencies: ["ExamDay", "Bus", "ExamContracts"], path: "Tests/ProctorBoardTests"),
         .testTarget(name: "ExamPlanTests", dependencies: ["ExamPlan"], path: "Tests/ExamPlanTests"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "ExamContracts", "CZMQ"],
                     path: "Tests/BusTests"),

@@ -155,42 +155,13 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         let m = try options.connect()
         defer { m.close() }
-        let services = try targets(only, m.mesh)
-        let merged = AsyncStream<DeliveredEvent>.makeStream()
-        var subs: [EventSubscriber] = []
-        for s in services {
-            var from = StreamPosition.start
-            if new, let info = try? await m.call(s, NodeAPI.info, InfoRequest()) {
-                from = StreamPosition(stream: info.stream, seq: info.headSeq)
-            }
-            let fitting = prefixes.filter { prefixFits($0, s) }
-            if !prefixes.isEmpty && fitting.isEmpty { continue }
-            let (sub, stream) = try m.events(s, prefixes: fitting, from: from)
-            subs.append(sub)
-            Task { for await e in stream { merged.continuation.yield(e) } }
-        }
+        let stream = try await m.follow(try targets(only, m.mesh), prefixes: prefixes, fromHead: new)
         var n = 0
-        for await e in merged.stream {
-            FileHandle.standardOutput.write(Data(((json ? jsonLine(e) : textLine(e)) + "\n").utf8))
+        for await e in stream {
+            FileHandle.standardOutput.write(Data(((json ? EventLine.json(e) : EventLine.text(e)) + "\n").utf8))
             n += 1
             if count > 0 && n >= count { break }
         }
-        _ = subs
-    }
-
-    /// A prefix only matters to the service whose topics it can start.
-    func prefixFits(_ prefix: String, _ service: String) -> Bool {
-        prefix.hasPrefix(service + ".") || (service + ".").hasPrefix(prefix) || prefix.hasPrefix("node.")
-    }
-
-    func textLine(_ e: DeliveredEvent) -> String {
-        let at = BeijingTime.iso(Date(timeIntervalSince1970: Double(e.header.serverTimeMs) / 1000))
-        return "\(at) \(e.header.publisher)#\(e.seq) \(e.topic) \(ProtoJSON.payload(e))"
-    }
-
-    func jsonLine(_ e: DeliveredEvent) -> String {
-        let at = BeijingTime.iso(Date(timeIntervalSince1970: Double(e.header.serverTimeMs) / 1000))
-        return "{\"time\":\"\(at)\",\"publisher\":\"\(e.header.publisher)\",\"seq\":\(e.seq),\"topic\":\"\(e.topic)\",\"type\":\"\(e.header.payloadType)\",\"payload\":\(ProtoJSON.payload(e))}"
     }
 }
 

@@ -1,5 +1,6 @@
 import Bus
 import ExamContracts
+import ExamPlan
 import Foundation
 import Synchronization
 
@@ -49,7 +50,56 @@ public final class MeshClient: Sendable {
                                       security: try mesh.clientSecurity(to: service, as: caller))
     }
 
+    /// Follows several services at once, merged into one stream (each
+    /// service's events stay in order; between services, arrival order).
+    /// `prefixes` are dealt to the services whose topics they can start;
+    /// `fromHead` skips what the services already kept. The subscriptions
+    /// live as long as the stream is read.
+    public func follow(_ services: [String], prefixes: [String] = [], fromHead: Bool = false) async throws
+        -> AsyncStream<DeliveredEvent> {
+        let (merged, continuation) = AsyncStream<DeliveredEvent>.makeStream()
+        var tasks: [Task<Void, Never>] = []
+        for s in services {
+            let fitting = prefixes.filter { Self.prefix($0, fits: s) }
+            if !prefixes.isEmpty && fitting.isEmpty { continue }
+            var from = StreamPosition.start
+            if fromHead {
+                let info = try await call(s, NodeAPI.info, InfoRequest())
+                from = StreamPosition(stream: info.stream, seq: info.headSeq)
+            }
+            let (sub, stream) = try events(s, prefixes: fitting, from: from)
+            tasks.append(Task {
+                for await e in stream { continuation.yield(e) }
+                _ = sub
+            })
+        }
+        let all = tasks
+        continuation.onTermination = { _ in all.forEach { $0.cancel() } }
+        return merged
+    }
+
+    /// A prefix only matters to the service whose topics it can start.
+    public static func prefix(_ prefix: String, fits service: String) -> Bool {
+        prefix.hasPrefix(service + ".") || (service + ".").hasPrefix(prefix) || prefix.hasPrefix("node.")
+    }
+
     public func close() { reactor.shutdown() }
+}
+
+/// One event as a line, for people (`text`) or pipes (`json`): Beijing time,
+/// publisher#seq, topic, payload.
+public enum EventLine {
+    public static func text(_ e: DeliveredEvent) -> String {
+        "\(time(e)) \(e.header.publisher)#\(e.seq) \(e.topic) \(ProtoJSON.payload(e))"
+    }
+
+    public static func json(_ e: DeliveredEvent) -> String {
+        "{\"time\":\"\(time(e))\",\"publisher\":\"\(e.header.publisher)\",\"seq\":\(e.seq),\"topic\":\"\(e.topic)\",\"type\":\"\(e.header.payloadType)\",\"payload\":\(ProtoJSON.payload(e))}"
+    }
+
+    static func time(_ e: DeliveredEvent) -> String {
+        BeijingTime.iso(Date(timeIntervalSince1970: Double(e.header.serverTimeMs) / 1000))
+    }
 }
 
 /// Turns any event or message of protos/ into JSON for people and pipes.
