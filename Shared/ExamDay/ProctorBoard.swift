@@ -148,8 +148,10 @@ public struct ProctorBoard: Sendable {
         return String(format: "%d:%02d", s / 60, s % 60)
     }
 
-    func signal(_ p: Phone) -> String {
-        let base = p.lost ? "LOST" : p.connected ? "ok" : "-"
+    /// A phone's signal; after the candidate's interview a lost phone is
+    /// just switched off.
+    func signal(_ p: Phone, done: Bool = false) -> String {
+        let base = p.lost ? (done ? "off" : "LOST") : p.connected ? "ok" : "-"
         return p.broken.isEmpty ? base : base + "!" + p.broken.sorted().joined(separator: ",")
     }
 
@@ -187,7 +189,7 @@ public struct ProctorBoard: Sendable {
                 let c = candidates[e] ?? Candidate(examNumber: e)
                 let incidents = c.openIncidents.isEmpty ? (c.standing == "score_voided" ? "score void" : "")
                     : c.openIncidents.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: " ")
-                let line = "\(String(format: "%3d", i + 1))  \(pad(e, 11)) \(pad(c.name, 9)) \(pad(state(c, now: now), 30)) \(pad(signal(c.main), 11)) \(pad(signal(c.secondary), 11)) \(incidents)"
+                let line = "\(String(format: "%3d", i + 1))  \(pad(e, 11)) \(pad(c.name, 9)) \(pad(state(c, now: now), 30)) \(pad(signal(c.main, done: c.phase == "ended"), 11)) \(pad(signal(c.secondary, done: c.phase == "ended"), 11)) \(incidents)"
                 out.append(String(line.prefix(width)))
             }
         }

@@ -54,6 +54,11 @@ import Testing
         i.reason = "time_up"
         board.apply(try event("timing.interview.ended", i))
         #expect(row(board.render(now: t0 + 700_000), "A1").contains("done"))
+        // Phones that go dark after the interview are off, not an alarm.
+        var s = SignalEvent(); s.examNumber = "A1"; s.role = .main
+        board.apply(try event("devices.signal.lost", s))
+        #expect(row(board.render(now: t0 + 700_000), "A1").contains("off"))
+        #expect(!row(board.render(now: t0 + 700_000), "A1").contains("LOST"))
     }
 
     @Test mutating func phonesAndIncidentsAppearAndClear() throws {
