@@ -57,14 +57,16 @@ let package = Package(
         // The five services' pure cores: state machines, no I/O, no clock.
         .target(name: "RosterCore", dependencies: ["ExamPlan"], path: "Services/RosterCore"),
         .target(name: "TimingCore", dependencies: ["ExamPlan"], path: "Services/TimingCore"),
-        .target(name: "DevicesCore", dependencies: ["ExamPlan"], path: "Services/DevicesCore"),
+        .target(name: "DevicesCore", dependencies: [
+            "ExamPlan", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Services/DevicesCore"),
         .target(name: "DisciplineCore", dependencies: ["ExamPlan"], path: "Services/DisciplineCore"),
         .target(name: "ScoringCore", dependencies: ["ExamPlan"], path: "Services/ScoringCore"),
         // Reproducible demo data: a qualified-candidate list and a plan for it.
         .target(name: "DemoKit", dependencies: ["ExamPlan"], path: "Shared/DemoKit"),
         // The exam day as its people play it: candidates' clients and staff,
         // for the demo and the end-to-end tests.
-        .target(name: "ExamDay", dependencies: ["ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit"],
+        .target(name: "ExamDay", dependencies: ["ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "PhoneSim"],
                 path: "Shared/ExamDay"),
         // The service shell: configuration, mesh file, lifecycle, engine, launcher.
         .target(name: "ServiceKit", dependencies: [
@@ -102,7 +104,6 @@ let package = Package(
         .executableTarget(name: "Devices", dependencies: [
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Services/Devices"),
 
         // Ops tools.
@@ -140,7 +141,6 @@ let package = Package(
         ], path: "Services/PhoneSim"),
         .executableTarget(name: "DevicesBench", dependencies: [
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
-            .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/DevicesBench"),
 
         .target(name: "TestSupport", dependencies: ["ServiceKit", "Bus", "ExamContracts"], path: "Tests/TestSupport"),

@@ -7,7 +7,6 @@
 // core's events.
 import ArgumentParser
 import Bus
-import Crypto
 import DevicesCore
 import ExamContracts
 import ExamPlan
@@ -48,7 +47,7 @@ struct DevicesCommand: AsyncParsableCommand {
 struct DevicesShellState: Sendable {
     var core: DevicesState
     /// Signs device keys: a phone proves it is the one that registered.
-    var keySecret: [UInt8]
+    var keys: DeviceKeys
     var heartbeats: Int64 = 0
 }
 
@@ -70,7 +69,7 @@ enum DevicesDocuments {
             var g = SystemRandomNumberGenerator()
             secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }
         }
-        return DevicesShellState(core: core, keySecret: secret)
+        return DevicesShellState(core: core, keys: DeviceKeys(secret: secret))
     }
 
     /// Stages what the core changed and publishes its events.
@@ -86,7 +85,7 @@ enum DevicesDocuments {
 enum DevicesShell {
     static func wire(_ service: ServiceHost<DevicesShellState>) {
         service.atStart { state, tx in
-            tx.put(DevicesMeta(keySecret: state.keySecret), kind: "meta", key: "current")
+            tx.put(DevicesMeta(keySecret: state.keys.secret), kind: "meta", key: "current")
             try DevicesDocuments.record(state.core.tick(now: tx.now), &state, &tx)
         }
         service.engine.wake(at: { $0.core.nextDeadline() }) { state, tx in
@@ -112,7 +111,7 @@ enum DevicesShell {
                                                 status: try DevicesWire.status(status), now: tx.now)
                     }
                     try DevicesDocuments.record(events, &state, &tx)
-                    return RegisterReply(deviceKey: deviceKey(state.keySecret, deviceID),
+                    return RegisterReply(deviceKey: state.keys.key(for: deviceID),
                                          devices: DevicesWire.candidate(try op { try state.core.candidateDevices(exam) }))
                 }
             }
@@ -177,25 +176,12 @@ enum DevicesShell {
     static func heartbeat(_ h: HeartbeatRequest, _ state: inout DevicesShellState, _ tx: inout Transaction) throws {
         guard let status = h.status else { throw RPCError.invalidArgument("heartbeat of \(h.deviceId): status is required") }
         guard !h.deviceId.isEmpty else { throw RPCError.invalidArgument("heartbeat: device_id is required") }
-        guard constantTimeEqual(h.deviceKey, deviceKey(state.keySecret, h.deviceId)) else {
+        guard state.keys.verify(h.deviceKey, deviceID: h.deviceId) else {
             throw RPCError.unauthenticated("heartbeat of \(h.deviceId): wrong device key (use the key RegisterDevice returned)")
         }
         let events = try op { try state.core.heartbeat(deviceID: h.deviceId, status: try DevicesWire.status(status), now: tx.now) }
         state.heartbeats += 1
         if !events.isEmpty { try DevicesDocuments.record(events, &state, &tx) }
-    }
-
-    static func deviceKey(_ secret: [UInt8], _ deviceID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(deviceID.utf8), using: SymmetricKey(data: secret))
-        return Data(mac).prefix(16).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<x.count { diff |= x[i] ^ y[i] }
-        return diff == 0
     }
 
     static func authenticate(_ service: ServiceHost<DevicesShellState>, _ token: String) async throws -> String {

@@ -196,7 +196,7 @@ struct Demo: AsyncParsableCommand {
         say("exam-mesh demo: all five services ready; follow along with: examctl tail --mesh \(mesh)")
         let tools = MeshClient(mesh: meshConfig, caller: "exam-day")
         let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
-        let day = ExamDayRun(mesh: tools, roster: people, script: script, outputDir: dataDir + "/published", say: say)
+        let day = ExamDayRun(mesh: tools, roster: people, script: script, outputDir: dataDir + "/published", launcher: launcher, say: say)
         do {
             let outcome = try await day.run()
             say("")

@@ -21,8 +21,11 @@ struct PhoneSimCommand: AsyncParsableCommand {
     @Option(help: "The scenario (JSON): candidates, sittings, faults.")
     var scenario: String
 
-    @Option(help: "Where to write the JSON report (default: the scenario's 'report', else <data>/phone-sim-report.json).")
+    @Option(help: "Where to write the JSON report (default: the scenario's 'report', else <data>/<name>-report.json).")
     var report: String?
+
+    @Option(help: "Name in the readiness line (READY <name> ...) and the logs: several simulators may play side by side.")
+    var name = "phone-sim"
 
     @Option(help: "Data folder (the launcher passes it): the report goes there by default.")
     var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
@@ -32,10 +35,10 @@ struct PhoneSimCommand: AsyncParsableCommand {
 
     func run() async throws {
         ExamLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
-        let logger = Logger(label: "phone-sim")
+        let logger = Logger(label: name)
         let script: PhoneScenario
         do { script = try PhoneScenario.load(path: scenario) } catch { throw ValidationError("\(error)") }
-        let reportPath = report ?? script.report ?? (data as NSString).appendingPathComponent("phone-sim-report.json")
+        let reportPath = report ?? script.report ?? (data as NSString).appendingPathComponent("\(name)-report.json")
         let client = try PhoneSimulator.meshClient(meshPath: mesh)
         let simulator = PhoneSimulator(scenario: script, mesh: client, logger: logger)
 
@@ -44,8 +47,8 @@ struct PhoneSimCommand: AsyncParsableCommand {
             simulator.requestStop(signal == SIGINT ? "SIGINT" : "SIGTERM")
         }
         watchParent(simulator)
-        let outcome = await simulator.run { line in
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        let outcome = await simulator.run { [name] ready in
+            FileHandle.standardOutput.write(Data("READY \(name) \(ready)\n".utf8))
         }
         var code: Int32 = 0
         do {

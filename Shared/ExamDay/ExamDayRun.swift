@@ -3,6 +3,7 @@ import DemoKit
 import ExamContracts
 import ExamPlan
 import Foundation
+import PhoneSim
 import ServiceKit
 import Synchronization
 
@@ -88,6 +89,8 @@ public final class ExamDayRun: Sendable {
     public let roster: DemoRoster
     public let script: ExamDayScript
     public let outputDir: String
+    /// Starts the phone simulator (`phone-sim`) beside the services.
+    let launcher: MeshLauncher
     let staff: Staff
     let say: @Sendable (String) -> Void
     let clients = Mutex<[String: CandidateClient]>([:])
@@ -97,10 +100,11 @@ public final class ExamDayRun: Sendable {
     /// crash a service there. It must return at once (start its own task).
     let checkpoint: @Sendable (String) -> Void
 
-    public init(mesh: MeshClient, roster: DemoRoster, script: ExamDayScript, outputDir: String,
+    public init(mesh: MeshClient, roster: DemoRoster, script: ExamDayScript, outputDir: String, launcher: MeshLauncher,
                 say: @escaping @Sendable (String) -> Void = { print($0) },
                 checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.mesh = mesh
+        self.launcher = launcher
         self.roster = roster
         self.script = script
         self.outputDir = outputDir
@@ -175,6 +179,18 @@ public final class ExamDayRun: Sendable {
             }
         }
         step("confirmation: photos reviewed: \(queue.candidates.count) approved")
+
+        // 3. Phones (R30-R35): the candidates' phones are the phone
+        // simulator, a process of its own. It logs in, registers both
+        // phones (devices accepts them once roster says "confirmed"),
+        // beats, enters the rooms when timing opens them, reveals the
+        // question, ends early and fails as scripted; this run plays the
+        // staff around it.
+        let scenario = phoneScenario()
+        let scenarioPath = (launcher.dataDir as NSString).appendingPathComponent("phones.json")
+        try scenario.write(to: scenarioPath)
+        let ready = try await launcher.start(MeshLauncher.Spec(name: "phone-sim", arguments: ["--scenario", scenarioPath]))
+        step("phones: phone-sim plays \(scenario.candidates.count) candidates' two phones (\(ready.split(separator: " ").dropFirst(2).joined(separator: " ")))")
         let closed = try await rosterEvents.first(within: .seconds(300), "the confirmation window's end") { $0.topic == "roster.confirmation.closed" }
         let notice = try closed.decode(RosterNotice.self)
         outcome.withLock { o in
@@ -184,33 +200,21 @@ public final class ExamDayRun: Sendable {
         }
         step("confirmation closed: \(notice.confirmed) confirmed, \(notice.declined) declined, \(notice.forfeited) forfeited (R5)")
 
-        // 3. Phones (R30-R32).
-        let phones = HeartbeatPhones(mesh: mesh)
-        let confirmed = outcome.withLock { $0.confirmed }
-        try await forEach(confirmed) { e in
-            guard let c = self.client(e) else { return }
-            if self.script.bannedVersion.contains(e) {
-                do {
-                    try await phones.register(c, mainStatus: HeartbeatPhones.status(.main, clientVersion: "8.0.20", os: .ios))
-                } catch let err as RPCError {
-                    self.step("devices: \(e)'s iPhone with WeChat 8.0.20 refused (R32): \(err.code.name); the candidate updates WeChat")
-                }
-                _ = try await self.retrying("phones of \(e)") {
-                    try await phones.register(c, mainStatus: HeartbeatPhones.status(.main, clientVersion: "8.0.44", os: .ios))
-                }
-            } else {
-                _ = try await self.retrying("phones of \(e)") { try await phones.register(c) }
-            }
-        }
-        let beating = phones.run()
-        defer { beating.cancel() }
-        step("devices: \(confirmed.count * 2) phones registered and beating")
-
         // 4. The mock test (R19), then 5. the formal interview.
+        let devices = try EventWatcher.follow(mesh, "devices", ["devices.signal."])
         for sitting in [SittingKind.mock, .formal] {
-            try await runSitting(sitting, plan: plan, timing: timing, discipline: discipline, phones: phones)
+            try await runSitting(sitting, plan: plan, timing: timing, discipline: discipline, devices: devices)
         }
-        beating.cancel()
+        if let report = await stopPhones() {
+            for e in script.bannedVersion.sorted() {
+                guard let main = report.candidate(e)?.phone(.main) else { continue }
+                let refusal = main.registrationFailures.first { $0.code == "FAILED_PRECONDITION" }.map { "\($0.code): \($0.message)" } ?? "not refused"
+                step("devices: \(e)'s iPhone with WeChat 8.0.20 was refused (R32: \(refusal)); "
+                     + (main.registeredAtMs != nil ? "after the update it registered" : "it never registered"))
+            }
+            step("phones: \(report.heartbeatsSent) heartbeats sent, \(report.heartbeatsRefused) refused; "
+                 + "\(report.candidates.reduce(0) { $0 + $1.faults.count }) faults played")
+        }
 
         // 6. Scores (R50), sealed per room.
         let interviewed = outcome.withLock { $0.interviewedFormal }
@@ -244,27 +248,23 @@ public final class ExamDayRun: Sendable {
     }
 
     func runSitting(_ sitting: SittingKind, plan: ExamPlan, timing: EventWatcher, discipline: EventWatcher,
-                    phones: HeartbeatPhones) async throws {
+                    devices: EventWatcher) async throws {
         let name = sitting == .mock ? "mock" : "formal"
         let window = sitting == .mock ? plan.mockEntry : plan.formalEntry
         try await waitForClock(window.opens)
         checkpoint("\(name).opened")
+        // The phones enter by themselves (R11); timing's close says who did.
         let confirmed = outcome.withLock { $0.confirmed }
-        let entering = confirmed.filter { sitting == .mock ? !script.skipMock.contains($0) : !script.absentFormal.contains($0) }
-        try await forEach(entering) { e in
-            guard let c = self.client(e) else { return }
-            _ = try await self.retrying("entry of \(e)") { try await c.enter(sitting, .main) }
-            _ = try await self.retrying("entry of \(e)") { try await c.enter(sitting, .secondary) }
-        }
-        step("\(name): \(entering.count) of \(confirmed.count) entered both rooms (\(window.text))")
-        _ = try await timing.first(within: .seconds(300), "the \(name) entry close") { e in
+        let close = try await timing.first(within: .seconds(300), "the \(name) entry close") { e in
             e.topic == "timing.entry.closed" && (try? e.decode(EntryWindowEvent.self).sitting) == sitting
         }
+        let entered = try close.decode(EntryWindowEvent.self).entered
+        step("\(name): \(entered.count) of \(confirmed.count) candidates' phones entered (\(window.text))")
         checkpoint("\(name).closed")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for room in plan.rooms {
                 group.addTask {
-                    try await self.runRoom(room, sitting, timing: timing, discipline: discipline, phones: phones)
+                    try await self.runRoom(room, sitting, timing: timing, discipline: discipline, devices: devices)
                 }
             }
             try await group.waitForAll()
@@ -274,7 +274,7 @@ public final class ExamDayRun: Sendable {
     }
 
     func runRoom(_ room: ExamRoom, _ sitting: SittingKind, timing: EventWatcher, discipline: EventWatcher,
-                 phones: HeartbeatPhones) async throws {
+                 devices: EventWatcher) async throws {
         let formal = sitting == .formal
         let rid = room.id
         guard let view = try await retrying("room \(rid)", { try await self.staff.room(rid, sitting) }) else { return }
@@ -310,15 +310,14 @@ public final class ExamDayRun: Sendable {
             }
             let started: InterviewInfo
             if let startedNow { started = startedNow } else { started = try await interviewInfo(e, sitting, timing: timing) }
-            if let c = client(e) { _ = try? await c.revealQuestion(sitting) }
-            if formal { try await faults(e, room: room, started: started, discipline: discipline, phones: phones, timing: timing) }
-            if formal && script.endsEarly.contains(e), let c = client(e) {
-                _ = try await timing.interview("timing.interview.answering", e, sitting)
-                _ = try await retrying("early end of \(e)", done: { _ in true }) { try await c.endInterview(sitting) }
-                step("formal \(rid): \(e) said \"finished\" and ended early (R17)")
+            // The main phone reveals the question (R14) and, if scripted,
+            // ends early (R17); the phones' faults play out meanwhile.
+            if formal { try await faults(e, room: room, started: started, discipline: discipline, devices: devices) }
+            let ended = try await timing.interview("timing.interview.ended", e, sitting,
+                                                   within: .seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 90))
+            if formal && ended.reason == "ended_early" {
+                step("formal \(rid): \(e) said \"finished\" and ended early with \(ended.remainingMs / 1000) s left (R17)")
             }
-            _ = try await timing.interview("timing.interview.ended", e, sitting,
-                                           within: .seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 90))
             outcome.withLock { formal ? $0.interviewedFormal.append(e) : $0.interviewedMock.append(e) }
         }
         _ = try await retrying("end of room \(rid)", done: { _ in true }) { try await self.staff.endRoom(rid, sitting) }
@@ -331,14 +330,13 @@ public final class ExamDayRun: Sendable {
                              readingEndsAtMs: s.readingEndsAtMs, endsAtMs: s.endsAtMs)
     }
 
-    /// The scripted faults of a formal interview, from its start.
-    func faults(_ e: String, room: ExamRoom, started: InterviewInfo, discipline: EventWatcher, phones: HeartbeatPhones,
-                timing: EventWatcher) async throws {
-        guard let c = client(e) else { return }
-        let t = script.lossTimeout
+    /// What happens during a formal interview, from its start: the phone
+    /// simulator plays the phones' faults; staff act on what the services
+    /// report.
+    func faults(_ e: String, room: ExamRoom, started: InterviewInfo, discipline: EventWatcher, devices: EventWatcher) async throws {
+        let length = Duration.seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 60)
         if script.bothPhonesLost.contains(e) {
-            phones.silence([c.deviceID(.main), c.deviceID(.secondary)], for: t * 2.5)
-            let ev = try await discipline.first(within: .seconds(60), "a ground-9 incident of \(e)") { ev in
+            let ev = try await discipline.first(within: length, "a ground-9 incident of \(e)") { ev in
                 guard let i = try? ev.decode(IncidentEvent.self).incident else { return false }
                 return i.examNumber == e && i.ground?.number == 9
             }
@@ -350,12 +348,12 @@ public final class ExamDayRun: Sendable {
             step("formal \(room.id): \(e)'s two phones went dark together; ground 9; the chief examiner voids the score (R34, R42)")
         }
         if script.droppedOnce.contains(e) {
-            phones.silence([c.deviceID(.secondary)], for: t * 1.6)
-            step("formal \(room.id): \(e)'s secondary phone drops for \(String(format: "%.1f", t * 1.6)) s and reconnects (R33)")
+            let outage = try await restored(e, .secondary, devices, within: length)
+            step("formal \(room.id): \(e)'s secondary phone was lost for \(seconds(outage)) s and came back (R33)")
         }
         if script.incomingCall.contains(e) {
-            phones.silence([c.deviceID(.main)], for: t * 1.3)
-            step("formal \(room.id): a call cuts \(e)'s main phone; the client reconnects by itself (R35)")
+            let outage = try await restored(e, .main, devices, within: length)
+            step("formal \(room.id): a call cut \(e)'s main phone for \(seconds(outage)) s; the client came back by itself (R35)")
         }
         if script.toldName.contains(e) {
             let rid = room.id
@@ -367,6 +365,47 @@ public final class ExamDayRun: Sendable {
             outcome.withLock { $0.incidents.append("\(e): ground 4 reported, dismissed") }
             step("formal \(room.id): a proctor reports \(e) for ground 4; the chief examiner dismisses it (R41, R42)")
         }
+    }
+
+    /// Devices' word that `e`'s `role` phone is back: the outage in ms.
+    func restored(_ e: String, _ role: DeviceRole, _ devices: EventWatcher, within: Duration) async throws -> Int64 {
+        let ev = try await devices.first(within: within, "the \(role) phone of \(e) restored") { ev in
+            guard ev.topic == "devices.signal.restored", let s = try? ev.decode(SignalEvent.self) else { return false }
+            return s.examNumber == e && s.role == role
+        }
+        return try ev.decode(SignalEvent.self).outageMs
+    }
+
+    func seconds(_ ms: Int64) -> String { String(format: "%.1f", Double(ms) / 1000) }
+
+    /// The candidates' phones as the script wants them (R30-R35): every
+    /// confirmed candidate, in the sittings they attend, with the faults.
+    public func phoneScenario() -> PhoneScenario {
+        let t = script.lossTimeout
+        let confirmed = roster.candidates.filter { !script.decline.contains($0.examNumber) && !script.forget.contains($0.examNumber) }
+        return PhoneScenario(heartbeatMs: 500, lingerSeconds: nil, candidates: confirmed.map { c in
+            let e = c.examNumber
+            var faults: [FaultScript] = []
+            // Durations against devices' loss timeout `t`: lost, but not
+            // for long enough to be ground 9 (b) unless both phones go.
+            if script.bothPhonesLost.contains(e) { faults.append(FaultScript(.bothDrop, at: 0.5, seconds: t * 2.5)) }
+            if script.droppedOnce.contains(e) { faults.append(FaultScript(.drop, role: .secondary, at: 0.5, seconds: t * 1.6)) }
+            if script.incomingCall.contains(e) { faults.append(FaultScript(.call, at: 0.5, seconds: t * 1.3)) }
+            if script.bannedVersion.contains(e) { faults.append(FaultScript(.bannedVersion, seconds: 1)) }
+            var sittings: [SittingChoice] = []
+            if !script.skipMock.contains(e) { sittings.append(.mock) }
+            if !script.absentFormal.contains(e) { sittings.append(.formal) }
+            return CandidateScript(examNumber: e, phone: c.phone, password: c.defaultPassword, sittings: sittings,
+                                   endEarly: script.endsEarly.contains(e),
+                                   mainOS: script.bannedVersion.contains(e) ? .ios : .android, faults: faults)
+        })
+    }
+
+    /// Stops the phones (SIGTERM: they finish their beat and write their
+    /// report) and reads the report.
+    func stopPhones() async -> PhoneSimReport? {
+        _ = await launcher.stop("phone-sim")
+        return try? PhoneSimReport.load(path: (launcher.dataDir as NSString).appendingPathComponent("phone-sim-report.json"))
     }
 
     func forEach<T: Sendable>(_ items: [T], width: Int = 8, _ body: @escaping @Sendable (T) async throws -> Void) async throws {

@@ -272,7 +272,7 @@ enum PhoneProfile {
     }
 }
 
-/// At most `limit` pieces of work at a time (logins, registrations, entries).
+/// At most `limit` calls in flight (logins, registrations, entries).
 actor Limiter {
     private var free: Int
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -291,10 +291,17 @@ actor Limiter {
         if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 
-    func run<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
+    /// Runs one call under the limit. Only calls, never waits or retries:
+    /// a candidate that cannot go on must not hold up the others.
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         await acquire()
-        let r = await body()
-        release()
-        return r
+        do {
+            let r = try await body()
+            release()
+            return r
+        } catch {
+            release()
+            throw error
+        }
     }
 }

@@ -43,18 +43,20 @@ public final class PhoneSimulator: Sendable {
     /// finishes its beat, then `run` returns the report.
     public func requestStop(_ reason: String) { stopper.yield(reason) }
 
-    /// Runs until `requestStop`; `onReady` gets the readiness line once
-    /// every phone (but those refused on purpose) is registered and beating.
+    /// Runs until `requestStop`; `onReady` gets what is ready ("candidates=
+    /// 200 logged_in=200 phones=399 ...") once every phone (but those
+    /// refused on purpose) is registered and beating.
     public func run(onReady: @escaping @Sendable (String) -> Void) async -> PhoneSimReport {
         logger.info("starting", metadata: ["candidates": "\(scenario.candidates.count)", "heartbeat_ms": "\(scenario.heartbeatMs)"])
         let beats = Task { await heartbeatLoop() }
         let follower = Task { await followTiming() }
         let setup = Task {
             await setUp()
+            guard !isStopping else { return }
             let ready = nowMs()
             await fleet.setReady(ready)
             let (loggedIn, phones) = await fleet.readiness()
-            onReady("READY phone-sim candidates=\(scenario.candidates.count) logged_in=\(loggedIn) phones=\(phones) heartbeat_ms=\(scenario.heartbeatMs)")
+            onReady("candidates=\(scenario.candidates.count) logged_in=\(loggedIn) phones=\(phones) heartbeat_ms=\(scenario.heartbeatMs)")
             logger.info("ready", metadata: ["logged_in": "\(loggedIn)", "phones": "\(phones)"])
             await scheduleStartFaults(anchorMs: ready)
             await enterFromPlan()
@@ -125,7 +127,7 @@ public final class PhoneSimulator: Sendable {
     func setUp() async {
         await withTaskGroup(of: Void.self) { group in
             for c in scenario.candidates {
-                group.addTask { await self.limiter.run { await self.setUp(c) } }
+                group.addTask { await self.setUp(c) }
             }
         }
     }
@@ -147,8 +149,10 @@ public final class PhoneSimulator: Sendable {
             if isStopping { return nil }
             do {
                 // scrypt on roster's side (R2): slow by design, so a long deadline.
-                let reply = try await mesh.call("roster", RosterAPI.login, LoginRequest(phone: c.phone, password: c.password),
-                                                timeout: .seconds(20))
+                let reply = try await limiter.run {
+                    try await self.mesh.call("roster", RosterAPI.login, LoginRequest(phone: c.phone, password: c.password),
+                                             timeout: .seconds(20))
+                }
                 await fleet.loggedIn(c.examNumber, token: reply.token)
                 return reply.token
             } catch {
@@ -174,9 +178,11 @@ public final class PhoneSimulator: Sendable {
         while clock.now < giveUp && !isStopping {
             guard let phone = await fleet.phone(id) else { return nil }
             do {
-                let reply = try await mesh.call("devices", DevicesAPI.registerDevice,
-                                                RegisterRequest(token: token, role: role == .main ? .main : .secondary, deviceId: id,
-                                                                account: phone.account, status: phone.status), timeout: .seconds(10))
+                let request = RegisterRequest(token: token, role: role == .main ? .main : .secondary, deviceId: id,
+                                              account: phone.account, status: phone.status)
+                let reply = try await limiter.run {
+                    try await self.mesh.call("devices", DevicesAPI.registerDevice, request, timeout: .seconds(10))
+                }
                 await fleet.registered(id, key: reply.deviceKey)
                 return nil
             } catch {
@@ -317,7 +323,7 @@ public final class PhoneSimulator: Sendable {
         for c in scenario.candidates where c.sittings.contains(sitting) {
             Task {
                 guard await fleet.beginEntering(c.examNumber, sitting) else { return }
-                await limiter.run { await self.enter(c, sitting, closesMs: closesMs) }
+                await enter(c, sitting, closesMs: closesMs)
             }
         }
     }
@@ -341,8 +347,8 @@ public final class PhoneSimulator: Sendable {
                 }
                 report.attempts += 1
                 do {
-                    _ = try await mesh.call("timing", TimingAPI.enter,
-                                            EnterRequest(token: token, sitting: sitting.wire, channel: role == .main ? .main : .secondary, deviceId: id))
+                    let request = EnterRequest(token: token, sitting: sitting.wire, channel: role == .main ? .main : .secondary, deviceId: id)
+                    _ = try await limiter.run { try await self.mesh.call("timing", TimingAPI.enter, request) }
                     report.atMs = nowMs()
                     report.failure = nil
                     break

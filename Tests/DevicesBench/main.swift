@@ -21,8 +21,9 @@
 // Build both in release first:
 //   swift build -c release --product devices && swift build -c release --product devices-bench
 //   .build/release/devices-bench [--phones 20000] [--batch 1000] [--inflight 8] [--seconds 8] [--stop 1000]
+//                                [--devices-bin DIR]   (another build of `devices`, to compare)
+//                                [--keep]              (keep the temp folder: store and logs)
 import Bus
-import Crypto
 import DevicesCore
 import ExamContracts
 import ExamPlan
@@ -43,6 +44,12 @@ let inflight = arg("--inflight", 8)
 let seconds = arg("--seconds", 8)
 let stopCount = arg("--stop", 1000)
 let lossTimeout = 3.0
+/// Where the `devices` executable is (default: beside this one).
+let devicesBin: String = {
+    let a = CommandLine.arguments
+    if let i = a.firstIndex(of: "--devices-bin"), i + 1 < a.count { return a[i + 1] }
+    return MeshLauncher.ownBinDir
+}()
 
 let clock = ContinuousClock()
 func rate(_ n: Int, _ d: Duration) -> String {
@@ -101,25 +108,9 @@ func wireStatus(main: Bool, version: String = "8.0.30") -> ExamContracts.DeviceS
                                os: .android, osVersion: "13")
 }
 
-/// A copy of the devices shell's key check (Services/Devices/DevicesService.swift).
+/// The devices shell's wire -> core status conversion (DevicesWire, in the
+/// executable), for measuring its cost in process.
 enum ShellCopy {
-    static func deviceKey(_ secret: [UInt8], _ deviceID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(deviceID.utf8), using: SymmetricKey(data: secret))
-        return Data(mac).prefix(16).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// The same 32 hex digits without Foundation's String(format:).
-    static func deviceKeyFast(_ key: SymmetricKey, _ deviceID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(deviceID.utf8), using: key)
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: 32)
-        for (i, b) in mac.prefix(16).enumerated() {
-            out[2 * i] = hex[Int(b >> 4)]
-            out[2 * i + 1] = hex[Int(b & 0xF)]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     static func status(_ s: ExamContracts.DeviceStatus) -> DevicesCore.DeviceStatus {
         DevicesCore.DeviceStatus(cameraOn: s.cameraOn, camera: s.camera == .front ? .front : .rear, microphoneOn: s.microphoneOn,
                                  speakerVolume: Int(s.speakerVolume), battery: Int(s.batteryPercent), network: .wifi,
@@ -128,11 +119,12 @@ enum ShellCopy {
     }
 }
 
-func benchShellWork() throws {
-    let secret = (0..<32).map { UInt8($0) }
+/// Returns the shell's key check cost per heartbeat, in µs.
+func benchShellWork() throws -> Double {
+    let keys = DeviceKeys(secret: (0..<32).map { UInt8($0) })
     let n = 1000
     let batch = HeartbeatBatchRequest(heartbeats: (0..<n).map { p in
-        HeartbeatRequest(deviceId: deviceID(p), deviceKey: ShellCopy.deviceKey(secret, deviceID(p)), status: wireStatus(main: p % 2 == 0))
+        HeartbeatRequest(deviceId: deviceID(p), deviceKey: keys.key(for: deviceID(p)), status: wireStatus(main: p % 2 == 0))
     })
     let bytes = try ProtoCodec.encode(batch)
     let reps = 40
@@ -142,12 +134,8 @@ func benchShellWork() throws {
     let decode = clock.now - t
     t = clock.now
     var ok = 0
-    for _ in 0..<reps { for h in decoded.heartbeats where ShellCopy.deviceKey(secret, h.deviceId) == h.deviceKey { ok += 1 } }
+    for _ in 0..<reps { for h in decoded.heartbeats where keys.verify(h.deviceKey, deviceID: h.deviceId) { ok += 1 } }
     let key = clock.now - t
-    let symmetric = SymmetricKey(data: secret)
-    t = clock.now
-    for _ in 0..<reps { for h in decoded.heartbeats where ShellCopy.deviceKeyFast(symmetric, h.deviceId) == h.deviceKey { ok += 1 } }
-    let keyFast = clock.now - t
     t = clock.now
     var same = 0
     let reference = [ShellCopy.status(wireStatus(main: true)), ShellCopy.status(wireStatus(main: false))]
@@ -156,10 +144,10 @@ func benchShellWork() throws {
     let m = reps * n
     print("2. shell work per heartbeat (in process, batches of \(n), \(bytes.count) bytes a batch):")
     print("   decode HeartbeatBatchRequest (protobuf-c + Swift mirror, reactor thread): \(micros(decode, per: m))")
-    print("   device key check as the shell does it (HMAC-SHA256 + String(format:) hex): \(micros(key, per: m))")
-    print("   the same key check with a cached SymmetricKey and table hex:               \(micros(keyFast, per: m))")
+    print("   device key check (DeviceKeys.verify: HMAC-SHA256, table hex, constant-time compare): \(micros(key, per: m))")
     print("   wire -> core status conversion and compare:                              \(micros(convert, per: m))")
-    precondition(ok == 2 * m && same == m)
+    precondition(ok == m && same == m)
+    return (Double(key.components.seconds) + Double(key.components.attoseconds) / 1e18) * 1e6 / Double(m)
 }
 
 // MARK: 3 and 4. Through the bus into a running devices process
@@ -225,7 +213,8 @@ func percentile(_ xs: [Int64], _ p: Double) -> Int64 {
     return s[min(s.count - 1, Int(Double(s.count - 1) * p))]
 }
 
-func benchBus() async throws {
+/// Returns heartbeats/s through the bus.
+func benchBus() async throws -> Double {
     let dir = "/tmp/exam-bench-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let mesh = MeshConfig.ipc(in: dir, services: ["roster", "devices"])
@@ -236,7 +225,7 @@ func benchBus() async throws {
 
     let roster = RosterStandIn()
     try await roster.start(try mesh.endpoints(of: "roster"), candidates: candidates)
-    let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: dir, meshPath: meshPath)
+    let launcher = try MeshLauncher(binDir: devicesBin, dataDir: dir, meshPath: meshPath)
     try await launcher.start(MeshLauncher.Spec(name: "devices", arguments: ["--config", configPath, "--log-level", "warning"]))
     let tools = MeshClient(mesh: mesh, caller: "devices-bench")
     defer {
@@ -371,10 +360,23 @@ func benchBus() async throws {
     print("   heard by a subscriber after last heartbeat + timeout:     p50 \(percentile(heard, 0.5)) ms, p99 \(percentile(heard, 0.99)) ms,"
           + " max \(heard.max() ?? 0) ms")
     let status = await launcher.stop("devices")
-    print("   devices stopped with status \(status.map(String.init) ?? "?"); logs in \(dir)/logs")
+    if CommandLine.arguments.contains("--keep") {
+        print("   devices stopped with status \(status.map(String.init) ?? "?"); store and logs kept in \(dir)")
+    } else {
+        try? FileManager.default.removeItem(atPath: dir)
+        print("   devices stopped with status \(status.map(String.init) ?? "?")")
+    }
+    return Double(n) / (Double(runTook.components.seconds) + Double(runTook.components.attoseconds) / 1e18)
 }
 
 print("devices-bench: \(phones) phones (\(candidates) candidates), batches of \(batchSize), \(inflight) in flight")
-_ = try benchCore()
-try benchShellWork()
-try await benchBus()
+let core = try benchCore()
+let keyCheck = try benchShellWork()
+let bus = try await benchBus()
+let target = 100_000.0
+print(String(format: "summary: core %.0f/s, bus %.0f/s (target %.0f/s: core %@, bus %@)", core, bus, target,
+             core >= target ? "met" : "MISSED", bus >= target ? "met" : "MISSED"))
+if bus < target && keyCheck > 5 {
+    print(String(format: "   the devices shell's key check costs %.1f µs a heartbeat on the engine thread (a ceiling of %.0f/s alone):"
+                 + " its String(format:) hex formatting, see 2.", keyCheck, 1e6 / keyCheck))
+}

@@ -94,7 +94,7 @@ func runExamDay(tag: String, crash: [String: String]) async throws
     let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
     let restarts = Task<Void, Never> {}
     _ = restarts
-    let day = ExamDayRun(mesh: h.tools, roster: people, script: script, outputDir: h.dir + "/published", say: { _ in }) { milestone in
+    let day = ExamDayRun(mesh: h.tools, roster: people, script: script, outputDir: h.dir + "/published", launcher: h.launcher, say: { _ in }) { milestone in
         guard let service = crash[milestone] else { return }
         Task {
             h.launcher.signal(service, SIGKILL)
