@@ -69,8 +69,11 @@ public final class RpcClient: Sendable {
         let header = Envelope.encodeCall(CallHeaderFields(
             method: method, requestID: id, deadlineUnixMs: unixMillis() + limit.milliseconds,
             caller: caller, principal: principal ?? self.principal))
+        // Unsafe (not checked) continuation: every path below resumes it
+        // exactly once (a reply, the deadline sweep, a cancel, a close), and
+        // this is the hot path of every call.
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8], Error>) in
+            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<[UInt8], Error>) in
                 reactor.post { [state] loop in
                     guard let dealer = state.get(loop) else {
                         c.resume(throwing: RPCError(.unavailable, "client to \(self.endpoint) is closed"))

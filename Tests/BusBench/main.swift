@@ -5,7 +5,7 @@
 // Same payload size on both sides. Targets (issue 2): RPC within 1.3x of raw
 // REQ/REP; event throughput at least half of raw PUB/SUB.
 //
-// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R]
+// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw]
 import Bus
 import CZMQ
 import ExamContracts
@@ -17,10 +17,14 @@ func arg(_ name: String, _ def: Int) -> Int {
     return def
 }
 
-let calls = arg("--calls", 20_000)
+let calls = arg("--calls", 5_000)
 let eventCount = arg("--events", 200_000)
 let payloadSize = arg("--payload", 256)
-let rounds = arg("--rounds", 3)
+let rounds = arg("--rounds", 9)
+/// `--only bus` or `--only raw`: one side's RPC alone (for profiling).
+let only: String? = CommandLine.arguments.firstIndex(of: "--only").flatMap { i in
+    i + 1 < CommandLine.arguments.count ? CommandLine.arguments[i + 1] : nil
+}
 let payload = [UInt8](repeating: 0x5A, count: payloadSize)
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -85,6 +89,56 @@ func rawReqRep() -> Double {
     zmq_close(req)
     while !server.isFinished { usleep(1000) }
     return Double(elapsed) / Double(total) / 1000  // µs per round trip
+}
+
+// MARK: raw DEALER/ROUTER (what the bus does on the wire, without the bus)
+
+/// The bus's socket pattern with plain libzmq calls: a DEALER sends
+/// [header][body] (a header of the bus's size), waits in zmq_poll, reads the
+/// two-frame reply; a ROUTER thread polls, reads [identity][header][body]
+/// and sends it back. The gap between this and REQ/REP is the pattern's;
+/// the gap between this and the bus is the bus's own code.
+func rawDealerRouter() -> Double {
+    let ctx = RawContext(), clientCtx = RawContext()
+    let endpoint = Handoff<String>()
+    let total = calls
+    let header = [UInt8](repeating: 0x11, count: 64)
+    let server = Thread {
+        let router = zmq_socket(ctx.raw, ZMQ_ROUTER)!
+        zmq_bind(router, "tcp://127.0.0.1:*")
+        endpoint.put(lastEndpoint(router))
+        var frames = [zmq_msg_t](repeating: zmq_msg_t(), count: 3)
+        var item = zmq_pollitem_t(socket: router, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        var served = 0
+        while served < total {
+            _ = zmq_poll(&item, 1, -1)
+            for i in 0..<3 { zmq_msg_init(&frames[i]); zmq_msg_recv(&frames[i], router, ZMQ_DONTWAIT) }
+            for i in 0..<3 { zmq_msg_send(&frames[i], router, i < 2 ? ZMQ_SNDMORE : 0) }
+            served += 1
+        }
+        var linger: Int32 = 0
+        zmq_setsockopt(router, ZMQ_LINGER, &linger, 4)
+        zmq_close(router)
+    }
+    server.start()
+    let dealer = zmq_socket(clientCtx.raw, ZMQ_DEALER)!
+    zmq_connect(dealer, endpoint.take())
+    var item = zmq_pollitem_t(socket: dealer, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+    var reply = [UInt8](repeating: 0, count: payloadSize + 128)
+    let start = now()
+    for _ in 0..<total {
+        _ = header.withUnsafeBytes { zmq_send(dealer, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
+        _ = payload.withUnsafeBytes { zmq_send(dealer, $0.baseAddress, $0.count, 0) }
+        _ = zmq_poll(&item, 1, -1)
+        _ = zmq_recv(dealer, &reply, reply.count, ZMQ_DONTWAIT)
+        _ = zmq_recv(dealer, &reply, reply.count, ZMQ_DONTWAIT)
+    }
+    let elapsed = now() - start
+    var linger: Int32 = 0
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, 4)
+    zmq_close(dealer)
+    while !server.isFinished { usleep(1000) }
+    return Double(elapsed) / Double(total) / 1000
 }
 
 // MARK: bus RPC
@@ -224,21 +278,43 @@ func busEvents() async throws -> Double {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+if let only {
+    let t = only == "bus" ? try await busRPC(onReactor: true) : only == "dealer" ? rawDealerRouter() : rawReqRep()
+    print(String(format: "\(only) RPC round trip %.1f µs", t))
+    exit(0)
+}
 print("bus-bench: loopback tcp, payload \(payloadSize) B, \(calls) calls, \(eventCount) events, \(rounds) rounds")
-print("each round measures raw and bus back to back; the ratio is the median of the per-round ratios")
-var rawRTT: [Double] = [], busRTT: [Double] = [], poolRTT: [Double] = [], rawEv: [Double] = [], busEv: [Double] = []
-for _ in 0..<rounds {
-    rawRTT.append(rawReqRep())
-    busRTT.append(try await busRPC(onReactor: true))
+print("each round measures raw and bus back to back (order flipped every other round); the ratio is the median of the per-round ratios")
+var dealerRTT: [Double] = [], rawRTT: [Double] = [], busRTT: [Double] = [], poolRTT: [Double] = [], rawEv: [Double] = [], busEv: [Double] = []
+// Short rounds, raw and bus back to back, the order flipped every other
+// round: this machine's noise drifts over seconds, and a ratio taken over
+// the same few seconds is what can be compared.
+for round in 0..<rounds {
+    if round % 2 == 0 {
+        rawRTT.append(rawReqRep())
+        busRTT.append(try await busRPC(onReactor: true))
+    } else {
+        busRTT.append(try await busRPC(onReactor: true))
+        rawRTT.append(rawReqRep())
+    }
+    dealerRTT.append(rawDealerRouter())
     poolRTT.append(try await busRPC(onReactor: false))
-    rawEv.append(rawPubSub())
-    busEv.append(try await busEvents())
+    if round % 2 == 0 {
+        rawEv.append(rawPubSub())
+        busEv.append(try await busEvents())
+    } else {
+        busEv.append(try await busEvents())
+        rawEv.append(rawPubSub())
+    }
 }
 let rpcRatio = median(zip(busRTT, rawRTT).map { $0 / $1 })
+let dealerRatio = median(zip(dealerRTT, rawRTT).map { $0 / $1 })
 let poolRatio = median(zip(poolRTT, rawRTT).map { $0 / $1 })
 let evRatio = median(zip(busEv, rawEv).map { $0 / $1 })
 print(String(format: "RPC round trip   raw REQ/REP %7.1f µs   bus %7.1f µs   ratio %.2fx  (target <= 1.30x; caller on the reactor's executor)",
              median(rawRTT), median(busRTT), rpcRatio))
 print(String(format: "                                          bus %7.1f µs   ratio %.2fx  (caller on the global pool: two more thread switches)",
              median(poolRTT), poolRatio))
+print(String(format: "                 raw DEALER/ROUTER, the bus's frames and zmq_poll %7.1f µs   ratio %.2fx  (the socket pattern's share)",
+             median(dealerRTT), dealerRatio))
 print(String(format: "events/s         raw PUB/SUB %9.0f   bus %9.0f     ratio %.2f   (target >= 0.50)", median(rawEv), median(busEv), evRatio))
