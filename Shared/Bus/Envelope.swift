@@ -164,27 +164,35 @@ nonisolated(unsafe) private let emptyFrame = UnsafePointer(UnsafeMutablePointer<
 /// the fields that rarely change (publisher, stream, payload type, topic):
 /// one subscriber sees the same few values again and again.
 struct EventHeaderDecoder {
-    private var publisher = "", stream = "", payloadType = "", topic = ""
+    /// A field's last value, as Swift sees it and as C bytes (with the NUL)
+    /// to compare with: `String.withCString` copies small strings.
+    struct Cached {
+        var text = ""
+        var bytes: [CChar] = [0]
 
-    private static func same(_ p: UnsafeMutablePointer<CChar>?, _ s: String) -> Bool {
-        guard let p else { return s.isEmpty }
-        return s.withCString { strcmp($0, p) == 0 }
+        /// Takes `p`'s value, reusing the last one when it is the same.
+        mutating func take(_ p: UnsafeMutablePointer<CChar>?) -> Bool {
+            guard let p else {
+                if text.isEmpty { return true }
+                self = Cached()
+                return true
+            }
+            if bytes.withUnsafeBufferPointer({ strcmp($0.baseAddress!, p) == 0 }) { return true }
+            guard let s = String(validatingCString: p) else { return false }
+            text = s
+            bytes = Array(UnsafeBufferPointer(start: p, count: strlen(p) + 1))
+            return true
+        }
     }
 
-    private static func text(_ p: UnsafeMutablePointer<CChar>?, cached: inout String) -> Bool {
-        if same(p, cached) { return true }
-        guard let p else { cached = ""; return true }
-        guard let s = String(validatingCString: p) else { return false }
-        cached = s
-        return true
-    }
+    private var publisher = Cached(), stream = Cached(), payloadType = Cached(), topic = Cached()
 
     mutating func decode(_ bytes: [UInt8]) -> EventHeaderFields? {
         guard let m = bytes.withUnsafeBufferPointer({ exam__v1__event_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
         defer { exam__v1__event_header__free_unpacked(m, nil) }
-        guard Self.text(m.pointee.topic, cached: &topic), Self.text(m.pointee.publisher, cached: &publisher),
-              Self.text(m.pointee.stream, cached: &stream), Self.text(m.pointee.payload_type, cached: &payloadType) else { return nil }
-        return EventHeaderFields(topic: topic, publisher: publisher, stream: stream, seq: m.pointee.seq,
-                                 serverTimeMs: m.pointee.server_time_ms, payloadType: payloadType)
+        guard topic.take(m.pointee.topic), publisher.take(m.pointee.publisher), stream.take(m.pointee.stream),
+              payloadType.take(m.pointee.payload_type) else { return nil }
+        return EventHeaderFields(topic: topic.text, publisher: publisher.text, stream: stream.text, seq: m.pointee.seq,
+                                 serverTimeMs: m.pointee.server_time_ms, payloadType: payloadType.text)
     }
 }

@@ -74,7 +74,7 @@ public final class MeshLauncher: Sendable {
         let out = Pipe()
         process.standardOutput = out
         let logFile = logPath(spec.name)
-        if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logFile) { _ = FileManager.default.createFile(atPath: logFile, contents: nil) }
         guard let log = FileHandle(forWritingAtPath: logFile) else { throw LaunchError(description: "cannot write \(logFile)") }
         log.seekToEndOfFile()
         process.standardError = log

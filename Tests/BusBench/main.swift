@@ -5,7 +5,7 @@
 // Same payload size on both sides. Targets (issue 2): RPC within 1.3x of raw
 // REQ/REP; event throughput at least half of raw PUB/SUB.
 //
-// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw]
+// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw|events]
 import Bus
 import CZMQ
 import ExamContracts
@@ -270,6 +270,7 @@ func busEvents() async throws -> Double {
     let ok = counter.wait()
     let elapsed = now() - start
     if !ok { print("bus events: timed out; replays \(sub.counters["sub.replays"])") }
+    if only != nil { print("subscriber counters: \(sub.counters.snapshot())") }
     sub.stop()
     subReactor.shutdown()
     reactor.shutdown()
@@ -278,6 +279,10 @@ func busEvents() async throws -> Double {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+if only == "events" {
+    print(String(format: "bus events/s %.0f", try await busEvents()))
+    exit(0)
+}
 if let only {
     let t = only == "bus" ? try await busRPC(onReactor: true) : only == "dealer" ? rawDealerRouter() : rawReqRep()
     print(String(format: "\(only) RPC round trip %.1f µs", t))

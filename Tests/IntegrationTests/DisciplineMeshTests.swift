@@ -56,25 +56,12 @@ struct DisciplineMeshTests {
         let planJSON = people.planJSON(roomSize: 3, confirmation: ("+5s", "+12s"), mockEntry: ("+13s", "+15s"),
                                        formalEntry: ("+16s", "+22s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
                                        panelSize: 3)
-        let planPath = h.dir + "/plan.json", devicesConfig = h.dir + "/devices.json"
-        try Data(planJSON.utf8).write(to: URL(fileURLWithPath: planPath))
+        let devicesConfig = h.dir + "/devices.json"
         try Data(#"{ "loss_timeout_seconds": 1.5, "long_outage_seconds": 5, "max_interruptions": 3 }"#.utf8)
             .write(to: URL(fileURLWithPath: devicesConfig))
-        try await h.start("timing", ["--plan", planPath])
-        try await h.start("roster", ["--scrypt-n", "1024"])
-        try await h.start("devices", ["--config", devicesConfig])
-        try await h.start("discipline")
-        let staff = Staff(mesh: h.tools)
-        let plan = try await staff.plan()
-        let room = plan.rooms[0].id
-        _ = try await staff.importRoster(people.csv())
-        try await waitForClock(plan.confirmation.opens)
-        var clients: [CandidateClient] = []
-        for c in people.candidates {
-            let client = try await CandidateClient.login(h.tools, c)
-            _ = try await client.confirmWithPhoto()
-            clients.append(client)
-        }
+        let day = try await OpenedDay(h, people, planJSON: planJSON, more: [("devices", ["--config", devicesConfig]), ("discipline", [])])
+        let (staff, plan, room, clients) = (day.staff, day.plan, day.room, day.clients)
+        for c in clients { _ = try await c.confirmWithPhoto() }
         let phones = TestPhones(mesh: h.tools)
         for c in clients { try await phones.register(c) }
         let beating = phones.run()

@@ -21,19 +21,9 @@ struct ProctorMeshTests {
         let planJSON = people.planJSON(roomSize: 4, confirmation: ("+4s", "+11s"), mockEntry: ("+12s", "+14s"),
                                        formalEntry: ("+15s", "+19s"), publication: "+1h", readingSeconds: 60, answeringSeconds: 60,
                                        panelSize: 3)
-        let planPath = h.dir + "/plan.json"
-        try Data(planJSON.utf8).write(to: URL(fileURLWithPath: planPath))
-        try await h.start("timing", ["--plan", planPath])
-        try await h.start("roster", ["--scrypt-n", "1024"])
+        let day = try await OpenedDay(h, people, planJSON: planJSON)
+        let (staff, plan, room, clients, planPath) = (day.staff, day.plan, day.room, day.clients, day.planPath)
         let tail = try ToolProcess("proctor", ["--mesh", h.meshPath, "--tail", "--json"])
-
-        let staff = Staff(mesh: h.tools)
-        let plan = try await staff.plan()
-        let room = plan.rooms[0].id
-        _ = try await staff.importRoster(people.csv())
-        try await waitForClock(plan.confirmation.opens)
-        var clients: [CandidateClient] = []
-        for c in people.candidates { clients.append(try await CandidateClient.login(h.tools, c)) }
         for c in clients.prefix(3) { _ = try await c.confirmWithPhoto() }
         _ = try await clients[3].decline()
 

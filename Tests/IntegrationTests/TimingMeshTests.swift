@@ -17,18 +17,8 @@ struct TimingMeshTests {
         let planJSON = people.planJSON(roomSize: 6, confirmation: ("+5s", "+14s"), mockEntry: ("+15s", "+19s"),
                                        formalEntry: ("+20s", "+26s"), publication: "+1h", readingSeconds: 3, answeringSeconds: 3,
                                        panelSize: 3)
-        let planPath = h.dir + "/plan.json"
-        try Data(planJSON.utf8).write(to: URL(fileURLWithPath: planPath))
-        try await h.start("timing", ["--plan", planPath])
-        try await h.start("roster", ["--scrypt-n", "1024"])
-        let staff = Staff(mesh: h.tools)
-        let plan = try await staff.plan()
-        let room = plan.rooms[0].id
-        _ = try await staff.importRoster(people.csv())
-
-        try await waitForClock(plan.confirmation.opens)
-        var clients: [CandidateClient] = []
-        for c in people.candidates { clients.append(try await CandidateClient.login(h.tools, c)) }
+        let day = try await OpenedDay(h, people, planJSON: planJSON)
+        let (staff, plan, room, clients, planPath) = (day.staff, day.plan, day.room, day.clients, day.planPath)
         for c in clients.prefix(5) { _ = try await c.confirmWithPhoto() }
         _ = try await clients[5].decline()
 
