@@ -63,13 +63,9 @@ struct PhoneSimCommand: AsyncParsableCommand {
         Foundation.exit(code)
     }
 
-    /// Started by a launcher (EXAM_PARENT_PID): stop when it is gone, so a
-    /// crashed test run leaves no simulator behind (as the services do).
+    /// Started by a launcher: stop when it is gone, so a crashed test run
+    /// leaves no simulator behind (as the services do).
     func watchParent(_ simulator: PhoneSimulator) {
-        guard let text = ProcessInfo.processInfo.environment["EXAM_PARENT_PID"], let parent = Int32(text) else { return }
-        Task.detached {
-            while getppid() == parent { try? await Task.sleep(for: .seconds(1)) }
-            simulator.requestStop("launcher gone")
-        }
+        onParentGone { simulator.requestStop("launcher gone") }
     }
 }

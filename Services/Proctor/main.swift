@@ -52,6 +52,8 @@ struct Proctor: AsyncParsableCommand {
     static let watched = ["roster", "timing", "devices", "discipline"]
 
     func run() async throws {
+        // Started by a test or a launcher: gone with it.
+        onParentGone { Foundation.exit(0) }
         let client = try MeshClient(meshPath: mesh, caller: "proctor", principal: CallPrincipal(id: "proctor", role: .proctor))
         defer { client.close() }
         let services = Self.watched.filter { client.mesh.services[$0] != nil }

@@ -21,6 +21,8 @@ public final class Reactor: Sendable {
     private let wakeFD: Int32
     private let done = DispatchSemaphore(value: 0)
     private let stopped = Mutex(false)
+    /// Set once the loop has ended: nothing posted runs any more.
+    private let ended = Atomic<Bool>(false)
     /// The reactor thread's pthread_t (0 until it runs).
     private let owner = Atomic<UInt>(0)
 
@@ -34,7 +36,12 @@ public final class Reactor: Sendable {
             exam_name_this_thread(String("reactor-\(name)".prefix(15)))
             let loop = ReactorLoop(reactor: self)
             loop.run()
-            close(wakeFD)
+            // The wake-up fd stays open until deinit: a late post (a stream
+            // ending after its client closed) must never write to a closed
+            // descriptor whose number libzmq may have reused for a mailbox
+            // (a spurious wake-up there is an assertion, mailbox.cpp:99).
+            ended.store(true, ordering: .sequentiallyConsistent)
+            owner.store(0, ordering: .releasing)
             done.signal()
         }
         thread.name = "reactor-\(name)"
@@ -42,8 +49,16 @@ public final class Reactor: Sendable {
         thread.start()
     }
 
-    /// Runs `command` on the reactor thread, after the commands posted before it.
+    deinit { close(wakeFD) }
+
+    /// Whether the loop has ended (after `shutdown`): posted commands no
+    /// longer run.
+    public var isStopped: Bool { ended.load(ordering: .sequentiallyConsistent) }
+
+    /// Runs `command` on the reactor thread, after the commands posted before
+    /// it. After the loop has ended it is dropped.
     public func post(_ command: @escaping @Sendable (ReactorLoop) -> Void) {
+        if isStopped { return }
         let wasEmpty = commands.withLock { q in
             let e = q.isEmpty
             q.append(command)
@@ -67,7 +82,8 @@ public final class Reactor: Sendable {
 
     /// Runs `body` on the reactor thread and returns its result.
     public func perform<T: Sendable>(_ body: @escaping @Sendable (ReactorLoop) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
+        if isStopped { throw RPCError(.unavailable, "reactor \(name) has stopped") }
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
             post { loop in c.resume(with: Result { try body(loop) }) }
         }
     }

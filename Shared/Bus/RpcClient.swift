@@ -64,6 +64,7 @@ public final class RpcClient: Sendable {
     /// encoded response. For tools that speak any method (`examctl call`).
     public func callRaw(method: String, body: [UInt8], timeout: Duration? = nil,
                         as principal: CallPrincipal? = nil) async throws -> [UInt8] {
+        if reactor.isStopped { throw RPCError(.unavailable, "client to \(endpoint) is closed (its reactor has stopped)") }
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let limit = timeout ?? defaultTimeout
         let header = Envelope.encodeCall(CallHeaderFields(

@@ -175,18 +175,8 @@ public final class ServiceHost<State>: Sendable {
         }
     }
 
-    /// Started by a launcher (EXAM_PARENT_PID): stop when it is gone, so a
-    /// crashed test run leaves no services behind.
-    private func watchParent() {
-        guard let text = ProcessInfo.processInfo.environment["EXAM_PARENT_PID"], let parent = Int32(text) else { return }
-        let timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + 1, repeating: 1)
-        timer.setEventHandler {
-            if getppid() != parent { kill(getpid(), SIGTERM) }
-        }
-        timer.resume()
-        SignalSources.keepTimer(timer)
-    }
+    /// Started by a launcher: stop (SIGTERM, drained) when it is gone.
+    private func watchParent() { onParentGone { kill(getpid(), SIGTERM) } }
 
     private func waitForSignal() async -> Int32 { await waitForTerminationSignal() }
 
@@ -249,6 +239,23 @@ public final class ServiceHost<State>: Sendable {
 }
 
 /// Waits for SIGTERM or SIGINT (whichever comes first) and returns it.
+/// A process started by a launcher or a test (EXAM_PARENT_PID in its
+/// environment) runs `action` once that parent is gone, checked every
+/// second, so a crashed test run or demo leaves nothing behind.
+public func onParentGone(_ action: @escaping @Sendable () -> Void) {
+    guard let text = ProcessInfo.processInfo.environment["EXAM_PARENT_PID"], let parent = Int32(text) else { return }
+    let timer = DispatchSource.makeTimerSource(queue: .global())
+    timer.schedule(deadline: .now() + 1, repeating: 1)
+    timer.setEventHandler {
+        if getppid() != parent {
+            timer.cancel()
+            action()
+        }
+    }
+    timer.resume()
+    SignalSources.keepTimer(timer)
+}
+
 public func waitForTerminationSignal() async -> Int32 {
     signal(SIGTERM, SIG_IGN)
     signal(SIGINT, SIG_IGN)

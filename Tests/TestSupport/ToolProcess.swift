@@ -15,6 +15,9 @@ public final class ToolProcess: Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: exe)
         process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["EXAM_PARENT_PID"] = String(getpid())   // the tool ends if the test process dies
+        process.environment = env
         let out = Pipe()
         process.standardOutput = out
         let buffer = Mutex([UInt8]())
