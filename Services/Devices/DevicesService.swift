@@ -26,16 +26,7 @@ struct DevicesCommand: AsyncParsableCommand {
 
     func run() async throws {
         ExamLogHandler.bootstrap(level: host.level)
-        var devicesConfig = DevicesConfig()
-        if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw ConfigError("devices configuration \(config) cannot be read") }
-            do { devicesConfig = try JSONDecoder().decode(DevicesConfig.self, from: data) } catch {
-                throw ConfigError("devices configuration \(config) is not valid: \(describeJSONError(error))")
-            }
-            let problems = devicesConfig.problems()
-            guard problems.isEmpty else { throw ConfigError("devices configuration \(config): " + problems.joined(separator: "; ")) }
-        }
-        let fresh = devicesConfig
+        let fresh = try loadServiceConfiguration(config, what: "devices configuration", defaults: DevicesConfig()) { $0.problems() }
         let service = try ServiceHost<DevicesShellState>(name: "devices", options: host) { store in
             try DevicesDocuments.load(store, config: fresh)
         }

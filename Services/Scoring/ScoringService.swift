@@ -25,16 +25,7 @@ struct ScoringCommand: AsyncParsableCommand {
 
     func run() async throws {
         ExamLogHandler.bootstrap(level: host.level)
-        var scoringConfig = ScoringConfig()
-        if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw ConfigError("scoring configuration \(config) cannot be read") }
-            do { scoringConfig = try JSONDecoder().decode(ScoringConfig.self, from: data) } catch {
-                throw ConfigError("scoring configuration \(config) is not valid: \(describeJSONError(error))")
-            }
-            let problems = scoringConfig.problems()
-            guard problems.isEmpty else { throw ConfigError("scoring configuration \(config): " + problems.joined(separator: "; ")) }
-        }
-        let fresh = scoringConfig
+        let fresh = try loadServiceConfiguration(config, what: "scoring configuration", defaults: ScoringConfig()) { $0.problems() }
         let service = try ServiceHost<ScoringState>(name: "scoring", options: host) { store in
             try ScoringDocuments.load(store, config: fresh)
         }

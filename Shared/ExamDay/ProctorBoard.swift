@@ -195,7 +195,17 @@ public struct ProctorBoard: Sendable {
         }
         out.append("")
         let open = candidates.values.reduce(0) { $0 + $1.openIncidents.count }
-        out.append("\(events) events; open incidents: \(open); " + lastEvent.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  "))
+        // The last event heard from each service, wrapped (not clipped) so a
+        // narrow terminal still shows every service's position.
+        var footer = "\(events) events; open incidents: \(open); last heard:"
+        for item in lastEvent.sorted(by: { $0.key < $1.key }).map({ "\($0.key) \($0.value)" }) {
+            if footer.count + 2 + item.count > width {
+                out.append(footer)
+                footer = "   "
+            }
+            footer += "  " + item
+        }
+        out.append(footer)
         return out.map { String($0.prefix(width)) }
     }
 

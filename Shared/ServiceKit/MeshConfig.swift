@@ -148,3 +148,19 @@ public func describeJSONError(_ error: Error) -> String {
     @unknown default: return "\(e)"
     }
 }
+
+/// Reads a service's JSON configuration file: `defaults` when no file is
+/// given; otherwise the file, refused with what and where when it cannot be
+/// read, is not valid JSON for `T`, or breaks one of `problems` (each listed).
+public func loadServiceConfiguration<T: Decodable>(_ path: String?, what: String, defaults: T,
+                                                   problems: (T) -> [String]) throws -> T {
+    guard let path else { return defaults }
+    guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError("\(what) \(path) cannot be read") }
+    let config: T
+    do { config = try JSONDecoder().decode(T.self, from: data) } catch {
+        throw ConfigError("\(what) \(path) is not valid: \(describeJSONError(error))")
+    }
+    let found = problems(config)
+    guard found.isEmpty else { throw ConfigError("\(what) \(path): " + found.joined(separator: "; ")) }
+    return config
+}

@@ -59,4 +59,40 @@ struct DeploymentTests {
             #expect(e.description.contains("services.roster.events: tcp://127.0.0.1:7101 is also services.roster.rpc"))
         }
     }
+
+    /// A service's own configuration file (devices --config, scoring
+    /// --config): no file gives the defaults; a bad one is refused with what
+    /// and where, and every broken constraint listed.
+    @Test func aServiceConfigurationIsReadOrRefusedWithWhatAndWhere() throws {
+        struct Limits: Decodable, Equatable {
+            var timeoutSeconds = 10
+            var ratio = 1
+            func problems() -> [String] {
+                (timeoutSeconds > 0 ? [] : ["timeoutSeconds must be above 0"]) + (ratio >= 1 ? [] : ["ratio must be at least 1"])
+            }
+        }
+        let dir = try temporaryFolder("config")
+        func load(_ text: String?) throws -> Limits {
+            var path: String?
+            if let text {
+                path = dir + "/limits.json"
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path!))
+            }
+            return try loadServiceConfiguration(path, what: "limits configuration", defaults: Limits()) { $0.problems() }
+        }
+        func refusal(_ text: String) throws -> String {
+            do { _ = try load(text); return "accepted" } catch let e as ConfigError { return e.description }
+        }
+        #expect(try load(nil) == Limits())
+        #expect(try load(#"{"timeoutSeconds": 3, "ratio": 2}"#) == Limits(timeoutSeconds: 3, ratio: 2))
+        #expect(try refusal(#"{"timeoutSeconds": "ten", "ratio": 1}"#) == "limits configuration \(dir)/limits.json is not valid: timeoutSeconds should be Int")
+        #expect(try refusal(#"{"timeoutSeconds": 0, "ratio": 0}"#)
+            == "limits configuration \(dir)/limits.json: timeoutSeconds must be above 0; ratio must be at least 1")
+        do {
+            _ = try loadServiceConfiguration(dir + "/absent.json", what: "limits configuration", defaults: Limits()) { $0.problems() }
+            Issue.record("a missing file was accepted")
+        } catch let e as ConfigError {
+            #expect(e.description == "limits configuration \(dir)/absent.json cannot be read")
+        }
+    }
 }

@@ -79,7 +79,7 @@ import Testing
         board.apply(try event("discipline.incident.reported", reported))
         lines = board.render(now: t0)
         #expect(row(lines, "A2").contains("I-1 ground 9"))
-        #expect(lines.last?.contains("open incidents: 1") == true)
+        #expect(lines.contains { $0.contains("open incidents: 1") })
 
         var decision = DecisionView(); decision.incidentId = "I-1"
         var decided = DecisionEvent(); decided.examNumber = "A2"; decided.decision = decision; decided.standing = .qualificationCancelled
@@ -90,7 +90,13 @@ import Testing
         #expect(row(lines, "A2").contains("disqualified"))
         #expect(!row(lines, "A2").contains("I-1"))
         #expect(!row(lines, "A2").contains("LOST") && !row(lines, "A2").contains("!"))
-        #expect(lines.last?.contains("open incidents: 0") == true)
+        #expect(lines.contains { $0.contains("open incidents: 0") })
+
+        // A narrow terminal: the footer wraps, every service still named.
+        let narrow = board.render(now: t0, width: 40)
+        #expect(narrow.allSatisfy { $0.count <= 40 })
+        let footer = narrow.drop { !$0.contains("open incidents") }.joined(separator: " ")
+        #expect(footer.contains("devices #") && footer.contains("discipline #"))
     }
 
     @Test mutating func theOtherSittingsEventsAndOddPayloadsChangeNothing() throws {
