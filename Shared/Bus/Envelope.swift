@@ -129,6 +129,13 @@ enum Envelope {
     }
 
     static func encodeEvent(_ h: EventHeaderFields) -> [UInt8] {
+        withEncodedEvent(h) { Array($0) }
+    }
+
+    /// Packs an event header into a buffer on the stack and lends it to
+    /// `body`: the publisher sends it from there, with no allocation per
+    /// event.
+    static func withEncodedEvent<R>(_ h: EventHeaderFields, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         var msg = Exam__V1__EventHeader()
         exam__v1__event_header__init(&msg)
         msg.seq = h.seq
@@ -141,7 +148,14 @@ enum Envelope {
                         msg.publisher = UnsafeMutablePointer(mutating: publisher)
                         msg.stream = UnsafeMutablePointer(mutating: stream)
                         msg.payload_type = UnsafeMutablePointer(mutating: type)
-                        return withUnsafeMutablePointer(to: &msg) { pack(UnsafeMutableRawPointer($0)) }
+                        return withUnsafeMutablePointer(to: &msg) { m in
+                            let cmsg = UnsafeMutableRawPointer(m).assumingMemoryBound(to: ProtobufCMessage.self)
+                            let size = protobuf_c_message_get_packed_size(cmsg)
+                            return withUnsafeTemporaryAllocation(byteCount: max(size, 1), alignment: 1) { buf in
+                                let n = size == 0 ? 0 : protobuf_c_message_pack(cmsg, buf.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                                return body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<n]))
+                            }
+                        }
                     }
                 }
             }
@@ -188,7 +202,12 @@ struct EventHeaderDecoder {
     private var publisher = Cached(), stream = Cached(), payloadType = Cached(), topic = Cached()
 
     mutating func decode(_ bytes: [UInt8]) -> EventHeaderFields? {
-        guard let m = bytes.withUnsafeBufferPointer({ exam__v1__event_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
+        bytes.withUnsafeBytes { decode($0) }
+    }
+
+    mutating func decode(_ bytes: UnsafeRawBufferPointer) -> EventHeaderFields? {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
+        guard let m = exam__v1__event_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__event_header__free_unpacked(m, nil) }
         guard topic.take(m.pointee.topic), publisher.take(m.pointee.publisher), stream.take(m.pointee.stream),
               payloadType.take(m.pointee.payload_type) else { return nil }

@@ -86,23 +86,27 @@ public final class EventSubscriber: Sendable {
     private func receive(_ socket: ZSocket, _ loop: ReactorLoop) {
         guard let st = state.get(loop) else { return }
         for _ in 0..<512 {
-            guard let (frames, _) = socket.receive(maxFrames: 4) else { return }
-            guard frames.count == 3, let header = st.headers.decode(frames[1]) else {
-                malformedCount.add()
-                continue
-            }
-            if header.topic == headTopic {
-                run(st.cursor.head(stream: header.stream, seq: header.seq), st, loop)
-            } else {
-                liveCount.add()
-                let e = DeliveredEvent(header: header, payload: frames[2])
-                // The common case, the next event in order, without building actions.
-                if st.cursor.takeInOrder(e) {
-                    deliverOne(e)
+            // The frames are lent by libzmq, not copied: only the payload of
+            // an event that is delivered is copied out.
+            let received = socket.withMessage { frames, overflow in
+                guard frames.count == 3, !overflow, let header = st.headers.decode(frames[1]) else {
+                    malformedCount.add()
+                    return
+                }
+                if header.topic == headTopic {
+                    run(st.cursor.head(stream: header.stream, seq: header.seq), st, loop)
                 } else {
-                    run(st.cursor.live(e), st, loop)
+                    liveCount.add()
+                    let e = DeliveredEvent(header: header, payload: Array(frames[2]))
+                    // The common case, the next event in order, without building actions.
+                    if st.cursor.takeInOrder(e) {
+                        deliverOne(e)
+                    } else {
+                        run(st.cursor.live(e), st, loop)
+                    }
                 }
             }
+            if !received { return }
         }
     }
 

@@ -76,18 +76,30 @@ public final class EventPublisher: Sendable {
         return actual
     }
 
-    /// Sends committed events, in seq order, from any thread. The frames are
-    /// built on the calling thread; the reactor only sends them.
+    /// Sends committed events, in seq order, from any thread. Each goes out
+    /// as [topic][EventHeader][payload], every frame sent from where it lies
+    /// (the header packed on the reactor's stack): nothing is allocated per
+    /// event, and nothing built on one thread is freed on another.
     public func publish(_ events: [OutgoingEvent]) {
         guard let last = events.last?.header.seq else { return }
-        let frames = events.map { e in [Array(e.header.topic.utf8), Envelope.encodeEvent(e.header), e.payload] }
         reactor.post { [self] loop in
             guard let s = socket.get(loop) else { return }
             var failed = 0
-            for f in frames where s.send(f) != 0 { failed += 1 }
-            published.add(Int64(frames.count - failed))
+            for e in events where Self.send(e, on: s) != 0 { failed += 1 }
+            published.add(Int64(events.count - failed))
             if failed > 0 { sendFailed.add(Int64(failed)) }
             head.store(max(head.load(ordering: .relaxed), last), ordering: .releasing)
+        }
+    }
+
+    private static func send(_ e: OutgoingEvent, on s: ZSocket) -> Int32 {
+        var topic = e.header.topic
+        let rc = topic.withUTF8 { s.sendFrame(UnsafeRawBufferPointer($0), more: true) }
+        if rc != 0 { return rc }
+        return Envelope.withEncodedEvent(e.header) { header in
+            let rc = s.sendFrame(header, more: true)
+            if rc != 0 { return rc }
+            return e.payload.withUnsafeBytes { s.sendFrame($0, more: false) }
         }
     }
 

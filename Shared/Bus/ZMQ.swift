@@ -131,16 +131,21 @@ final class ZSocket {
     @discardableResult
     func send(_ frames: [[UInt8]]) -> Int32 {
         for (i, f) in frames.enumerated() {
-            let flags = ZMQ_DONTWAIT | (i < frames.count - 1 ? ZMQ_SNDMORE : 0)
-            while true {
-                let rc = f.withUnsafeBytes { zmq_send(raw, $0.baseAddress, $0.count, flags) }
-                if rc >= 0 { break }
-                let e = zmq_errno()
-                if e == EINTR { continue }
-                return e
-            }
+            let rc = f.withUnsafeBytes { sendFrame($0, more: i < frames.count - 1) }
+            if rc != 0 { return rc }
         }
         return 0
+    }
+
+    /// Sends one frame of a message from where it lies, without blocking
+    /// (`more`: frames of the same message follow). Returns errno on failure.
+    func sendFrame(_ bytes: UnsafeRawBufferPointer, more: Bool) -> Int32 {
+        let flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)
+        while true {
+            if zmq_send(raw, bytes.baseAddress, bytes.count, flags) >= 0 { return 0 }
+            let e = zmq_errno()
+            if e != EINTR { return e }
+        }
     }
 
     /// Receives one whole message without blocking; nil when none is waiting.

@@ -5,7 +5,7 @@
 // Same payload size on both sides. Targets (issue 2): RPC within 1.3x of raw
 // REQ/REP; event throughput at least half of raw PUB/SUB.
 //
-// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw|events]
+// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw|events|raw-events]
 import Bus
 import CZMQ
 import ExamContracts
@@ -168,7 +168,10 @@ func busRPC(onReactor: Bool) async throws -> Double {
 
 // MARK: raw PUB/SUB
 
-func rawPubSub() -> Double {
+/// Raw PUB/SUB; with `busFrames`, each event goes out as the bus's three
+/// frames ([topic][a header of the bus's size][payload]) instead of one: the
+/// gap between the two is the framing's share, paid in libzmq's I/O threads.
+func rawPubSub(busFrames: Bool = false) -> Double {
     let ctx = RawContext(), subCtx = RawContext()
     let endpoint = Handoff<String>()
     let subscribed = Handoff<Bool>()
@@ -186,7 +189,14 @@ func rawPubSub() -> Double {
             usleep(2000)
             probing = !subscribed.peek
         }
-        for _ in 0..<n { _ = payload.withUnsafeBytes { zmq_send(pub, $0.baseAddress, $0.count, 0) } }
+        let topic = [UInt8]("bench.tick".utf8), header = [UInt8](repeating: 0x11, count: 60)
+        for _ in 0..<n {
+            if busFrames {
+                _ = topic.withUnsafeBytes { zmq_send(pub, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
+                _ = header.withUnsafeBytes { zmq_send(pub, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
+            }
+            _ = payload.withUnsafeBytes { zmq_send(pub, $0.baseAddress, $0.count, 0) }
+        }
         var linger: Int32 = 2000
         zmq_setsockopt(pub, ZMQ_LINGER, &linger, 4)
         zmq_close(pub)
@@ -209,6 +219,10 @@ func rawPubSub() -> Double {
             if start == 0 { subscribed.put(true); start = now() }
             continue
         }
+        var more: Int32 = 0
+        var moreSize = 4
+        zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &moreSize)
+        if more != 0 { continue }  // not the last frame of an event
         received += 1
     }
     let elapsed = now() - start
@@ -279,6 +293,10 @@ func busEvents() async throws -> Double {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+if only == "raw-events" {
+    print(String(format: "raw PUB/SUB events/s %.0f, with the bus's three frames %.0f", rawPubSub(), rawPubSub(busFrames: true)))
+    exit(0)
+}
 if only == "events" {
     print(String(format: "bus events/s %.0f", try await busEvents()))
     exit(0)
@@ -290,7 +308,8 @@ if let only {
 }
 print("bus-bench: loopback tcp, payload \(payloadSize) B, \(calls) calls, \(eventCount) events, \(rounds) rounds")
 print("each round measures raw and bus back to back (order flipped every other round); the ratio is the median of the per-round ratios")
-var dealerRTT: [Double] = [], rawRTT: [Double] = [], busRTT: [Double] = [], poolRTT: [Double] = [], rawEv: [Double] = [], busEv: [Double] = []
+var dealerRTT: [Double] = [], rawRTT: [Double] = [], busRTT: [Double] = [], poolRTT: [Double] = [], rawEv: [Double] = [], busEv: [Double] = [],
+    framedEv: [Double] = []
 // Short rounds, raw and bus back to back, the order flipped every other
 // round: this machine's noise drifts over seconds, and a ratio taken over
 // the same few seconds is what can be compared.
@@ -311,11 +330,13 @@ for round in 0..<rounds {
         busEv.append(try await busEvents())
         rawEv.append(rawPubSub())
     }
+    framedEv.append(rawPubSub(busFrames: true))
 }
 let rpcRatio = median(zip(busRTT, rawRTT).map { $0 / $1 })
 let dealerRatio = median(zip(dealerRTT, rawRTT).map { $0 / $1 })
 let poolRatio = median(zip(poolRTT, rawRTT).map { $0 / $1 })
 let evRatio = median(zip(busEv, rawEv).map { $0 / $1 })
+let framedRatio = median(zip(framedEv, rawEv).map { $0 / $1 })
 print(String(format: "RPC round trip   raw REQ/REP %7.1f µs   bus %7.1f µs   ratio %.2fx  (target <= 1.30x; caller on the reactor's executor)",
              median(rawRTT), median(busRTT), rpcRatio))
 print(String(format: "                                          bus %7.1f µs   ratio %.2fx  (caller on the global pool: two more thread switches)",
@@ -323,3 +344,4 @@ print(String(format: "                                          bus %7.1f µs   
 print(String(format: "                 raw DEALER/ROUTER, the bus's frames and zmq_poll %7.1f µs   ratio %.2fx  (the socket pattern's share)",
              median(dealerRTT), dealerRatio))
 print(String(format: "events/s         raw PUB/SUB %9.0f   bus %9.0f     ratio %.2f   (target >= 0.50)", median(rawEv), median(busEv), evRatio))
+print(String(format: "                 raw PUB/SUB, the bus's three frames per event %9.0f     ratio %.2f   (the framing's share)", median(framedEv), framedRatio))
