@@ -128,19 +128,30 @@ enum Envelope {
         return ReplyHeaderFields(requestID: m.pointee.request_id, code: code, message: message)
     }
 
-    static func encodeEvent(_ h: EventHeaderFields) -> [UInt8] {
-        withEncodedEvent(h) { Array($0) }
+    static func encodeEvent(_ h: EventHeaderFields, payload: [UInt8] = []) -> [UInt8] {
+        withEncodedEvent(h, payload: payload) { Array($0) }
     }
 
-    /// Packs an event header into a buffer on the stack and lends it to
-    /// `body`: the publisher sends it from there, with no allocation per
-    /// event.
-    static func withEncodedEvent<R>(_ h: EventHeaderFields, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    /// Packs an event header, with the event's payload inside it (bus.proto:
+    /// EVENT is [topic][EventHeader]), into a buffer on the stack and lends
+    /// it to `body`: the publisher sends it from there, with no allocation
+    /// per event (a large payload's buffer goes to the heap).
+    static func withEncodedEvent<R>(_ h: EventHeaderFields, payload: [UInt8] = [],
+                                    _ body: (UnsafeRawBufferPointer) -> R) -> R {
         var msg = Exam__V1__EventHeader()
         exam__v1__event_header__init(&msg)
         msg.seq = h.seq
         msg.server_time_ms = h.serverTimeMs
-        return h.topic.withCString { topic in
+        return payload.withUnsafeBufferPointer { bytes in
+            // protobuf-c only reads the payload while packing.
+            msg.payload = ProtobufCBinaryData(len: bytes.count, data: UnsafeMutablePointer(mutating: bytes.baseAddress))
+            return packEvent(&msg, h, body)
+        }
+    }
+
+    private static func packEvent<R>(_ msg: inout Exam__V1__EventHeader, _ h: EventHeaderFields,
+                                     _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        h.topic.withCString { topic in
             h.publisher.withCString { publisher in
                 h.stream.withCString { stream in
                     h.payloadType.withCString { type in
@@ -202,16 +213,20 @@ struct EventHeaderDecoder {
     private var publisher = Cached(), stream = Cached(), payloadType = Cached(), topic = Cached()
 
     mutating func decode(_ bytes: [UInt8]) -> EventHeaderFields? {
-        bytes.withUnsafeBytes { decode($0) }
+        bytes.withUnsafeBytes { decode($0)?.header }
     }
 
-    mutating func decode(_ bytes: UnsafeRawBufferPointer) -> EventHeaderFields? {
+    /// The header and the payload it carries (empty for HEAD and for the
+    /// first version's three-frame events, whose payload is the next frame).
+    mutating func decode(_ bytes: UnsafeRawBufferPointer) -> (header: EventHeaderFields, payload: [UInt8])? {
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
         guard let m = exam__v1__event_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__event_header__free_unpacked(m, nil) }
         guard topic.take(m.pointee.topic), publisher.take(m.pointee.publisher), stream.take(m.pointee.stream),
               payloadType.take(m.pointee.payload_type) else { return nil }
-        return EventHeaderFields(topic: topic.text, publisher: publisher.text, stream: stream.text, seq: m.pointee.seq,
-                                 serverTimeMs: m.pointee.server_time_ms, payloadType: payloadType.text)
+        let p = m.pointee.payload
+        let payload = p.len > 0 && p.data != nil ? Array(UnsafeBufferPointer(start: p.data, count: p.len)) : []
+        return (EventHeaderFields(topic: topic.text, publisher: publisher.text, stream: stream.text, seq: m.pointee.seq,
+                                  serverTimeMs: m.pointee.server_time_ms, payloadType: payloadType.text), payload)
     }
 }

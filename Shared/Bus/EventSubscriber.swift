@@ -89,7 +89,10 @@ public final class EventSubscriber: Sendable {
             // The frames are lent by libzmq, not copied: only the payload of
             // an event that is delivered is copied out.
             let received = socket.withMessage { frames, overflow in
-                guard frames.count == 3, !overflow, let header = st.headers.decode(frames[1]) else {
+                // [topic][EventHeader with payload]; the first version's
+                // [topic][EventHeader][payload] (and its HEAD) still read.
+                guard frames.count == 2 || frames.count == 3, !overflow,
+                      let (header, inner) = st.headers.decode(frames[1]) else {
                     malformedCount.add()
                     return
                 }
@@ -97,7 +100,7 @@ public final class EventSubscriber: Sendable {
                     run(st.cursor.head(stream: header.stream, seq: header.seq), st, loop)
                 } else {
                     liveCount.add()
-                    let e = DeliveredEvent(header: header, payload: Array(frames[2]))
+                    let e = DeliveredEvent(header: header, payload: frames.count == 3 ? Array(frames[2]) : inner)
                     // The common case, the next event in order, without building actions.
                     if st.cursor.takeInOrder(e) {
                         deliverOne(e)

@@ -77,9 +77,10 @@ public final class EventPublisher: Sendable {
     }
 
     /// Sends committed events, in seq order, from any thread. Each goes out
-    /// as [topic][EventHeader][payload], every frame sent from where it lies
-    /// (the header packed on the reactor's stack): nothing is allocated per
-    /// event, and nothing built on one thread is freed on another.
+    /// as [topic][EventHeader with the payload inside] (bus.proto), every
+    /// frame sent from where it lies (the header packed on the reactor's
+    /// stack): nothing is allocated per event, and nothing built on one
+    /// thread is freed on another.
     public func publish(_ events: [OutgoingEvent]) {
         guard let last = events.last?.header.seq else { return }
         reactor.post { [self] loop in
@@ -96,11 +97,7 @@ public final class EventPublisher: Sendable {
         var topic = e.header.topic
         let rc = topic.withUTF8 { s.sendFrame(UnsafeRawBufferPointer($0), more: true) }
         if rc != 0 { return rc }
-        return Envelope.withEncodedEvent(e.header) { header in
-            let rc = s.sendFrame(header, more: true)
-            if rc != 0 { return rc }
-            return e.payload.withUnsafeBytes { s.sendFrame($0, more: false) }
-        }
+        return Envelope.withEncodedEvent(e.header, payload: e.payload) { s.sendFrame($0, more: false) }
     }
 
     private func sendHead(_ s: ZSocket) {

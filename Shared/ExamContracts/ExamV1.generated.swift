@@ -1992,6 +1992,7 @@ public struct EventHeader: ProtoMessage {
     public var seq: UInt64
     public var serverTimeMs: Int64
     public var payloadType: String
+    public var payload: Data
 
     public init(
         topic: String = "",
@@ -1999,7 +2000,8 @@ public struct EventHeader: ProtoMessage {
         stream: String = "",
         seq: UInt64 = 0,
         serverTimeMs: Int64 = 0,
-        payloadType: String = ""
+        payloadType: String = "",
+        payload: Data = Data()
     ) {
         self.topic = topic
         self.publisher = publisher
@@ -2007,6 +2009,7 @@ public struct EventHeader: ProtoMessage {
         self.seq = seq
         self.serverTimeMs = serverTimeMs
         self.payloadType = payloadType
+        self.payload = payload
     }
 
     public init(protoReader r: ProtoReader) throws {
@@ -2016,6 +2019,7 @@ public struct EventHeader: ProtoMessage {
         self.seq = r.uint64(3)
         self.serverTimeMs = r.int64(4)
         self.payloadType = try r.string(5)
+        self.payload = r.bytes(6)
     }
 
     public func protoWrite(to w: inout ProtoWriter) throws {
@@ -2025,6 +2029,7 @@ public struct EventHeader: ProtoMessage {
         w.uint64(3, self.seq)
         w.int64(4, self.serverTimeMs)
         try w.string(5, self.payloadType)
+        w.bytes(6, self.payload)
     }
 
     public init(from decoder: Decoder) throws {
@@ -2035,6 +2040,7 @@ public struct EventHeader: ProtoMessage {
         self.seq = try c.decodeIfPresent(UInt64.self, forKey: .seq) ?? 0
         self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
         self.payloadType = try c.decodeIfPresent(String.self, forKey: .payloadType) ?? ""
+        self.payload = try c.decodeIfPresent(Data.self, forKey: .payload) ?? Data()
     }
 
     enum CodingKeys: String, CodingKey {
@@ -2044,6 +2050,7 @@ public struct EventHeader: ProtoMessage {
         case seq = "seq"
         case serverTimeMs = "server_time_ms"
         case payloadType = "payload_type"
+        case payload = "payload"
     }
 }
 

@@ -1,6 +1,8 @@
+import CZMQ
 import Bus
 import ExamContracts
 import Foundation
+import Synchronization
 import Testing
 
 /// A publisher with an in-memory outbox and a replay service, on loopback.
@@ -121,6 +123,82 @@ struct EventTests {
         }
         let got = try await collect(stream, count: 5)
         #expect(got.map(\.seq) == [1, 2, 3, 4, 5])
+    }
+}
+
+/// What a subscriber delivered, from its reactor thread.
+final class DeliveredList: Sendable {
+    let list = Mutex<[DeliveredEvent]>([])
+}
+
+/// The event frames as bus.proto writes them down, read and written by hand.
+@Suite("event wire format")
+struct EventWireTests {
+    @Test func anEventIsTwoFramesWithThePayloadInsideItsHeader() async throws {
+        let pub = try await ProbePublisher(headInterval: .milliseconds(50))
+        let sub = RawSocket(ZMQ_SUB, timeoutMs: 200)
+        zmq_setsockopt(sub.socket, ZMQ_SUBSCRIBE, "probe.", 6)
+        zmq_connect(sub.socket, pub.eventsEndpoint)
+        // The SUB joins asynchronously: emit until one arrives (each receive
+        // waits at most 200 ms; the whole at most 10 s).
+        let deadline = ContinuousClock.now + .seconds(10)
+        var frames: [[UInt8]] = []
+        var n: UInt64 = 0
+        while frames.isEmpty && ContinuousClock.now < deadline {
+            n += 1
+            try pub.emit("probe.wire", n: n)
+            frames = sub.receive() ?? []
+        }
+        #expect(frames.count == 2)
+        #expect(frames[0] == Array("probe.wire".utf8))
+        let header = try ProtoCodec.decode(EventHeader.self, from: frames[1])
+        #expect(header.topic == "probe.wire" && header.publisher == "probe" && header.stream == pub.outbox.stream)
+        #expect(header.payloadType == ProbeEvent.protoName)
+        #expect(try ProtoCodec.decode(ProbeEvent.self, from: header.payload).n == header.seq)
+    }
+
+    @Test func theFirstVersionsThreeFrameEventsStillRead() async throws {
+        // A first-version publisher: [topic][EventHeader][payload] and the
+        // three-frame HEAD, by hand; its replay outbox is empty, so whatever
+        // arrives came live, in the old layout.
+        let reactor = Reactor(name: "old-publisher-rpc")
+        defer { reactor.shutdown() }
+        let server = RpcServer(reactor: reactor)
+        server.serveReplay(MemoryOutbox(stream: "old"))
+        let rpc = try await server.bind("tcp://127.0.0.1:*")
+        let pub = RawSocket(ZMQ_PUB)
+        zmq_bind(pub.socket, "tcp://127.0.0.1:*")
+        var buf = [CChar](repeating: 0, count: 256)
+        var len = buf.count
+        zmq_getsockopt(pub.socket, ZMQ_LAST_ENDPOINT, &buf, &len)
+        let events = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+
+        let subReactor = Reactor(name: "subscriber")
+        defer { subReactor.shutdown() }
+        let got = DeliveredList()
+        let subscriber = EventSubscriber(reactor: subReactor, publisher: "old", eventsEndpoint: events, rpcEndpoint: rpc,
+                                         prefixes: ["old."], from: .start, caller: "test") { e in got.list.withLock { $0.append(e) } }
+        subscriber.start()
+        defer { subscriber.stop() }
+        func header(_ topic: String, _ seq: UInt64) throws -> [UInt8] {
+            try ProtoCodec.encode(EventHeader(topic: topic, publisher: "old", stream: "old", seq: seq, serverTimeMs: 1,
+                                              payloadType: topic == headTopic ? "" : ProbeEvent.protoName))
+        }
+        // Send until the subscriber has all three (the SUB joins late), at
+        // most 10 s; the pause only paces the resends.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while got.list.withLock({ $0.count }) < 3 && ContinuousClock.now < deadline {
+            for seq: UInt64 in 1...3 {
+                pub.send([Array("old.tick".utf8), try header("old.tick", seq), try ProtoCodec.encode(ProbeEvent(n: seq * 10))])
+            }
+            pub.send([Array(headTopic.utf8), try header(headTopic, 3), []])
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let delivered = got.list.withLock { $0 }
+        #expect(delivered.map(\.seq) == [1, 2, 3])
+        #expect(try delivered.map { try $0.decode(ProbeEvent.self).n } == [10, 20, 30])
+        #expect(subscriber.counters["sub.malformed"] == 0)
+        #expect(subscriber.counters["sub.replayed"] == 0)
     }
 }
 

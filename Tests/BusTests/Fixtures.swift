@@ -74,18 +74,19 @@ final class ProbeServer: Sendable {
     deinit { reactor.shutdown() }
 }
 
-/// A raw DEALER for sending what a well-behaved client never would.
-final class RawDealer {
+/// A bare libzmq socket of any kind, for speaking the wire format by hand
+/// (and sending what a well-behaved peer never would).
+final class RawSocket {
     let context: UnsafeMutableRawPointer = zmq_ctx_new()
     let socket: UnsafeMutableRawPointer
 
-    init(endpoint: String) {
-        socket = zmq_socket(context, ZMQ_DEALER)
+    /// `timeoutMs`: how long `receive` waits.
+    init(_ kind: Int32, timeoutMs: Int32 = 5000) {
+        socket = zmq_socket(context, kind)
         var linger: Int32 = 0
         zmq_setsockopt(socket, ZMQ_LINGER, &linger, 4)
-        var timeout: Int32 = 5000
+        var timeout = timeoutMs
         zmq_setsockopt(socket, ZMQ_RCVTIMEO, &timeout, 4)
-        zmq_connect(socket, endpoint)
     }
 
     deinit {
@@ -99,7 +100,7 @@ final class RawDealer {
         }
     }
 
-    /// Waits (at most the socket's 5 s receive timeout) for one reply.
+    /// One whole message, or nil once the receive timeout passed.
     func receive() -> [[UInt8]]? {
         var frames: [[UInt8]] = []
         var msg = zmq_msg_t()
@@ -112,6 +113,13 @@ final class RawDealer {
         } while zmq_msg_more(&msg) != 0
         return frames
     }
+}
+
+/// A raw DEALER connected to `endpoint`, waiting at most 5 s for a reply.
+func rawDealer(endpoint: String) -> RawSocket {
+    let raw = RawSocket(ZMQ_DEALER)
+    zmq_connect(raw.socket, endpoint)
+    return raw
 }
 
 func callHeader(_ method: String, id: UInt64, deadline: Int64 = 0) throws -> [UInt8] {

@@ -81,7 +81,7 @@ struct RpcTests {
 
     @Test func serviceRefusesACallWhoseDeadlinePassed() async throws {
         let service = try await ProbeServer()
-        let raw = RawDealer(endpoint: service.endpoint)
+        let raw = rawDealer(endpoint: service.endpoint)
         raw.send([try callHeader(BusProbeAPI.echo.name, id: 9, deadline: unixMillis() - 1000), []])
         let h = try #require(try replyHeader(raw.receive()))
         #expect(h.requestId == 9)
@@ -104,7 +104,7 @@ struct RpcTests {
         limits.maxRequestBytes = 512 << 10
         limits.transportMaxBytes = 1 << 20
         let service = try await ProbeServer(limits: limits)
-        let raw = RawDealer(endpoint: service.endpoint)
+        let raw = rawDealer(endpoint: service.endpoint)
 
         // Random bytes where the CallHeader should be.
         raw.send([[0xFF, 0xFF, 0xFF, 0x01, 0x02], [1, 2, 3]])
@@ -134,7 +134,7 @@ struct RpcTests {
         #expect(h.message.contains("at most"))
 
         // Larger than the transport limit: libzmq drops the connection.
-        let rude = RawDealer(endpoint: service.endpoint)
+        let rude = rawDealer(endpoint: service.endpoint)
         rude.send([try callHeader(BusProbeAPI.echo.name, id: 5), [UInt8](repeating: 7, count: 2 << 20)])
 
         // Random frames, many of them.
@@ -155,7 +155,7 @@ struct RpcTests {
     @Test func aREQClientWorksToo() async throws {
         // REQ puts an empty delimiter first; the service echoes it.
         let service = try await ProbeServer()
-        let raw = RawDealer(endpoint: service.endpoint)
+        let raw = rawDealer(endpoint: service.endpoint)
         raw.send([[], try callHeader(BusProbeAPI.echo.name, id: 11), try ProtoCodec.encode(ProbeMessage(n: 5))])
         let frames = try #require(raw.receive())
         #expect(frames.count == 3)

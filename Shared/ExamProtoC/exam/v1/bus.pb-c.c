@@ -392,7 +392,7 @@ const ProtobufCMessageDescriptor exam__v1__reply_header__descriptor =
   (ProtobufCMessageInit) exam__v1__reply_header__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor exam__v1__event_header__field_descriptors[6] =
+static const ProtobufCFieldDescriptor exam__v1__event_header__field_descriptors[7] =
 {
   {
     "topic",
@@ -466,8 +466,21 @@ static const ProtobufCFieldDescriptor exam__v1__event_header__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payload",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__EventHeader, payload),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned exam__v1__event_header__field_indices_by_name[] = {
+  6,   /* field[6] = payload */
   5,   /* field[5] = payload_type */
   1,   /* field[1] = publisher */
   3,   /* field[3] = seq */
@@ -478,7 +491,7 @@ static const unsigned exam__v1__event_header__field_indices_by_name[] = {
 static const ProtobufCIntRange exam__v1__event_header__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor exam__v1__event_header__descriptor =
 {
@@ -488,7 +501,7 @@ const ProtobufCMessageDescriptor exam__v1__event_header__descriptor =
   "Exam__V1__EventHeader",
   "exam.v1",
   sizeof(Exam__V1__EventHeader),
-  6,
+  7,
   exam__v1__event_header__field_descriptors,
   exam__v1__event_header__field_indices_by_name,
   1,  exam__v1__event_header__number_ranges,

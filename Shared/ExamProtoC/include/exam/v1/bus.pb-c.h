@@ -140,7 +140,7 @@ struct  Exam__V1__ReplyHeader
 
 
 /*
- * Second frame of an event.
+ * Second frame of an event (and of HEAD).
  */
 struct  Exam__V1__EventHeader
 {
@@ -169,10 +169,14 @@ struct  Exam__V1__EventHeader
    * full message name of the payload, "exam.v1.CandidateConfirmed"
    */
   char *payload_type;
+  /*
+   * the event's payload, a payload_type message; empty in HEAD and
+   */
+  ProtobufCBinaryData payload;
 };
 #define EXAM__V1__EVENT_HEADER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__event_header__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 /* Exam__V1__Principal methods */
