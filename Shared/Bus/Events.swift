@@ -117,15 +117,41 @@ public final class EventPublisher: Sendable {
 
 // MARK: - Replay on the wire (bus-internal mirrors of node.proto's messages)
 
+// The bus cannot use ExamContracts' generated mirrors (they build on the
+// bus), so these are written by hand the way exam-protogen writes them:
+// fields by their index in protoc-c's descriptor (sorted by tag), not
+// through Codable, because a catch-up replays thousands of events a page.
+
 struct WireReplayRequest: ProtoMessage {
     static let protoName = "exam.v1.ReplayRequest"
+    static let protoDescriptor = ProtoRegistry.messages[protoName]!
     var afterSeq: UInt64 = 0
     var prefixes: [String] = []
     var limit: UInt32 = 0
     enum CodingKeys: String, CodingKey { case afterSeq = "after_seq", prefixes, limit }
+
+    init(afterSeq: UInt64, prefixes: [String], limit: UInt32) {
+        self.afterSeq = afterSeq
+        self.prefixes = prefixes
+        self.limit = limit
+    }
+
+    init(protoReader r: ProtoReader) throws {
+        afterSeq = r.uint64(0)
+        prefixes = try r.strings(1)
+        limit = r.uint32(2)
+    }
+
+    func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, afterSeq)
+        try w.strings(1, prefixes)
+        w.uint32(2, limit)
+    }
 }
 
-struct WireEventHeader: Codable, Equatable, Sendable {
+struct WireEventHeader: ProtoMessage {
+    static let protoName = "exam.v1.EventHeader"
+    static let protoDescriptor = ProtoRegistry.messages[protoName]!
     var topic = "", publisher = "", stream = "", payloadType = ""
     var seq: UInt64 = 0
     var serverTimeMs: Int64 = 0
@@ -139,20 +165,78 @@ struct WireEventHeader: Codable, Equatable, Sendable {
     var fields: EventHeaderFields {
         EventHeaderFields(topic: topic, publisher: publisher, stream: stream, seq: seq, serverTimeMs: serverTimeMs, payloadType: payloadType)
     }
+
+    init(protoReader r: ProtoReader) throws {
+        topic = try r.string(0)
+        publisher = try r.string(1)
+        stream = try r.string(2)
+        seq = r.uint64(3)
+        serverTimeMs = r.int64(4)
+        payloadType = try r.string(5)
+        // 6 (payload) stays empty here: a ReplayedEvent carries it beside.
+    }
+
+    func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, topic)
+        try w.string(1, publisher)
+        try w.string(2, stream)
+        w.uint64(3, seq)
+        w.int64(4, serverTimeMs)
+        try w.string(5, payloadType)
+    }
 }
 
-struct WireReplayedEvent: Codable, Equatable, Sendable {
+struct WireReplayedEvent: ProtoMessage {
+    static let protoName = "exam.v1.ReplayedEvent"
+    static let protoDescriptor = ProtoRegistry.messages[protoName]!
     var header: WireEventHeader?
     var payload: Data = Data()
+
+    init(header: WireEventHeader?, payload: Data) {
+        self.header = header
+        self.payload = payload
+    }
+
+    init(protoReader r: ProtoReader) throws {
+        header = try r.message(0, WireEventHeader.self)
+        payload = r.bytes(1)
+    }
+
+    func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, header)
+        w.bytes(1, payload)
+    }
 }
 
 struct WireReplayReply: ProtoMessage {
     static let protoName = "exam.v1.ReplayReply"
+    static let protoDescriptor = ProtoRegistry.messages[protoName]!
     var stream = ""
     var events: [WireReplayedEvent] = []
     var throughSeq: UInt64 = 0
     var headSeq: UInt64 = 0
     enum CodingKeys: String, CodingKey { case stream, events, throughSeq = "through_seq", headSeq = "head_seq" }
+
+    init(stream: String, events: [WireReplayedEvent], throughSeq: UInt64, headSeq: UInt64) {
+        self.stream = stream
+        self.events = events
+        self.throughSeq = throughSeq
+        self.headSeq = headSeq
+    }
+
+    init(protoReader r: ProtoReader) throws {
+        stream = try r.string(0)
+        events = try r.messages(1, WireReplayedEvent.self)
+        throughSeq = r.uint64(2)
+        headSeq = r.uint64(3)
+    }
+
+    func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, stream)
+        try w.messages(1, events)
+        w.uint64(2, throughSeq)
+        w.uint64(3, headSeq)
+    }
 }
 
 let replayMethod = RPCMethod<WireReplayRequest, WireReplayReply>("exam.v1.Node/Replay")

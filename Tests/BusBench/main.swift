@@ -5,7 +5,7 @@
 // Same payload size on both sides. Targets (issue 2): RPC within 1.3x of raw
 // REQ/REP; event throughput at least half of raw PUB/SUB.
 //
-// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw|events|raw-events]
+// Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R] [--only bus|dealer|raw|events|raw-events|replay]
 import Bus
 import CZMQ
 import ExamContracts
@@ -293,10 +293,43 @@ func busEvents() async throws -> Double {
     return Double(n) / (Double(elapsed) / 1e9)
 }
 
+/// A late subscriber catching up on `eventCount` committed events through
+/// replay alone (exam.v1.Node/Replay, pages of 1000): events/s.
+func busReplay() async throws -> Double {
+    let reactor = Reactor(name: "bench-pub")
+    let outbox = MemoryOutbox(stream: "bench")
+    let server = RpcServer(reactor: reactor)
+    server.serveReplay(outbox)
+    let rpc = try await server.bind("tcp://127.0.0.1:*")
+    let publisher = EventPublisher(reactor: reactor, service: "bench", stream: "bench", head: 0)
+    let events = try await publisher.bind("tcp://127.0.0.1:*")
+    for _ in 0..<eventCount {
+        _ = outbox.append(topic: "bench.tick", publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)
+    }
+    let subReactor = Reactor(name: "bench-sub")
+    let counter = DeliveryCount()
+    counter.expect(eventCount)
+    let start = now()
+    let sub = EventSubscriber(reactor: subReactor, publisher: "bench", eventsEndpoint: events, rpcEndpoint: rpc,
+                              prefixes: ["bench."], from: .start, caller: "bench") { _ in counter.add() }
+    sub.start()
+    let ok = counter.wait()
+    let elapsed = now() - start
+    if !ok { print("replay: timed out") }
+    sub.stop()
+    subReactor.shutdown()
+    reactor.shutdown()
+    return Double(eventCount) / (Double(elapsed) / 1e9)
+}
+
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 if only == "raw-events" {
     print(String(format: "raw PUB/SUB events/s %.0f, with the bus's two frames %.0f", rawPubSub(), rawPubSub(busFrames: true)))
+    exit(0)
+}
+if only == "replay" {
+    print(String(format: "bus replay (catch-up of a late subscriber) events/s %.0f", try await busReplay()))
     exit(0)
 }
 if only == "events" {
@@ -347,3 +380,5 @@ print(String(format: "                 raw DEALER/ROUTER, the bus's frames and z
              median(dealerRTT), dealerRatio))
 print(String(format: "events/s         raw PUB/SUB %9.0f   bus %9.0f     ratio %.2f   (target >= 0.50)", median(rawEv), median(busEv), evRatio))
 print(String(format: "                 raw PUB/SUB, the bus's two frames per event   %9.0f     ratio %.2f   (the framing's share)", median(framedEv), framedRatio))
+print("per round (bus/raw): RPC " + zip(busRTT, rawRTT).map { String(format: "%.2f", $0 / $1) }.joined(separator: " ")
+      + ";  events " + zip(busEv, rawEv).map { String(format: "%.2f", $0 / $1) }.joined(separator: " "))
