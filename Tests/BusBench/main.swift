@@ -254,14 +254,29 @@ final class DeliveryCount: @unchecked Sendable {
     func wait() -> Bool { reached.wait(timeout: .now() + 60) == .success }
 }
 
-func busEvents() async throws -> Double {
+/// A publisher as a service has one: an outbox, its replay method and a PUB.
+struct BenchPublisher {
     let reactor = Reactor(name: "bench-pub")
     let outbox = MemoryOutbox(stream: "bench")
-    let server = RpcServer(reactor: reactor)
-    server.serveReplay(outbox)
-    let rpc = try await server.bind("tcp://127.0.0.1:*")
-    let publisher = EventPublisher(reactor: reactor, service: "bench", stream: "bench", head: 0)
-    let events = try await publisher.bind("tcp://127.0.0.1:*")
+    let publisher: EventPublisher
+    let rpc: String, events: String
+
+    init() async throws {
+        let server = RpcServer(reactor: reactor)
+        server.serveReplay(outbox)
+        rpc = try await server.bind("tcp://127.0.0.1:*")
+        publisher = EventPublisher(reactor: reactor, service: "bench", stream: "bench", head: 0)
+        events = try await publisher.bind("tcp://127.0.0.1:*")
+    }
+
+    func append(_ topic: String) -> OutgoingEvent {
+        outbox.append(topic: topic, publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)
+    }
+}
+
+func busEvents() async throws -> Double {
+    let bench = try await BenchPublisher()
+    let (reactor, publisher, rpc, events) = (bench.reactor, bench.publisher, bench.rpc, bench.events)
     let subReactor = Reactor(name: "bench-sub")
     let counter = DeliveryCount()
     counter.expect(1)
@@ -269,13 +284,11 @@ func busEvents() async throws -> Double {
                               prefixes: ["bench."], from: .start, caller: "bench") { _ in counter.add() }
     sub.start()
     // Connected: one event round trip before measuring.
-    publisher.publish([outbox.append(topic: "bench.warmup", publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)])
+    publisher.publish([bench.append("bench.warmup")])
     _ = counter.wait()
     // The events as committed to an outbox, ready to go out.
     let n = eventCount
-    let batch = (0..<n).map { _ in
-        outbox.append(topic: "bench.tick", publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)
-    }
+    let batch = (0..<n).map { _ in bench.append("bench.tick") }
     counter.expect(n)
     let start = now()
     var i = 0
@@ -296,16 +309,9 @@ func busEvents() async throws -> Double {
 /// A late subscriber catching up on `eventCount` committed events through
 /// replay alone (exam.v1.Node/Replay, pages of 1000): events/s.
 func busReplay() async throws -> Double {
-    let reactor = Reactor(name: "bench-pub")
-    let outbox = MemoryOutbox(stream: "bench")
-    let server = RpcServer(reactor: reactor)
-    server.serveReplay(outbox)
-    let rpc = try await server.bind("tcp://127.0.0.1:*")
-    let publisher = EventPublisher(reactor: reactor, service: "bench", stream: "bench", head: 0)
-    let events = try await publisher.bind("tcp://127.0.0.1:*")
-    for _ in 0..<eventCount {
-        _ = outbox.append(topic: "bench.tick", publisher: "bench", payloadType: ProbeEvent.protoName, payload: payload)
-    }
+    let bench = try await BenchPublisher()
+    let (reactor, rpc, events) = (bench.reactor, bench.rpc, bench.events)
+    for _ in 0..<eventCount { _ = bench.append("bench.tick") }
     let subReactor = Reactor(name: "bench-sub")
     let counter = DeliveryCount()
     counter.expect(eventCount)
