@@ -192,6 +192,6 @@ enum DevicesShell {
     }
 
     static func op<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DevicesError { throw RPCError(grpcName: e.code.grpcName, message: e.message) }
+        do { return try body() } catch let e as DevicesError { throw RPCError(coreCode: e.code.rawValue, message: e.message) }
     }
 }

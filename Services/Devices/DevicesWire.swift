@@ -5,18 +5,6 @@ import ExamPlan
 import Foundation
 import ServiceKit
 
-extension DevicesError.Code {
-    var grpcName: String {
-        switch self {
-        case .invalidArgument: "INVALID_ARGUMENT"
-        case .notFound: "NOT_FOUND"
-        case .alreadyExists: "ALREADY_EXISTS"
-        case .failedPrecondition: "FAILED_PRECONDITION"
-        case .permissionDenied: "PERMISSION_DENIED"
-        }
-    }
-}
-
 /// The core's values as protos/exam/v1/devices.proto has them.
 enum DevicesWire {
     static func ms(_ d: Date?) -> Int64 { d?.unixMs ?? 0 }

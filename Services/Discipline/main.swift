@@ -224,7 +224,7 @@ enum DisciplineShell {
     /// Runs a core operation, turning its refusal into the bus's error.
     static func core<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as DisciplineError {
-            throw RPCError(grpcName: e.code.rawValue, message: e.message)
+            throw RPCError(coreCode: e.code.rawValue, message: e.message)
         }
     }
 }

@@ -231,7 +231,7 @@ enum ScoringShell {
     static func op<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as ScoringError {
             let details = e.details.isEmpty ? "" : "\n" + e.details.map { "  - \($0)" }.joined(separator: "\n")
-            throw RPCError(grpcName: e.grpcName, message: e.message + details)
+            throw RPCError(coreCode: e.code.rawValue, message: e.message + details)
         }
     }
 }

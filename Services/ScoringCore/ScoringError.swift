@@ -27,16 +27,6 @@ public struct ScoringError: Error, Equatable, Sendable, CustomStringConvertible 
 
     public let code: Code
 
-    /// gRPC's name for the code ("INVALID_ARGUMENT"), for the reply header.
-    public var grpcName: String {
-        switch code {
-        case .invalidArgument: return "INVALID_ARGUMENT"
-        case .notFound: return "NOT_FOUND"
-        case .alreadyExists: return "ALREADY_EXISTS"
-        case .failedPrecondition: return "FAILED_PRECONDITION"
-        case .permissionDenied: return "PERMISSION_DENIED"
-        }
-    }
     public let message: String
     /// One line per item when the error lists several (every bad row of a
     /// score sheet, every candidate still missing a score).

@@ -306,7 +306,7 @@ enum TimingShell {
 
     /// The core's refusal as the bus's error.
     static func op<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as TimingError { throw RPCError(grpcName: e.code.grpcName, message: e.message) }
+        do { return try body() } catch let e as TimingError { throw RPCError(coreCode: e.code.rawValue, message: e.message) }
     }
 
     static func required(_ s: String, _ field: String) throws -> String {

@@ -5,19 +5,6 @@ import Foundation
 import ServiceKit
 import TimingCore
 
-extension TimingError.Code {
-    var grpcName: String {
-        switch self {
-        case .invalidArgument: "INVALID_ARGUMENT"
-        case .notFound: "NOT_FOUND"
-        case .alreadyExists: "ALREADY_EXISTS"
-        case .failedPrecondition: "FAILED_PRECONDITION"
-        case .permissionDenied: "PERMISSION_DENIED"
-        case .outOfRange: "OUT_OF_RANGE"
-        }
-    }
-}
-
 /// The core's values as protos/exam/v1/timing.proto has them.
 enum TimingWire {
     static func ms(_ d: Date?) -> Int64 { d?.unixMs ?? 0 }

@@ -195,6 +195,16 @@ extension TimingState {
         let which = sitting.map { " in the \($0.rawValue) sitting" } ?? ""
         throw TimingError.precondition("candidate \(examNumber) has no interview\(which): staff have not started it")
     }
+
+    /// The interview of `cs` while it runs: what the candidate or staff do to
+    /// it is refused once its countdown has ended (R16, R18).
+    func runningInterview(_ cs: CandidateSitting, _ examNumber: String) throws -> InterviewRecord {
+        let iv = cs.interview!
+        if let ended = iv.endedAt {
+            throw TimingError.range("the \(cs.sitting.title) of \(examNumber) ended at \(BeijingTime.short(ended))")
+        }
+        return iv
+    }
 }
 
 extension Sitting {

@@ -76,10 +76,7 @@ extension TimingState {
             let cs = try s.interviewTarget(examNumber, sitting)
             try s.requireMainPhone(cs, deviceID)
             try s.requireCaughtUp(now)
-            let iv = cs.interview!
-            if let ended = iv.endedAt {
-                throw TimingError.range("the \(cs.sitting.title) of \(examNumber) ended at \(BeijingTime.short(ended))")
-            }
+            let iv = try s.runningInterview(cs, examNumber)
             guard iv.questionRevealedAt == nil else { return [] }
             var updated = cs
             updated.interview!.questionRevealedAt = now
@@ -96,10 +93,7 @@ extension TimingState {
             let cs = try s.interviewTarget(examNumber, sitting)
             try s.requireStaff(proctor, of: s.planRoom(cs.roomID))
             try s.requireCaughtUp(now)
-            let iv = cs.interview!
-            if let ended = iv.endedAt {
-                throw TimingError.range("the \(cs.sitting.title) of \(examNumber) ended at \(BeijingTime.short(ended))")
-            }
+            let iv = try s.runningInterview(cs, examNumber)
             guard iv.answeringTurn == .staff else {
                 throw TimingError.precondition("the plan turns to answering automatically at the reading end (\(BeijingTime.short(iv.readingEndsAt))); no announcement is taken")
             }
@@ -126,10 +120,7 @@ extension TimingState {
             let cs = try s.interviewTarget(examNumber, sitting)
             try s.requireMainPhone(cs, deviceID)
             try s.requireCaughtUp(now)
-            let iv = cs.interview!
-            if let ended = iv.endedAt {
-                throw TimingError.range("the \(cs.sitting.title) of \(examNumber) ended at \(BeijingTime.short(ended))")
-            }
+            let iv = try s.runningInterview(cs, examNumber)
             guard iv.phase(at: now) == .answering else {
                 let until = iv.answeringTurn == .automatic
                     ? "until \(BeijingTime.short(iv.readingEndsAt))" : "until staff announce answering"

@@ -157,7 +157,7 @@ public final class ExamDayRun: Sendable {
         step("confirmation opens: \(plan.confirmation.text)")
         checkpoint("confirmation.opened")
         let already: @Sendable (RPCError) -> Bool = { $0.code == .failedPrecondition && $0.message.contains("already") }
-        try await forEach(roster.candidates) { c in
+        try await inParallel(roster.candidates) { c in
             if self.script.forget.contains(c.examNumber) { return }
             guard let client = try await self.retrying("login of \(c.examNumber)", { try await CandidateClient.login(self.mesh, c) }) else { return }
             self.clients.withLock { $0[c.examNumber] = client }
@@ -220,7 +220,7 @@ public final class ExamDayRun: Sendable {
         let interviewed = outcome.withLock { $0.interviewedFormal }
         let disqualified = Set(outcome.withLock { $0.disqualified })
         checkpoint("scores.started")
-        try await forEach(interviewed.filter { !disqualified.contains($0) }) { e in
+        try await inParallel(interviewed.filter { !disqualified.contains($0) }) { e in
             guard let room = plan.room(of: e) else { return }
             for examiner in room.panel {
                 _ = try await self.retrying("score of \(e) by \(examiner.id)") {
@@ -407,21 +407,24 @@ public final class ExamDayRun: Sendable {
         _ = await launcher.stop("phone-sim")
         return try? PhoneSimReport.load(path: (launcher.dataDir as NSString).appendingPathComponent("phone-sim-report.json"))
     }
+}
 
-    func forEach<T: Sendable>(_ items: [T], width: Int = 8, _ body: @escaping @Sendable (T) async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            while next < min(width, items.count) {
+/// Runs `body` over `items`, at most `width` at a time (many candidates'
+/// clients at once, as on the day).
+public func inParallel<T: Sendable>(_ items: [T], width: Int = 8,
+                                    _ body: @escaping @Sendable (T) async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        var next = 0
+        while next < min(width, items.count) {
+            let item = items[next]
+            group.addTask { try await body(item) }
+            next += 1
+        }
+        while try await group.next() != nil {
+            if next < items.count {
                 let item = items[next]
                 group.addTask { try await body(item) }
                 next += 1
-            }
-            while try await group.next() != nil {
-                if next < items.count {
-                    let item = items[next]
-                    group.addTask { try await body(item) }
-                    next += 1
-                }
             }
         }
     }

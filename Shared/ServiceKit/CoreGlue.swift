@@ -3,17 +3,21 @@ import ExamContracts
 import Foundation
 
 extension RPCCode {
-    /// The code whose gRPC name is `name` ("INVALID_ARGUMENT"), or nil.
-    public init?(grpcName name: String) {
-        guard let c = RPCCode.allCases.first(where: { $0.name == name }) else { return nil }
+    /// The code a core names `name`: gRPC's spelling ("INVALID_ARGUMENT") or
+    /// the cores' case names ("invalidArgument"); nil for anything else.
+    public init?(coreName name: String) {
+        func plain(_ s: String) -> String { s.replacingOccurrences(of: "_", with: "").lowercased() }
+        let wanted = plain(name)
+        guard let c = RPCCode.allCases.first(where: { plain($0.name) == wanted }) else { return nil }
         self = c
     }
 }
 
 extension RPCError {
-    /// A core's refusal as the bus's error: its code by gRPC name, its message.
-    public init(grpcName: String, message: String) {
-        self.init(RPCCode(grpcName: grpcName) ?? .internal, message)
+    /// A core's refusal as the bus's error: its code (see
+    /// `RPCCode(coreName:)`; INTERNAL when unknown), its message.
+    public init(coreCode: String, message: String) {
+        self.init(RPCCode(coreName: coreCode) ?? .internal, message)
     }
 }
 

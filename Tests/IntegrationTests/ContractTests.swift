@@ -1,4 +1,6 @@
+import Bus
 import Foundation
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -35,5 +37,18 @@ struct ContractTests {
             #expect(text.hasPrefix("// "), "\(f) does not open with a comment")
             #expect(text.contains("Who sends what") || text.contains("who sends what"), "\(f) does not say who sends what")
         }
+    }
+
+    /// A core's refusal keeps its code on the wire, whichever way the core
+    /// spells it (discipline: "NOT_FOUND"; the others: "notFound").
+    @Test func coreErrorCodesMapOntoTheBusStatusCodes() {
+        #expect(RPCCode(coreName: "invalidArgument") == .invalidArgument)
+        #expect(RPCCode(coreName: "INVALID_ARGUMENT") == .invalidArgument)
+        #expect(RPCCode(coreName: "outOfRange") == .outOfRange)
+        #expect(RPCCode(coreName: "failedPrecondition") == .failedPrecondition)
+        #expect(RPCCode(coreName: "PERMISSION_DENIED") == .permissionDenied)
+        #expect(RPCCode(coreName: "noSuchCode") == nil)
+        let e = RPCError(coreCode: "noSuchCode", message: "x")
+        #expect(e.code == .internal && e.message == "x")
     }
 }

@@ -18,25 +18,6 @@ func rosterPlan(_ r: DemoRoster, opensIn: Int, lasts: Int) -> String {
                publication: "+2h", readingSeconds: 300, answeringSeconds: 300, panelSize: 3)
 }
 
-/// Runs `body` over `items`, at most `width` at a time.
-func inParallel<T: Sendable>(_ items: [T], width: Int = 8, _ body: @escaping @Sendable (T) async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        var next = 0
-        while next < min(width, items.count) {
-            let item = items[next]
-            group.addTask { try await body(item) }
-            next += 1
-        }
-        while try await group.next() != nil {
-            if next < items.count {
-                let item = items[next]
-                group.addTask { try await body(item) }
-                next += 1
-            }
-        }
-    }
-}
-
 @Suite("roster through real processes (R1-R6)", .serialized)
 struct RosterMeshTests {
     @Test func aThousandCandidatesConfirmDeclineOrForfeitAcrossARosterCrash() async throws {
