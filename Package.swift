@@ -22,12 +22,16 @@ let package = Package(
         .executable(name: "proctor", targets: ["Proctor"]),
         .executable(name: "phone-sim", targets: ["PhoneSimTool"]),
         .executable(name: "devices-bench", targets: ["DevicesBench"]),
+        .executable(name: "gateway", targets: ["Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The edge (R60): HTTP and WebSockets for phones and browsers.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // C libraries from Debian packages (scripts/setup installs them).
@@ -105,6 +109,21 @@ let package = Package(
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/Devices"),
+
+        // The edge (R60-R63): HTTP/JSON + WebSocket for candidates' phones,
+        // a thin Hummingbird application around GatewayCore.
+        .target(name: "GatewayCore", dependencies: ["ExamPlan"], path: "Services/GatewayCore"),
+        .target(name: "GatewayApp", dependencies: [
+            "GatewayCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "RosterCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Services/GatewayApp"),
+        .executableTarget(name: "Gateway", dependencies: [
+            "GatewayApp", "GatewayCore", "ServiceKit", "Bus", "ExamContracts",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Services/Gateway", exclude: ["web"]),
 
         // Ops tools.
         .executableTarget(name: "ExamCtl", dependencies: [

@@ -187,13 +187,21 @@ struct Demo: AsyncParsableCommand {
                 MeshLauncher.Spec(name: "devices", arguments: ["--config", devicesConfig]),
                 MeshLauncher.Spec(name: "discipline"),
                 MeshLauncher.Spec(name: "scoring"),
-            ])
+            ] + (meshConfig.services[MeshConfig.gatewayName] == nil ? [] : [MeshLauncher.Spec(name: MeshConfig.gatewayName)]))
         } catch {
             say("exam-mesh demo: \(error)")
             await launcher.stopAll()
             throw ExitCode(1)
         }
-        say("exam-mesh demo: all five services ready; follow along with: examctl tail --mesh \(mesh)")
+        say("exam-mesh demo: all services ready; follow along with: examctl tail --mesh \(mesh)")
+        if let ready = launcher.readyLine(MeshConfig.gatewayName),
+           let http = ready.split(separator: " ").first(where: { $0.hasPrefix("http=") })?.dropFirst(5) {
+            // R61: a person can open the candidates' page beside the demo (a
+            // phone-sized window); phone-sim plays these candidates' phones
+            // too, so log in, look at the registration, and watch the day.
+            say("exam-mesh demo: the candidates' page is at http://\(http)/ ; logins (phone / password):")
+            for c in people.candidates.prefix(3) { say("    \(c.phone) / \(c.defaultPassword)   (\(c.examNumber) \(c.name))") }
+        }
         let tools = MeshClient(mesh: meshConfig, caller: "exam-day")
         let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
         let day = ExamDayRun(mesh: tools, roster: people, script: script, outputDir: dataDir + "/published", launcher: launcher, say: say)

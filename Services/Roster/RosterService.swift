@@ -239,6 +239,12 @@ enum RosterShell {
                                expiresAtMs: c?.account.sessions[Secrets.digest(req.token)]?.unixMs ?? 0)
         }
 
+        // The candidate's own record, by token (R61 "my registration"): a
+        // candidate never names whose record it reads.
+        service.serve(RosterAPI.me) { req, _, state, tx in
+            let exam = try op { try state.authenticate(tokenDigest: Secrets.digest(req.token), now: tx.now) }
+            return try RosterWire.view(state, exam)
+        }
         service.serve(RosterAPI.getCandidate) { req, info, state, _ in
             try info.require(staff.union([.service, .examiner]), to: "reading a candidate's record")
             return try RosterWire.view(state, req.examNumber)

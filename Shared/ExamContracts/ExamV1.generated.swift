@@ -6965,6 +6965,7 @@ public enum RosterAPI {
     public static let confirm = RPCMethod<TokenRequest, CandidateView>("exam.v1.Roster/Confirm")
     public static let decline = RPCMethod<TokenRequest, CandidateView>("exam.v1.Roster/Decline")
     public static let authenticate = RPCMethod<TokenRequest, SessionView>("exam.v1.Roster/Authenticate")
+    public static let me = RPCMethod<TokenRequest, CandidateView>("exam.v1.Roster/Me")
     public static let getCandidate = RPCMethod<CandidateRef, CandidateView>("exam.v1.Roster/GetCandidate")
     public static let listCandidates = RPCMethod<ListCandidatesRequest, CandidateList>("exam.v1.Roster/ListCandidates")
     public static let counts = RPCMethod<CountsRequest, RosterCounts>("exam.v1.Roster/Counts")
@@ -6972,7 +6973,7 @@ public enum RosterAPI {
     public static let reviewPhoto = RPCMethod<ReviewPhotoRequest, CandidateView>("exam.v1.Roster/ReviewPhoto")
     public static let getPhoto = RPCMethod<CandidateRef, PhotoReply>("exam.v1.Roster/GetPhoto")
     public static let recordFaceComparison = RPCMethod<FaceComparisonRequest, CandidateView>("exam.v1.Roster/RecordFaceComparison")
-    public static let allMethods: [String] = ["exam.v1.Roster/Import", "exam.v1.Roster/Login", "exam.v1.Roster/ChangePassword", "exam.v1.Roster/UploadIdPhoto", "exam.v1.Roster/Confirm", "exam.v1.Roster/Decline", "exam.v1.Roster/Authenticate", "exam.v1.Roster/GetCandidate", "exam.v1.Roster/ListCandidates", "exam.v1.Roster/Counts", "exam.v1.Roster/ReviewQueue", "exam.v1.Roster/ReviewPhoto", "exam.v1.Roster/GetPhoto", "exam.v1.Roster/RecordFaceComparison"]
+    public static let allMethods: [String] = ["exam.v1.Roster/Import", "exam.v1.Roster/Login", "exam.v1.Roster/ChangePassword", "exam.v1.Roster/UploadIdPhoto", "exam.v1.Roster/Confirm", "exam.v1.Roster/Decline", "exam.v1.Roster/Authenticate", "exam.v1.Roster/Me", "exam.v1.Roster/GetCandidate", "exam.v1.Roster/ListCandidates", "exam.v1.Roster/Counts", "exam.v1.Roster/ReviewQueue", "exam.v1.Roster/ReviewPhoto", "exam.v1.Roster/GetPhoto", "exam.v1.Roster/RecordFaceComparison"]
 }
 
 /// Methods of `exam.v1.Scoring`.

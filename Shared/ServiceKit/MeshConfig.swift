@@ -22,17 +22,21 @@ public struct MeshConfig: Codable, Sendable, Equatable {
         public var bindEvents: String?
         /// The service's CurveZMQ public key (Z85), when the mesh is encrypted.
         public var publicKey: String?
+        /// The gateway only: where its HTTP server listens ("127.0.0.1:8080").
+        public var http: String?
 
         enum CodingKeys: String, CodingKey {
-            case rpc, events, bindRPC = "bind_rpc", bindEvents = "bind_events", publicKey = "public_key"
+            case rpc, events, bindRPC = "bind_rpc", bindEvents = "bind_events", publicKey = "public_key", http
         }
 
-        public init(rpc: String, events: String, bindRPC: String? = nil, bindEvents: String? = nil, publicKey: String? = nil) {
+        public init(rpc: String, events: String, bindRPC: String? = nil, bindEvents: String? = nil, publicKey: String? = nil,
+                    http: String? = nil) {
             self.rpc = rpc
             self.events = events
             self.bindRPC = bindRPC
             self.bindEvents = bindEvents
             self.publicKey = publicKey
+            self.http = http
         }
     }
 
@@ -54,6 +58,8 @@ public struct MeshConfig: Codable, Sendable, Equatable {
     }
 
     public static let serviceNames = ["roster", "timing", "devices", "discipline", "scoring"]
+    /// The edge (R60): a member of the mesh like the services, with an HTTP address.
+    public static let gatewayName = "gateway"
 
     /// Reads and checks a mesh file; every problem is listed, with where it is.
     public static func load(path: String) throws -> MeshConfig {
@@ -87,6 +93,9 @@ public struct MeshConfig: Codable, Sendable, Equatable {
                 if let other = seen[ep] { out.append("services.\(name).\(field): \(ep) is also \(other)") }
                 seen[ep] = "services.\(name).\(field)"
             }
+            if let h = e.http, Self.hostPort(h) == nil {
+                out.append("services.\(name).http: '\(h)' is not host:port")
+            }
             if curve != nil && (e.publicKey?.utf8.count ?? 0) != 40 {
                 out.append("services.\(name).public_key: a 40-character Z85 key is required when curve is on")
             }
@@ -103,6 +112,13 @@ public struct MeshConfig: Codable, Sendable, Equatable {
         if port == "*" { return nil }
         guard let p = Int(port), (1...65535).contains(p) else { return "'\(ep)' has no valid port" }
         return nil
+    }
+
+    /// "127.0.0.1:8080" as host and port (port 0: any free port).
+    public static func hostPort(_ s: String) -> (host: String, port: Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        let host = String(s[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host.isEmpty ? nil : (host, port)
     }
 
     public func endpoints(of service: String) throws -> Endpoints {

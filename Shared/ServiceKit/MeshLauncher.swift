@@ -125,6 +125,9 @@ public final class MeshLauncher: Sendable {
         running.withLock { $0[name]?.process.isRunning ?? false }
     }
 
+    /// The READY line `name` printed (its addresses), once it did.
+    public func readyLine(_ name: String) -> String? { running.withLock { $0[name] }?.readyLine.withLock { $0 } }
+
     public func pid(_ name: String) -> Int32? { running.withLock { $0[name]?.process.processIdentifier } }
 
     /// Sends `sig` (SIGKILL to simulate a crash).

@@ -52,6 +52,20 @@ public final class ServiceHost<State>: Sendable {
     private let clients = Mutex<[String: RpcClient]>([:])
     private let startWork = Mutex<[@Sendable (inout State, inout Transaction) throws -> Void]>([])
     private let security: BusSecurity
+    private let companions = Mutex<[Companion]>([])
+
+    /// Something that serves beside the bus (the gateway's HTTP server):
+    /// started before READY, stopped first when draining.
+    public struct Companion: Sendable {
+        /// Starts serving; returns what the READY line adds ("http=127.0.0.1:8080").
+        public var start: @Sendable () async throws -> String
+        /// Stops taking new work and finishes what it took, within the drain bound.
+        public var stop: @Sendable () async -> Void
+        public init(start: @escaping @Sendable () async throws -> String, stop: @escaping @Sendable () async -> Void) {
+            self.start = start
+            self.stop = stop
+        }
+    }
 
     /// Opens the store (migrating it), loads the state, and prepares the
     /// sockets; nothing is bound until `run`.
@@ -109,6 +123,12 @@ public final class ServiceHost<State>: Sendable {
         startWork.withLock { $0.append(body) }
     }
 
+    /// Runs `companion` with this service: started before READY, stopped
+    /// first on SIGTERM.
+    public func alongside(_ companion: Companion) {
+        companions.withLock { $0.append(companion) }
+    }
+
     /// A client for calling another service of the mesh.
     public func client(for service: String) throws -> RpcClient {
         try clients.withLock { c in
@@ -141,9 +161,11 @@ public final class ServiceHost<State>: Sendable {
             try tx.publish("node.\(name).started", NodeStarted(service: name, version: examMeshVersion,
                                                                rpcEndpoint: rpc, eventsEndpoint: events))
         }
+        var extra = ""
+        for c in companions.withLock({ $0 }) { extra += " " + (try await c.start()) }
         logger.info("ready", metadata: ["rpc": "\(rpc)", "events": "\(events)", "store": "\(store.path)",
                                         "stream": "\(store.stream)", "head": "\(engine.headSeq)"])
-        FileHandle.standardOutput.write(Data("READY \(name) rpc=\(rpc) events=\(events)\n".utf8))
+        FileHandle.standardOutput.write(Data("READY \(name) rpc=\(rpc) events=\(events)\(extra)\n".utf8))
 
         watchParent()
         let sig = await waitForSignal()
@@ -192,6 +214,7 @@ public final class ServiceHost<State>: Sendable {
             exit(1)
         }
         watchdog.start()
+        for c in companions.withLock({ $0 }) { await c.stop() }
         server.beginDraining()
         let idle = await server.waitIdle(timeout: .seconds(max(1, bound / 2)))
         _ = try? await engine.write { [name] _, tx in

@@ -3508,7 +3508,7 @@ const ProtobufCEnumDescriptor exam__v1__identity_status__descriptor =
   exam__v1__identity_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor exam__v1__roster__method_descriptors[14] =
+static const ProtobufCMethodDescriptor exam__v1__roster__method_descriptors[15] =
 {
   { "Import", &exam__v1__import_request__descriptor, &exam__v1__import_reply__descriptor },
   { "Login", &exam__v1__login_request__descriptor, &exam__v1__login_reply__descriptor },
@@ -3517,6 +3517,7 @@ static const ProtobufCMethodDescriptor exam__v1__roster__method_descriptors[14] 
   { "Confirm", &exam__v1__token_request__descriptor, &exam__v1__candidate_view__descriptor },
   { "Decline", &exam__v1__token_request__descriptor, &exam__v1__candidate_view__descriptor },
   { "Authenticate", &exam__v1__token_request__descriptor, &exam__v1__session_view__descriptor },
+  { "Me", &exam__v1__token_request__descriptor, &exam__v1__candidate_view__descriptor },
   { "GetCandidate", &exam__v1__candidate_ref__descriptor, &exam__v1__candidate_view__descriptor },
   { "ListCandidates", &exam__v1__list_candidates_request__descriptor, &exam__v1__candidate_list__descriptor },
   { "Counts", &exam__v1__counts_request__descriptor, &exam__v1__roster_counts__descriptor },
@@ -3529,16 +3530,17 @@ const unsigned exam__v1__roster__method_indices_by_name[] = {
   6,        /* Authenticate */
   2,        /* ChangePassword */
   4,        /* Confirm */
-  9,        /* Counts */
+  10,        /* Counts */
   5,        /* Decline */
-  7,        /* GetCandidate */
-  12,        /* GetPhoto */
+  8,        /* GetCandidate */
+  13,        /* GetPhoto */
   0,        /* Import */
-  8,        /* ListCandidates */
+  9,        /* ListCandidates */
   1,        /* Login */
-  13,        /* RecordFaceComparison */
-  11,        /* ReviewPhoto */
-  10,        /* ReviewQueue */
+  7,        /* Me */
+  14,        /* RecordFaceComparison */
+  12,        /* ReviewPhoto */
+  11,        /* ReviewQueue */
   3         /* UploadIdPhoto */
 };
 const ProtobufCServiceDescriptor exam__v1__roster__descriptor =
@@ -3548,7 +3550,7 @@ const ProtobufCServiceDescriptor exam__v1__roster__descriptor =
   "Roster",
   "Exam__V1__Roster",
   "exam.v1",
-  14,
+  15,
   exam__v1__roster__method_descriptors,
   exam__v1__roster__method_indices_by_name
 };
@@ -3608,13 +3610,21 @@ void exam__v1__roster__authenticate(ProtobufCService *service,
   assert(service->descriptor == &exam__v1__roster__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void exam__v1__roster__me(ProtobufCService *service,
+                          const Exam__V1__TokenRequest *input,
+                          Exam__V1__CandidateView_Closure closure,
+                          void *closure_data)
+{
+  assert(service->descriptor == &exam__v1__roster__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void exam__v1__roster__get_candidate(ProtobufCService *service,
                                      const Exam__V1__CandidateRef *input,
                                      Exam__V1__CandidateView_Closure closure,
                                      void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__list_candidates(ProtobufCService *service,
                                        const Exam__V1__ListCandidatesRequest *input,
@@ -3622,7 +3632,7 @@ void exam__v1__roster__list_candidates(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__counts(ProtobufCService *service,
                               const Exam__V1__CountsRequest *input,
@@ -3630,7 +3640,7 @@ void exam__v1__roster__counts(ProtobufCService *service,
                               void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__review_queue(ProtobufCService *service,
                                     const Exam__V1__ReviewQueueRequest *input,
@@ -3638,7 +3648,7 @@ void exam__v1__roster__review_queue(ProtobufCService *service,
                                     void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__review_photo(ProtobufCService *service,
                                     const Exam__V1__ReviewPhotoRequest *input,
@@ -3646,7 +3656,7 @@ void exam__v1__roster__review_photo(ProtobufCService *service,
                                     void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__get_photo(ProtobufCService *service,
                                  const Exam__V1__CandidateRef *input,
@@ -3654,7 +3664,7 @@ void exam__v1__roster__get_photo(ProtobufCService *service,
                                  void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__record_face_comparison(ProtobufCService *service,
                                               const Exam__V1__FaceComparisonRequest *input,
@@ -3662,7 +3672,7 @@ void exam__v1__roster__record_face_comparison(ProtobufCService *service,
                                               void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__init (Exam__V1__Roster_Service *service,
                              Exam__V1__Roster_ServiceDestroy destroy)

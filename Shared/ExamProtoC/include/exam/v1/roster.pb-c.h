@@ -1162,6 +1162,10 @@ struct Exam__V1__Roster_Service
                        const Exam__V1__TokenRequest *input,
                        Exam__V1__SessionView_Closure closure,
                        void *closure_data);
+  void (*me)(Exam__V1__Roster_Service *service,
+             const Exam__V1__TokenRequest *input,
+             Exam__V1__CandidateView_Closure closure,
+             void *closure_data);
   void (*get_candidate)(Exam__V1__Roster_Service *service,
                         const Exam__V1__CandidateRef *input,
                         Exam__V1__CandidateView_Closure closure,
@@ -1205,6 +1209,7 @@ void exam__v1__roster__init (Exam__V1__Roster_Service *service,
       function_prefix__ ## confirm,\
       function_prefix__ ## decline,\
       function_prefix__ ## authenticate,\
+      function_prefix__ ## me,\
       function_prefix__ ## get_candidate,\
       function_prefix__ ## list_candidates,\
       function_prefix__ ## counts,\
@@ -1240,6 +1245,10 @@ void exam__v1__roster__authenticate(ProtobufCService *service,
                                     const Exam__V1__TokenRequest *input,
                                     Exam__V1__SessionView_Closure closure,
                                     void *closure_data);
+void exam__v1__roster__me(ProtobufCService *service,
+                          const Exam__V1__TokenRequest *input,
+                          Exam__V1__CandidateView_Closure closure,
+                          void *closure_data);
 void exam__v1__roster__get_candidate(ProtobufCService *service,
                                      const Exam__V1__CandidateRef *input,
                                      Exam__V1__CandidateView_Closure closure,

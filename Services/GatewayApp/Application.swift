@@ -1,0 +1,278 @@
+// The gateway's HTTP application (R60-R63): a Hummingbird 2 router around
+// the Edge. Routes follow protos/http/openapi.json one to one; every error
+// is JSON {code, message} with grpc-gateway's status; pages are the files
+// of the web folder, served with a CSP that allows no inline script.
+import Foundation
+import GatewayCore
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// The request context: the client's address (rate limits, logs) and the
+/// WebSocket upgrade.
+public struct EdgeRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<EdgeRequestContext>
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Bodies are collected per route with their own limits (EdgeRoutes.body).
+    public var maxUploadSize: Int { 8 * 1024 * 1024 }
+}
+
+public struct EdgeFiles: Sendable {
+    /// The candidates' pages (index.html, app.js, app.css).
+    public var web: String
+    /// The committed OpenAPI document.
+    public var openAPI: String
+    public init(web: String, openAPI: String) {
+        self.web = web
+        self.openAPI = openAPI
+    }
+
+    /// Finds the repository's files from the working folder or the executable's.
+    public static func locate(web: String?, openAPI: String?) -> EdgeFiles {
+        let candidates = [FileManager.default.currentDirectoryPath,
+                          URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+                              .deletingLastPathComponent().appendingPathComponent("../../..").standardized.path,
+                          "/opt/exam"]
+        func find(_ rel: String) -> String {
+            for c in candidates {
+                let p = (c as NSString).appendingPathComponent(rel)
+                if FileManager.default.fileExists(atPath: p) { return p }
+            }
+            return rel
+        }
+        return EdgeFiles(web: web ?? find("Services/Gateway/web"), openAPI: openAPI ?? find("protos/http/openapi.json"))
+    }
+}
+
+/// The HTTP application: the API, the WebSocket, the pages.
+public func buildApplication(edge: Edge, files: EdgeFiles, configuration: ApplicationConfiguration,
+                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+    -> some ApplicationProtocol {
+    let router = buildRouter(edge: edge, files: files)
+    let ws = Router(context: EdgeRequestContext.self)
+    ws.add(middleware: EdgeMiddleware(edge: edge))
+    ws.ws("/api/v1/ws", shouldUpgrade: { request, _ in
+        // A page of another site may not open a phone's socket (R63): the
+        // Origin, when sent, must be this host.
+        if let origin = request.headers[.origin], let host = request.head.authority,
+           URL(string: origin)?.host.map({ host == $0 || host.hasPrefix($0 + ":") }) != true {
+            throw EdgeError.denied("Origin: \(origin.prefix(80)) is not this site; cross-site WebSockets are refused")
+        }
+        return .upgrade([:])
+    }, onUpgrade: { inbound, outbound, _ in
+        let texts = inbound.messages(maxSize: 64 * 1024).compactMap { m -> String? in
+            if case .text(let s) = m { return s }
+            return nil
+        }
+        await edge.runPhone(messages: texts, send: { text in try await outbound.write(.text(text)) },
+                            close: { reason in try? await outbound.close(.policyViolation, reason: String(reason.prefix(120))) })
+    })
+    var config = configuration
+    config.serverName = "exam-gateway"
+    return Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: ws,
+                                                                      configuration: .init(http1: .init(), ws: .init(maxFrameSize: 64 * 1024))),
+                       configuration: config, onServerRunning: onServerRunning, logger: edge.logger)
+}
+
+public func buildRouter(edge: Edge, files: EdgeFiles) -> Router<EdgeRequestContext> {
+    let router = Router(context: EdgeRequestContext.self)
+    router.add(middleware: EdgeMiddleware(edge: edge))
+    router.add(middleware: FileMiddleware(files.web, searchForIndexHtml: true))
+    EdgeRoutes(edge: edge, openAPI: (try? Data(contentsOf: URL(fileURLWithPath: files.openAPI))) ?? Data()).add(to: router.group("api/v1"))
+    return router
+}
+
+struct EdgeRoutes: Sendable {
+    let edge: Edge
+    let openAPI: Data
+
+    func add(to api: RouterGroup<EdgeRequestContext>) {
+        api.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
+        }
+        api.get("time") { _, _ in try json(TimeReply(now: edge.clock())) }
+        api.post("session") { req, ctx in
+            let body = try await decode(LoginBody.self, req, ctx, what: "login")
+            return try json(try await edge.login(body, address: address(req, ctx)), status: .created)
+        }
+        api.post("password") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.changePassword(s, try await decode(PasswordBody.self, req, ctx, what: "password change")))
+        }
+        api.get("me") { req, _ in try json(try await edge.me(try await session(req))) }
+        api.put("me/photo") { req, ctx in
+            let s = try await session(req)
+            let bytes = try await body(req, limit: edge.settings.photoBodyLimit, what: "the ID photo")
+            return try json(try await edge.uploadPhoto(s, Array(buffer: bytes), contentType: req.headers[.contentType]))
+        }
+        api.post("me/confirm") { req, _ in try json(try await edge.confirm(try await session(req))) }
+        api.post("me/decline") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.decline(s, try await decode(DeclineBody.self, req, ctx, what: "decline")))
+        }
+        api.post("devices") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.registerDevice(s, try await decode(RegisterDeviceBody.self, req, ctx, what: "device registration")),
+                            status: .created)
+        }
+        api.post("devices/:deviceId/status") { req, ctx in
+            let s = try await session(req)
+            let id = ctx.parameters.get("deviceId") ?? ""
+            return try json(try await edge.reportStatus(s, deviceID: id, try await decode(StatusReportBody.self, req, ctx, what: "status")))
+        }
+        api.get("sittings/:sitting") { req, ctx in
+            let s = try await session(req)
+            let role = req.uri.queryParameters.get("role").flatMap(PhoneRole.init(rawValue:))
+            return try json(try await edge.sittingState(s, try sitting(ctx), role: role))
+        }
+        api.post("sittings/:sitting/enter") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.enter(s, try sitting(ctx), try await decode(RoomMoveBody.self, req, ctx, what: "enter")))
+        }
+        api.post("sittings/:sitting/leave") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.leave(s, try sitting(ctx), try await decode(RoomMoveBody.self, req, ctx, what: "leave")))
+        }
+        api.post("sittings/:sitting/reveal") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.reveal(s, try sitting(ctx), try await decode(MainPhoneBody.self, req, ctx, what: "reveal")))
+        }
+        api.post("sittings/:sitting/end") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.end(s, try sitting(ctx), try await decode(MainPhoneBody.self, req, ctx, what: "end")))
+        }
+    }
+
+    func session(_ req: Request) async throws -> CandidateSession {
+        let header = req.headers[.authorization] ?? ""
+        guard header.hasPrefix("Bearer ") else {
+            throw EdgeError.unauthenticated(header.isEmpty ? "Authorization: missing; send 'Bearer <token>' from POST /api/v1/session"
+                                                           : "Authorization: not a bearer token; send 'Bearer <token>'")
+        }
+        return try await edge.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+    }
+
+    func sitting(_ ctx: EdgeRequestContext) throws -> SittingName {
+        try SittingName.parse(ctx.parameters.get("sitting") ?? "")
+    }
+
+    func address(_ req: Request, _ ctx: EdgeRequestContext) -> String {
+        Self.address(req, ctx, trustForwardedFor: edge.settings.trustForwardedFor)
+    }
+
+    static func address(_ req: Request, _ ctx: EdgeRequestContext, trustForwardedFor: Bool) -> String {
+        if trustForwardedFor, let f = req.headers[.init("X-Forwarded-For")!]?.split(separator: ",").first {
+            return f.trimmingCharacters(in: .whitespaces)
+        }
+        return ctx.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    func body(_ req: Request, limit: Int, what: String) async throws -> ByteBuffer {
+        do {
+            return try await req.body.collect(upTo: limit)
+        } catch {
+            throw EdgeBodyTooLarge(message: "body: \(what) is larger than the \(limit) bytes allowed (R63)")
+        }
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ req: Request, _ ctx: EdgeRequestContext, what: String) async throws -> T {
+        if let ct = req.headers[.contentType], !ct.lowercased().hasPrefix("application/json") {
+            throw EdgeError.invalid("Content-Type: '\(ct.prefix(40))' is not application/json")
+        }
+        let b = try await body(req, limit: edge.settings.jsonBodyLimit, what: "the \(what) body")
+        return try EdgeJSON.decode(type, from: Data(buffer: b), what: what)
+    }
+}
+
+/// A body over its limit: 413, code RESOURCE_EXHAUSTED.
+struct EdgeBodyTooLarge: Error {
+    var message: String
+}
+
+func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try PushJSON.encoder.encode(value)
+    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func errorResponse(_ e: EdgeError, status: HTTPResponse.Status? = nil) -> Response {
+    struct Body: Encodable { var code: String; var message: String }
+    var r = (try? json(Body(code: e.code, message: e.message), status: status ?? .init(code: e.httpStatus)))
+        ?? Response(status: .internalServerError)
+    if let s = e.retryAfterSeconds { r.headers[.retryAfter] = String(s) }
+    return r
+}
+
+/// Every response: errors as JSON, security headers (R63), no caching of
+/// API answers, and a log line per request at debug (no query string, no
+/// token, no body).
+struct EdgeMiddleware: RouterMiddleware {
+    typealias Context = EdgeRequestContext
+    let edge: Edge
+
+    static let csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        + "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let e as EdgeError {
+            response = errorResponse(e)
+        } catch let e as EdgeBodyTooLarge {
+            response = errorResponse(EdgeError("RESOURCE_EXHAUSTED", e.message), status: .contentTooLarge)
+        } catch let e as HTTPError {
+            response = errorResponse(Self.edgeError(e, request), status: e.status)
+        } catch {
+            edge.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            response = errorResponse(EdgeError("INTERNAL", "the gateway failed on \(request.method) \(request.uri.path)"))
+        }
+        var h = response.headers
+        h[.contentSecurityPolicy] = Self.csp
+        h[.xContentTypeOptions] = "nosniff"
+        h[.init("X-Frame-Options")!] = "DENY"
+        h[.init("Referrer-Policy")!] = "no-referrer"
+        h[.init("Permissions-Policy")!] = "camera=(self), microphone=(self), geolocation=()"
+        h[.init("Cross-Origin-Opener-Policy")!] = "same-origin"
+        // API answers are never cached; pages are revalidated (a new version
+        // reaches phones at once).
+        h[.cacheControl] = request.uri.path.hasPrefix("/api/") ? "no-store" : "no-cache"
+        response.headers = h
+        let ms = (ContinuousClock.now - started).components
+        edge.logger.debug("http", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)",
+                                             "status": "\(response.status.code)",
+                                             "ms": "\(Double(ms.seconds) * 1000 + Double(ms.attoseconds) / 1e15)"])
+        return response
+    }
+
+    static func edgeError(_ e: HTTPError, _ request: Request) -> EdgeError {
+        let code: String = switch e.status.code {
+        case 400: "INVALID_ARGUMENT"
+        case 401: "UNAUTHENTICATED"
+        case 403: "PERMISSION_DENIED"
+        case 404: "NOT_FOUND"
+        case 405: "UNIMPLEMENTED"
+        case 409: "ALREADY_EXISTS"
+        case 413, 429: "RESOURCE_EXHAUSTED"
+        case 503: "UNAVAILABLE"
+        default: e.status.code >= 500 ? "INTERNAL" : "INVALID_ARGUMENT"
+        }
+        let what: String = switch e.status.code {
+        case 404: "\(request.method) \(request.uri.path): no such page or operation (see /api/v1/openapi.json)"
+        case 405: "\(request.method) \(request.uri.path): this method is not allowed here"
+        case 413: "body: larger than allowed (R63)"
+        default: "\(request.method) \(request.uri.path): \(e.body ?? e.status.reasonPhrase)"
+        }
+        return EdgeError(code, what)
+    }
+}
