@@ -177,6 +177,16 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/StoreTests"),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "ExamPlan"], path: "Tests/GatewayCoreTests"),
+        // The gateway's router with HummingbirdTesting (router and live
+        // modes) around a stand-in for the mesh: every bad input, no mesh.
+        .testTarget(name: "GatewayTests", dependencies: [
+            "GatewayApp", "GatewayCore", "Bus", "ExamContracts", "ExamPlan", "ServiceKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+        ], path: "Tests/GatewayTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan", "PhoneSim",
         ], path: "Tests/IntegrationTests"),

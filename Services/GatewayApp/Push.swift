@@ -324,45 +324,45 @@ extension Edge {
                          close: @escaping @Sendable (String) async -> Void) async {
         let (out, cont) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let link = LinkBox()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await text in out {
-                    do { try await send(text) } catch { break }
-                }
+        // The writer drains what is queued for the phone; it ends when the
+        // queue is finished (so a last error still goes out) or a write fails.
+        let writer = Task {
+            for await text in out {
+                do { try await send(text) } catch { break }
             }
-            group.addTask { [settings] in
-                try? await Task.sleep(for: settings.helloTimeout)
-                if !Task.isCancelled, link.withLock({ $0 }) == nil {
-                    let message = "hello: no hello within \(settings.helloTimeout); the connection is closed"
-                    Self.sendNow(cont, PushError(code: "UNAUTHENTICATED", message: message))
-                    cont.finish()
-                    await close(message)
-                }
-            }
-            do {
-                for try await text in messages {
-                    if let l = link.withLock({ $0 }) {
-                        handle(text, from: l)
-                    } else {
-                        do {
-                            let l = try await hello(text, out: cont)
-                            link.withLock { $0 = l }
-                        } catch let error as EdgeError {
-                            Self.sendNow(cont, PushError(code: error.code, message: error.message))
-                            break
-                        } catch {
-                            break
-                        }
-                    }
-                }
-            } catch {}
-            if let l = link.withLock({ $0 }) {
-                phones.remove(l)
-                logger.debug("phone disconnected", metadata: ["exam_number": "\(l.examNumber)", "role": "\(l.role.rawValue)"])
-            }
-            cont.finish()
-            group.cancelAll()
         }
+        let timer = Task { [settings] in
+            try? await Task.sleep(for: settings.helloTimeout)
+            if !Task.isCancelled, link.withLock({ $0 }) == nil {
+                let message = "hello: no hello within \(settings.helloTimeout); the connection is closed"
+                Self.sendNow(cont, PushError(code: "UNAUTHENTICATED", message: message))
+                cont.finish()
+                await writer.value
+                await close(message)
+            }
+        }
+        do {
+            for try await text in messages {
+                if let l = link.withLock({ $0 }) {
+                    handle(text, from: l)
+                    continue
+                }
+                do {
+                    let l = try await hello(text, out: cont)
+                    link.withLock { $0 = l }
+                } catch {
+                    Self.sendNow(cont, PushError(code: error.code, message: error.message))
+                    break
+                }
+            }
+        } catch {}
+        timer.cancel()
+        if let l = link.withLock({ $0 }) {
+            phones.remove(l)
+            logger.debug("phone disconnected", metadata: ["exam_number": "\(l.examNumber)", "role": "\(l.role.rawValue)"])
+        }
+        cont.finish()
+        await writer.value
     }
 
     final class LinkBox: Sendable {

@@ -103,6 +103,10 @@ public enum SittingName: String, Codable, Sendable, CaseIterable {
 public struct LoginBody: Codable, Sendable {
     public var phone: String
     public var password: String
+    public init(phone: String, password: String) {
+        self.phone = phone
+        self.password = password
+    }
     public func check() throws(EdgeError) {
         try Checks.phone(phone)
         try Checks.password(password, field: "password")
@@ -121,6 +125,7 @@ public struct PasswordBody: Codable, Sendable {
 public struct DeclineBody: Codable, Sendable {
     /// Declining gives up the post (R6): the client must say so explicitly.
     public var giveUpPost: Bool
+    public init(giveUpPost: Bool) { self.giveUpPost = giveUpPost }
     public func check() throws(EdgeError) {
         guard giveUpPost else {
             throw .invalid("giveUpPost: must be true; declining gives up the interview and the post (R3, R6) and cannot be undone")

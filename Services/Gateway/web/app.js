@@ -309,6 +309,9 @@
   // ---------------------------------------------------------------------------
 
   function showView(name) {
+    // A notice belongs to the action it is next to: drop it with its view.
+    hideError();
+    hideInfo();
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + name;
     show('logout-button', !!S.token && name !== 'login');
     if (name !== 'day') show('conn-banner', false);
@@ -384,6 +387,7 @@
     show('password-suggest', !!suggest);
     $('password-skip').textContent = suggest ? '暂不修改，进入我的报名' : '返回';
     for (const id of ['password-old', 'password-new', 'password-repeat']) $(id).value = '';
+    $('password-username').value = $('login-phone').value || '';
     showView('password');
   }
 
@@ -564,7 +568,8 @@
     S.photoUrl = URL.createObjectURL(file); // img-src allows blob:
     $('photo-preview').src = S.photoUrl;
     const kb = file.size / 1024;
-    setText('photo-caption', `${file.name || '照片'}，${kb >= 1024 ? (kb / 1024).toFixed(1) + ' MB' : Math.round(kb) + ' KB'}`);
+    const size = kb >= 1024 ? (kb / 1024).toFixed(1) + ' MB' : kb >= 1 ? Math.round(kb) + ' KB' : file.size + ' 字节';
+    setText('photo-caption', `${file.name || '照片'}，${size}`);
     show('photo-figure', true);
     $('photo-upload').disabled = false;
   }
@@ -1175,9 +1180,17 @@
         coarseClock(msg.serverTimeMs);
         break;
       case 'error':
-        // The server closes right after; the close handler reconnects.
-        S.lastWsError = { code: msg.code || '', message: msg.message || '连接被服务器拒绝' };
-        showError(S.lastWsError.message, 'day-title');
+        if (!S.wsWelcomed) {
+          // A refused hello: the server closes right after and the close
+          // handler re-registers and reconnects.
+          S.lastWsError = { code: msg.code || '', message: msg.message || '连接被服务器拒绝' };
+          showError(S.lastWsError.message, 'day-title');
+        } else {
+          // A refused message on a live link (e.g. a status the server finds
+          // malformed): the link stays open; show it without piling up notices.
+          setText('beat-warning', msg.message || '服务器拒绝了本机发送的消息。');
+          show('beat-warning', true);
+        }
         break;
       default:
         break;
@@ -1293,7 +1306,7 @@
     if (over && d.entered && !inRoom) { d.entered = false; saveDay(); }
 
     // Entry / leave
-    show('entry-card', S.registered || !!d.checklistDone);
+    show('entry-card', (S.registered || !!d.checklistDone) && !(over && !inRoom));
     setText('entry-window', st.entry ? st.entry.text : '—');
     $('enter-button').textContent = d.role === 'main' ? '进入考场（主房间）' : '进入考场（副房间）';
     show('enter-button', S.registered && !inRoom && !over);

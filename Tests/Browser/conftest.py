@@ -1,0 +1,98 @@
+"""Fixtures of the browser tests: one mesh of real processes for the session
+(started before, stopped with SIGTERM after, even on failure), Debian's
+Chromium driven by Playwright, phone-sized browser contexts, and the
+artifacts folder for screenshots and the services' logs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from meshkit import REPO, Mesh  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# A phone's browser: Android Chrome, so the page reports os "android" (R31).
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0.0.0 Mobile Safari/537.36")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Screenshots and logs: $ARTIFACTS or .build/browser-artifacts (never tracked)."""
+    root = Path(os.environ.get("ARTIFACTS") or REPO / ".build" / "browser-artifacts")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # Imported here so that a missing Playwright fails these fixtures, not collection.
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def mesh(browser, artifacts):
+    """The whole mesh on free ports with a fresh data folder. The browser is
+    launched first: the plan's windows count from timing's start, so nothing
+    slow may come between the start and the first window."""
+    work = Path(tempfile.mkdtemp(prefix="browser-test-"))
+    m = Mesh(work)
+    failed = True
+    try:
+        m.start()
+        m.import_roster()
+        print(f"\nmesh up: {m.base_url} (data {m.data})")
+        yield m
+        failed = False
+    finally:
+        code = None
+        try:
+            code = m.stop()
+        finally:
+            m.keep_logs(artifacts / "mesh")
+            print(f"\nmesh stopped (exit {code}); logs in {artifacts / 'mesh'}")
+            if not failed:
+                shutil.rmtree(work, ignore_errors=True)
+    assert code == 0, f"exam-mesh exited {code} after SIGTERM:\n{m.output()}"
+
+
+@pytest.fixture
+def new_phone(browser, mesh):
+    """Opens a phone (one browser context = one handset with its own storage)."""
+    contexts = []
+
+    def make(name: str):
+        ctx = browser.new_context(
+            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
+            user_agent=PHONE_UA, locale="zh-CN", timezone_id="Asia/Shanghai",
+            permissions=["camera", "microphone"], base_url=mesh.base_url)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.phone_name = name
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and print(f"[{name} console] {m.text}"))
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, so fixtures know whether it failed."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
