@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "phone-sim", targets: ["PhoneSimTool"]),
         .executable(name: "devices-bench", targets: ["DevicesBench"]),
         .executable(name: "gateway", targets: ["Gateway"]),
+        .executable(name: "gateway-bench", targets: ["GatewayBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -162,6 +163,11 @@ let package = Package(
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
         ], path: "Tests/DevicesBench"),
 
+        .executableTarget(name: "GatewayBench", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "DemoKit", "ExamDay", "ExamPlan",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+        ], path: "Tests/GatewayBench"),
         .target(name: "TestSupport", dependencies: ["ServiceKit", "Bus", "ExamContracts"], path: "Tests/TestSupport"),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", "ExamPlan"], path: "Tests/RosterCoreTests"),
         .testTarget(name: "TimingCoreTests", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingCoreTests"),

@@ -100,6 +100,7 @@ struct GatewayCommand: AsyncParsableCommand {
         service.alongside(.init(start: {
             Task { try? await group.run() }
             edge.beats.start()
+            edge.refreshPlan()  // before the first phone asks
             clock.withLock { $0 = Task { while !Task.isCancelled { try? await Task.sleep(for: .seconds(5)); edge.tickTime() } } }
             var it = ready.stream.makeAsyncIterator()
             let a = await it.next() ?? address

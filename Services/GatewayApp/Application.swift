@@ -78,6 +78,10 @@ public func buildApplication(edge: Edge, files: EdgeFiles, configuration: Applic
     })
     var config = configuration
     config.serverName = "exam-gateway"
+    // A district's phones arrive together at the entry window's opening:
+    // a short listen queue would drop their connections (SYN retries of 1 s,
+    // 3 s); the kernel caps it at net.core.somaxconn.
+    config.backlog = max(config.backlog, 4096)
     return Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: ws,
                                                                       configuration: .init(http1: .init(), ws: .init(maxFrameSize: 64 * 1024))),
                        configuration: config, onServerRunning: onServerRunning, logger: edge.logger)

@@ -73,6 +73,7 @@ public final class Edge: Sendable {
     let throttle: Mutex<LoginThrottle>
     let feed = Mutex(CandidateFeed())
     let plan = Mutex<(plan: ExamPlan, fetched: Date)?>(nil)
+    let planFetch = Mutex<Task<ExamPlan, Error>?>(nil)
     let sessions = Mutex<[String: (session: CandidateSession, checked: Date)]>([:])
     let phones = PhoneRegistry()
     public let beats: HeartbeatBatcher
@@ -149,20 +150,44 @@ public final class Edge: Sendable {
 
     // MARK: The plan (R10)
 
+    /// The plan, as timing has it. A phone never waits for it once the
+    /// gateway has it: an older copy is served while a fresh one is
+    /// fetched (every 30 s, and when timing publishes a new plan); only
+    /// the very first request waits, and a thousand of them wait for one
+    /// fetch, not a thousand.
     public func currentPlan() async throws(EdgeError) -> ExamPlan {
-        if let p = plan.withLock({ $0 }), clock().timeIntervalSince(p.fetched) < 30 { return p.plan }
-        let info = try await mesh("timing", TimingAPI.getPlan, GetPlanRequest(), as: CallPrincipal(id: "gateway", role: .service))
-        do {
-            let p = try ExamPlan(info: info)
-            plan.withLock { $0 = (p, clock()) }
-            return p
-        } catch {
-            throw .unavailable("timing's plan cannot be read: \(error)")
+        if let c = plan.withLock({ $0 }) {
+            if clock().timeIntervalSince(c.fetched) >= 30 { _ = refreshPlan() }
+            return c.plan
+        }
+        do { return try await refreshPlan().value } catch let e as EdgeError { throw e } catch { throw .unavailable("timing: \(error)") }
+    }
+
+    /// Starts fetching the plan unless a fetch is under way. The fetch
+    /// clears itself under the same lock it is stored under, so it is never
+    /// left behind finished.
+    @discardableResult
+    public func refreshPlan() -> Task<ExamPlan, Error> {
+        planFetch.withLock { running -> Task<ExamPlan, Error> in
+            if let running { return running }
+            let t = Task<ExamPlan, Error> { [self] in
+                defer { planFetch.withLock { $0 = nil } }
+                let info = try await mesh("timing", TimingAPI.getPlan, GetPlanRequest(), as: CallPrincipal(id: "gateway", role: .service))
+                do {
+                    let p = try ExamPlan(info: info)
+                    plan.withLock { $0 = (p, clock()) }
+                    return p
+                } catch {
+                    throw EdgeError.unavailable("timing's plan cannot be read: \(error)")
+                }
+            }
+            running = t
+            return t
         }
     }
 
-    /// timing published a new plan: forget the cached one.
-    func planChanged() { plan.withLock { $0 = nil } }
+    /// timing published a new plan: fetch it (the old one serves meanwhile).
+    func planChanged() { refreshPlan() }
 
     // MARK: My registration (R1-R6)
 
@@ -318,7 +343,8 @@ public final class Edge: Sendable {
                 ? (settings.questions[sitting.rawValue] ?? "题目已显示，请听考官宣读并作答。") : nil
             interview = InterviewView(phase: phase, startedAtMs: i.startedAtMs, readingEndsAtMs: i.readingEndsAtMs, endsAtMs: i.endsAtMs,
                                       remainingMs: max(0, i.endsAtMs - unixMillis(now)), questionRevealed: i.questionRevealed,
-                                      question: question, endReason: i.endReason, recordingSaved: i.recordingSaved)
+                                      question: question, endReason: i.endReason, recordingSaved: i.recordingSaved,
+                                      answeringTurn: p?.interview.answeringTurn.rawValue ?? "automatic")
         }
         let roomName = room?.name ?? p?.room(id: v.roomId)?.name ?? v.roomId
         return SittingState(sitting: sitting, examNumber: v.examNumber,
@@ -331,22 +357,26 @@ public final class Edge: Sendable {
     }
 
     public func enter(_ s: CandidateSession, _ sitting: SittingName, _ body: RoomMoveBody) async throws(EdgeError) -> SittingState {
-        try body.check()
-        _ = try await mesh("timing", TimingAPI.enter,
-                           EnterRequest(token: s.token, sitting: Self.kind(sitting), channel: body.role == .main ? .main : .secondary,
-                                        deviceId: body.deviceId), as: s.principal)
-        logger.info("entered the room", metadata: ["exam_number": "\(s.examNumber)", "sitting": "\(sitting.rawValue)",
-                                                   "role": "\(body.role.rawValue)"])
-        return try await sittingState(s, sitting, role: body.role)
+        try await move(s, sitting, body, entering: true)
     }
 
     public func leave(_ s: CandidateSession, _ sitting: SittingName, _ body: RoomMoveBody) async throws(EdgeError) -> SittingState {
+        try await move(s, sitting, body, entering: false)
+    }
+
+    /// Into or out of the main or secondary room (R11, R18); timing decides.
+    func move(_ s: CandidateSession, _ sitting: SittingName, _ body: RoomMoveBody, entering: Bool) async throws(EdgeError) -> SittingState {
         try body.check()
-        _ = try await mesh("timing", TimingAPI.leave,
-                           LeaveRequest(token: s.token, sitting: Self.kind(sitting), channel: body.role == .main ? .main : .secondary,
-                                        deviceId: body.deviceId), as: s.principal)
-        logger.info("left the room", metadata: ["exam_number": "\(s.examNumber)", "sitting": "\(sitting.rawValue)",
-                                                "role": "\(body.role.rawValue)"])
+        let channel: Channel = body.role == .main ? .main : .secondary
+        if entering {
+            _ = try await mesh("timing", TimingAPI.enter, EnterRequest(token: s.token, sitting: Self.kind(sitting), channel: channel,
+                                                                       deviceId: body.deviceId), as: s.principal)
+        } else {
+            _ = try await mesh("timing", TimingAPI.leave, LeaveRequest(token: s.token, sitting: Self.kind(sitting), channel: channel,
+                                                                       deviceId: body.deviceId), as: s.principal)
+        }
+        logger.info(entering ? "entered the room" : "left the room",
+                    metadata: ["exam_number": "\(s.examNumber)", "sitting": "\(sitting.rawValue)", "role": "\(body.role.rawValue)"])
         return try await sittingState(s, sitting, role: body.role)
     }
 

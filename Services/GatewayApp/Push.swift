@@ -20,6 +20,8 @@ public final class PhoneLink: Sendable {
     let deviceKey: String
     let session: CandidateSession
     let out: AsyncStream<String>.Continuation
+    /// The last status message and the heartbeat made of it.
+    let lastStatus = Mutex<(text: String, request: HeartbeatRequest)?>(nil)
     /// A state refresh in flight, and whether another was asked for meanwhile.
     let refresh = Mutex<(running: Bool, again: Bool)>((false, false))
 
@@ -396,6 +398,14 @@ extension Edge {
     }
 
     func handle(_ text: String, from l: PhoneLink) {
+        // A phone sends the same status every second while nothing changes
+        // (R31): the text it sent last time is the request it made last
+        // time, so it skips the JSON decoder (the gateway's main cost per
+        // heartbeat).
+        if let same = l.lastStatus.withLock({ $0?.text == text ? $0?.request : nil }) {
+            beat(same, from: l)
+            return
+        }
         let m: PhoneMessage
         do { m = try EdgeJSON.decode(PhoneMessage.self, from: Data(text.utf8), what: "message") } catch {
             l.send(PushError(code: error.code, message: error.message))
@@ -411,16 +421,27 @@ extension Edge {
                 l.send(PushError(code: error.code, message: error.message))
                 return
             }
-            let key = m.deviceKey ?? l.deviceKey
-            beats.add(HeartbeatRequest(deviceId: l.deviceID, deviceKey: key, status: Self.status(status))) { error, serverMs in
-                l.send(PushBeat(ok: error == nil, serverTimeMs: serverMs, message: error?.message))
-            }
+            let request = HeartbeatRequest(deviceId: l.deviceID, deviceKey: m.deviceKey ?? l.deviceKey, status: Self.status(status))
+            l.lastStatus.withLock { $0 = (text, request) }
+            beat(request, from: l)
         case "ping":
             l.send(PushPong(t: m.t ?? 0, serverTimeMs: nowMs))
         case "state":
             refreshState(l)
         default:
             l.send(PushError(code: "INVALID_ARGUMENT", message: "type: '\(m.type.prefix(20))' is not a message a phone sends (status, ping, state)"))
+        }
+    }
+
+    /// Queues a heartbeat for devices; the phone hears "beat" when devices
+    /// took it (or why not). The common answer is written without the encoder.
+    func beat(_ request: HeartbeatRequest, from l: PhoneLink) {
+        beats.add(request) { error, serverMs in
+            if let error {
+                l.send(PushBeat(ok: false, serverTimeMs: serverMs, message: error.message))
+            } else {
+                l.out.yield("{\"type\":\"beat\",\"ok\":true,\"serverTimeMs\":\(serverMs)}")
+            }
         }
     }
 }

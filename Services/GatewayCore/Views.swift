@@ -61,14 +61,22 @@ public struct PostRef: Codable, Sendable, Equatable {
     }
 }
 
+/// One check of the ID photo (R4). Roster lists the checks a reviewer (or
+/// the face backend) still has to make as not passed, "not yet checked":
+/// for the candidate they are pending, not failed.
 public struct PhotoCheckView: Codable, Sendable, Equatable {
     public var name: String
+    public var label: String
     public var passed: Bool
+    public var state: String
     public var detail: String
     public init(name: String, passed: Bool, detail: String) {
         self.name = name
+        label = Texts.photoCheck[name] ?? name
         self.passed = passed
-        self.detail = detail
+        let pending = !passed && detail == "not yet checked"
+        state = passed ? "passed" : pending ? "pending" : "failed"
+        self.detail = pending ? "待人工审核" : detail
     }
 }
 
@@ -157,9 +165,13 @@ public struct InterviewView: Codable, Sendable, Equatable {
     public var question: String?
     public var endReason: String
     public var recordingSaved: Bool
+    /// The plan's rule (R14): "automatic" answering starts when reading
+    /// time is up; "staff" waits for the proctor's announcement.
+    public var answeringTurn: String
 
     public init(phase: String, startedAtMs: Int64, readingEndsAtMs: Int64, endsAtMs: Int64, remainingMs: Int64,
-                questionRevealed: Bool, question: String?, endReason: String, recordingSaved: Bool) {
+                questionRevealed: Bool, question: String?, endReason: String, recordingSaved: Bool, answeringTurn: String) {
+        self.answeringTurn = answeringTurn
         self.phase = phase
         phaseText = Texts.phase[phase] ?? phase
         self.startedAtMs = startedAtMs
@@ -254,6 +266,12 @@ public enum Texts {
         "waiting": "已进入考场，候考中", "interviewing": "面试进行中", "interviewed": "面试已结束", "not_interviewed": "未参加面试",
     ]
     public static let phase = ["reading": "阅题", "answering": "作答", "ended": "已结束"]
+    /// Roster's photo checks (R4), by name.
+    public static let photoCheck = [
+        "real_image": "真实的 JPEG/PNG 图片", "file_size": "文件大小", "pixel_size": "像素尺寸", "colour": "彩色照片",
+        "not_duplicate": "未与他人照片重复", "card_name_matches_roster": "证件姓名与名单一致",
+        "card_id_matches_roster": "证件号码与名单一致", "face_matches_card": "人像与证件照一致",
+    ]
 
     /// A line for the candidate about an event of the mesh (R21: every
     /// announcement is an event; the phone hears the ones about it).
@@ -276,6 +294,7 @@ public enum Texts {
         case "timing.interview.answering": return "停止阅题，开始作答"
         case "timing.interview.ended": return detail == "ended_early" ? "已结束面试" : "面试时间到，面试结束"
         case "timing.interview.recording_saved": return "面试录像已保存"
+        case "devices.signal.connected": return "\(who)已连接"
         case "devices.signal.lost": return "\(who)信号中断"
         case "devices.signal.restored": return "\(who)信号已恢复"
         case "devices.rule.broken": return detail.isEmpty ? "\(who)设备不符合要求" : "\(who)设备不符合要求：\(detail)"

@@ -36,7 +36,10 @@ def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+                              # A synthetic camera and microphone, allowed without a prompt;
+                              # /dev/shm is small in containers.
+                              args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                                    "--disable-dev-shm-usage"])
         yield b
         b.close()
 
@@ -48,13 +51,13 @@ def mesh(browser, artifacts):
     slow may come between the start and the first window."""
     work = Path(tempfile.mkdtemp(prefix="browser-test-"))
     m = Mesh(work)
-    failed = True
+    failed = True  # the mesh itself (start, import): then its folder is kept
     try:
         m.start()
         m.import_roster()
         print(f"\nmesh up: {m.base_url} (data {m.data})")
-        yield m
         failed = False
+        yield m
     finally:
         code = None
         try:
@@ -82,17 +85,12 @@ def new_phone(browser, mesh):
         page.phone_name = name
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
+        # What the server pushed over the phone's WebSocket, in order.
+        page.ws_frames = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: page.ws_frames.append(payload)))
         page.on("console", lambda m: m.type == "error" and print(f"[{name} console] {m.text}"))
         return page
 
     yield make
     for ctx in contexts:
         ctx.close()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Keeps each phase's report on the test item, so fixtures know whether it failed."""
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)

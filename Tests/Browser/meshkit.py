@@ -163,10 +163,16 @@ class Mesh:
         self.plan_file.write_text(json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8")
         self.room = plan["rooms"][0]["id"]
         self.proctor = plan["rooms"][0]["proctors"][0]
+        # What the main phone shows once the question is revealed (R14).
+        self.questions = {"mock": "模拟测试题：请做一个简短的自我介绍。",
+                          "formal": "正式面试题：谈谈你对社区专职工作者这一岗位的理解。"}
+        self.questions_file = self.workdir / "questions.json"
+        self.questions_file.write_text(json.dumps(self.questions, ensure_ascii=False), encoding="utf-8")
 
     def start(self, timeout: float = 60) -> None:
         cmd = [str(self.bin / "exam-mesh"), "up", "--mesh", str(self.mesh_file), "--data", str(self.data),
-               "--arg", f"timing=--plan", "--arg", f"timing={self.plan_file}",
+               "--arg", "timing=--plan", "--arg", f"timing={self.plan_file}",
+               "--arg", "gateway=--questions", "--arg", f"gateway={self.questions_file}",
                # Fast password hashing: logins in milliseconds, not seconds.
                "--arg", "roster=--scrypt-n", "--arg", "roster=4096"]
         # Its own process group: should exam-mesh ever hang on SIGTERM, the

@@ -23,7 +23,7 @@ struct DeploymentTests {
     @Test func composeFileIsValidAndGivesEachServiceItsOwnVolume() throws {
         let (status, text) = try run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
         #expect(status == 0, "\(text)")
-        for s in MeshConfig.serviceNames {
+        for s in MeshConfig.serviceNames + [MeshConfig.gatewayName] {
             #expect(text.contains("\(s)-data:/data") || text.contains("source: \(s)-data"), "\(s) has no volume of its own")
             #expect(text.contains("\n  \(s):\n"), "\(s) is not a service of the compose file")
         }
@@ -33,9 +33,14 @@ struct DeploymentTests {
         let root = repositoryRoot()
         let local = try MeshConfig.load(path: root + "/compose/mesh.json")
         let compose = try MeshConfig.load(path: root + "/compose/mesh.compose.json")
-        #expect(Set(local.services.keys) == Set(MeshConfig.serviceNames))
-        #expect(Set(compose.services.keys) == Set(MeshConfig.serviceNames))
-        for s in MeshConfig.serviceNames {
+        let members = Set(MeshConfig.serviceNames + [MeshConfig.gatewayName])
+        #expect(Set(local.services.keys) == members)
+        #expect(Set(compose.services.keys) == members)
+        // The gateway's HTTP address: loopback locally, every interface in a container.
+        #expect(local.services[MeshConfig.gatewayName]?.http == "127.0.0.1:8080")
+        #expect(compose.services[MeshConfig.gatewayName]?.http == "0.0.0.0:8080")
+        #expect((try? String(contentsOfFile: root + "/compose/docker-compose.yml", encoding: .utf8))?.contains("\"8080:8080\"") == true)
+        for s in members {
             let port = { (e: String) in e.split(separator: ":").last.map(String.init) ?? "" }
             #expect(port(local.services[s]!.rpc) == port(compose.services[s]!.rpc))
             #expect(port(local.services[s]!.events) == port(compose.services[s]!.events))

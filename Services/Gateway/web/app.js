@@ -86,6 +86,16 @@
     return pad2(Math.floor(s / 60)) + ':' + pad2(s % 60);
   }
 
+  // A duration as the plan sets it: "5 分钟", "1 分 30 秒", "8 秒". Short
+  // test plans use seconds, so rounding to minutes would say "0 分钟".
+  function durationText(seconds) {
+    const s = Math.max(0, Math.round(Number(seconds) || 0));
+    const m = Math.floor(s / 60);
+    const r = s % 60;
+    if (m === 0) return `${r} 秒`;
+    return r === 0 ? `${m} 分钟` : `${m} 分 ${r} 秒`;
+  }
+
   // All times in the notice are Beijing time (UTC+8, no DST), whatever the
   // phone's own time zone is.
   function beijingHMS(ms) {
@@ -124,6 +134,7 @@
     wakeLock: null,
     registered: false,
     needRegister: true,
+    fitAtMs: 0, // server time of what #device-fit shows (reply or devices.fitness.changed)
     ws: null,
     wsWelcomed: false,
     wsAttempt: 0,
@@ -137,6 +148,8 @@
     wsRetryReason: '',
     catchup: [],
     autoEnterTried: false,
+    leaving: false, // a deliberate leave is on its way (never undone by R18 re-entry)
+    leftAtMs: 0, // server time of the last leave reply: older "in the room" states are stale
     statusTimer: 0,
     pingTimer: 0,
     tickTimer: 0,
@@ -465,8 +478,12 @@
     show('reg-status-reason', !!reg.statusReason);
 
     renderWindows(reg);
+    // The lengths come from the sitting plan, never a fixed "10 分钟".
     const iv = reg.interview;
-    setText('reg-interview-len', iv ? `每位考生面试10分钟：阅题 ${Math.round(iv.readingSeconds / 60)} 分钟 + 作答 ${Math.round(iv.answeringSeconds / 60)} 分钟。` : '');
+    const hasLen = !!iv && Number.isFinite(iv.readingSeconds) && Number.isFinite(iv.answeringSeconds);
+    setText('reg-interview-len', hasLen
+      ? `每位考生面试 ${durationText(iv.readingSeconds + iv.answeringSeconds)}：阅题 ${durationText(iv.readingSeconds)} + 作答 ${durationText(iv.answeringSeconds)}。`
+      : '');
 
     // Identity photo (R4)
     const id = reg.identity || { status: 'none', statusText: '未上传', checks: [] };
@@ -513,20 +530,38 @@
     }
   }
 
+  // A check's outcome. `state` tells a check left to the reviewer (R4:
+  // pending, e.g. the face comparison) from one that failed; `passed` alone
+  // cannot, so it is only the fallback for a reply without `state`.
+  function checkState(c) {
+    if (c.state === 'passed' || c.state === 'pending' || c.state === 'failed') return c.state;
+    return c.passed ? 'passed' : 'failed';
+  }
+
+  const CHECK_MARK = { passed: '✓', pending: '…', failed: '✗' };
+  const CHECK_CLASS = { passed: 'pass', pending: 'pending', failed: 'fail' };
+
   function renderChecks(checks) {
     const ul = $('photo-checks');
     ul.replaceChildren();
     for (const c of checks) {
+      const state = checkState(c);
       const li = document.createElement('li');
-      li.className = c.passed ? 'pass' : 'fail';
+      li.className = CHECK_CLASS[state];
       const mark = document.createElement('span');
       mark.className = 'mark';
-      mark.textContent = c.passed ? '✓' : '✗';
+      mark.textContent = CHECK_MARK[state];
+      mark.setAttribute('aria-label', state === 'passed' ? '通过' : state === 'pending' ? '待审核' : '未通过');
+      // The Chinese label when the server gives one; the raw name otherwise.
       const body = document.createElement('span');
-      body.textContent = c.detail ? '' : c.name;
-      if (c.detail) {
-        body.textContent = c.detail;
-        body.title = c.name;
+      body.textContent = c.label || c.name || '';
+      if (c.label && c.name) body.title = c.name;
+      const detailText = c.detail || (state === 'pending' ? '待人工审核' : '');
+      if (detailText) {
+        const detail = document.createElement('span');
+        detail.className = 'detail';
+        detail.textContent = '：' + detailText;
+        body.append(detail);
       }
       li.append(mark, body);
       ul.appendChild(li);
@@ -614,8 +649,10 @@
       const reg = await api('PUT', '/me/photo', body, { contentType: body.type || 'image/jpeg' });
       renderReg(reg);
       const id = reg.identity || {};
-      const failed = (id.checks || []).filter((c) => !c.passed).length;
-      if (id.status === 'rejected' || failed) {
+      // A photo waiting for the reviewer (R4) is not a failure: pending
+      // checks are shown neutral and no error is raised while under review.
+      const failed = (id.checks || []).filter((c) => checkState(c) === 'failed').length;
+      if (id.status === 'rejected' || (failed && id.status !== 'pending_review')) {
         showError(id.reason || '照片未通过检查，请查看“身份证照片”中的检查结果后重新上传。', 'photo-anchor');
       } else {
         showInfo(`照片已上传（${id.statusText || '已提交'}）。请继续第二步：确认参加面试。`, 'photo-anchor');
@@ -735,6 +772,8 @@
     S.registered = false;
     S.needRegister = true;
     S.autoEnterTried = false;
+    S.leaving = false;
+    S.leftAtMs = 0;
     S.wsEverConnected = false;
     S.wsAttempt = 0;
     showView('day');
@@ -744,6 +783,7 @@
     setTone($('state-status'), null);
     show('state-blockers', false);
     show('device-fit', false);
+    S.fitAtMs = 0;
     show('beat-warning', false);
     show('missed-panel', false);
     for (const id of ['interview-card', 'ended-panel', 'waiting-card', 'entry-card']) show(id, false);
@@ -1011,7 +1051,9 @@
     return r;
   }
 
+  // From a (re-)registration reply: this phone's own fitness right now.
   function renderFit(fit, reasons) {
+    if (fit === true || fit === false) S.fitAtMs = serverNow();
     const el = $('device-fit');
     const list = (reasons || []).filter(Boolean);
     if (fit === false) {
@@ -1225,21 +1267,61 @@
 
   function loadEvents() { return store.json(K.events(S.day.sitting), sessionStorage) || []; }
 
+  // Each publisher numbers its events on its own: timing's seq and devices'
+  // seq are unrelated counters. Only timing's is the `since` of the hello
+  // (what the server replays from); an event is identified by both.
+  // Events stored before `publisher` was kept (no such property) were all timing's.
+  const eventKey = (e) => (e.publisher === undefined ? 'timing' : e.publisher) + ':' + e.seq;
+
   function onEvent(ev) {
     const seq = Number(ev.seq) || 0;
-    const since = getSince();
-    if (seq && seq <= since) return; // already seen (replays overlap after a reconnect)
-    if (seq > since) setSince(seq);
-    const list = loadEvents().filter((e) => !seq || e.seq !== seq);
-    list.unshift({ seq, topic: ev.topic || '', atMs: ev.atMs || serverNow(), text: ev.text || ev.topic || '' });
-    store.set(K.events(S.day.sitting), JSON.stringify(list.slice(0, 40)), sessionStorage);
-    if (S.catchingUp) S.catchup.push(ev);
+    const publisher = typeof ev.publisher === 'string' ? ev.publisher : '';
+    const stored = loadEvents();
+    if (seq) {
+      // Already seen: replays overlap after a reconnect.
+      if (publisher === 'timing' && seq <= getSince()) return;
+      const key = eventKey({ publisher, seq });
+      if (stored.some((e) => eventKey(e) === key)) return;
+      if (publisher === 'timing') setSince(seq);
+    }
+    const entry = { publisher, seq, topic: ev.topic || '', atMs: ev.atMs || serverNow(), text: ev.text || ev.topic || '' };
+    stored.unshift(entry);
+    store.set(K.events(S.day.sitting), JSON.stringify(stored.slice(0, 40)), sessionStorage);
+    if (S.catchingUp) S.catchup.push(entry);
     renderEventLog();
+
+    if (ev.topic === 'devices.fitness.changed') onFitnessEvent(entry);
+    if (ev.topic === 'timing.interview.answering') onAnsweringAnnounced();
+  }
+
+  // devices.fitness.changed covers both phones of the candidate (R30): it is
+  // what turns "the secondary is missing" into "设备检查通过" on a phone
+  // that registered first. A live event is the newest word; a replayed one
+  // must not overwrite a registration reply given after it.
+  function onFitnessEvent(entry) {
+    if (S.catchingUp && entry.atMs < S.fitAtMs) return;
+    S.fitAtMs = entry.atMs;
+    const el = $('device-fit');
+    const bad = /不符合/.test(entry.text);
+    el.textContent = entry.text;
+    el.className = 'callout ' + (bad ? 'callout-bad' : 'callout-ok');
+    el.hidden = !entry.text;
+  }
+
+  // The proctor announced answering (staff turn, R14). The state pushed
+  // right after carries phase "answering"; taking the event's word at once
+  // keeps the phone from lagging if that push is a moment late.
+  function onAnsweringAnnounced() {
+    const iv = S.sit && S.sit.interview;
+    if (!iv || iv.phase !== 'reading') return;
+    iv.phase = 'answering';
+    iv.phaseText = PHASE_TEXT.answering;
+    tick();
   }
 
   function eventItem(ev) {
     const li = document.createElement('li');
-    if (/lost|broken|failed|absent|eligibility/.test(ev.topic || '')) li.className = 'event-warn';
+    if (/lost|broken|failed|absent|eligibility/.test(ev.topic || '') || /不符合/.test(ev.text || '')) li.className = 'event-warn';
     const t = document.createElement('span');
     t.className = 'event-time';
     t.textContent = beijingHMS(ev.atMs || serverNow());
@@ -1300,9 +1382,12 @@
     bl.hidden = !(st.blockers && st.blockers.length);
 
     // Remember whether this phone is in its room: it drives re-entry (R18).
+    // While a leave is in flight, or after it for a state from before it, a
+    // push may still say "in the room"; that must not re-arm `entered`.
     const inRoom = inMyRoom(st);
     const over = interviewOver(st);
-    if (inRoom && !d.entered) { d.entered = true; saveDay(); }
+    const staleAfterLeave = Number.isFinite(st.serverTimeMs) && st.serverTimeMs < S.leftAtMs;
+    if (inRoom && !d.entered && !S.leaving && !staleAfterLeave) { d.entered = true; saveDay(); }
     if (over && d.entered && !inRoom) { d.entered = false; saveDay(); }
 
     // Entry / leave
@@ -1325,8 +1410,11 @@
 
     // R18: a phone that had entered and came back (drop, reload) re-enters
     // by itself once per connection while the countdown still runs; the
-    // server refuses once it has ended, and its message is shown.
-    if (S.registered && d.entered && !inRoom && !over && !S.autoEnterTried && S.wsWelcomed) {
+    // server refuses once it has ended, and its message is shown. Never
+    // after a deliberate leave: onLeave clears `entered` before its request,
+    // because the state pushed for timing.candidate.left usually arrives
+    // before the HTTP reply.
+    if (S.registered && d.entered && !S.leaving && !inRoom && !over && !S.autoEnterTried && S.wsWelcomed) {
       S.autoEnterTried = true;
       doEnter(true);
     }
@@ -1354,12 +1442,18 @@
     setText('question-text', iv.question ? iv.question : '题目已显示，请听考官宣读');
   }
 
-  // Phase from the server's bounds and the server clock: the switch to
-  // answering happens at readingEndsAtMs even if the push is a moment late.
+  // Who turns reading into answering (R14). "staff": the proctor announces
+  // it and only the server's phase says so. "automatic" (or an older server
+  // without the field): it happens at readingEndsAtMs.
+  function staffTurn(iv) { return iv.answeringTurn === 'staff'; }
+
+  // Phase from the server's bounds and the server clock. With the automatic
+  // turn, the switch to answering happens at readingEndsAtMs even if the push
+  // is a moment late; with the staff turn the page waits for the server.
   function livePhase(iv, now) {
     if (iv.phase === 'ended') return 'ended';
     if (Number.isFinite(iv.endsAtMs) && now >= iv.endsAtMs) return 'ended';
-    if (iv.phase === 'reading' && Number.isFinite(iv.readingEndsAtMs) && now >= iv.readingEndsAtMs) return 'answering';
+    if (iv.phase === 'reading' && !staffTurn(iv) && Number.isFinite(iv.readingEndsAtMs) && now >= iv.readingEndsAtMs) return 'answering';
     return iv.phase;
   }
 
@@ -1421,12 +1515,23 @@
       ph.classList.toggle('phase-answering', phase === 'answering');
       ph.classList.toggle('phase-ended', phase === 'ended');
       let pr = '';
-      if (phase === 'reading' && Number.isFinite(iv.readingEndsAtMs)) pr = `阅题剩余 ${mmss(iv.readingEndsAtMs - now)}，随后作答 ${Math.round(answering / 60)} 分钟`;
-      else if (phase === 'answering') pr = `作答剩余 ${mmss(total)}`;
+      if (phase === 'reading' && Number.isFinite(iv.readingEndsAtMs)) {
+        if (now < iv.readingEndsAtMs) {
+          pr = staffTurn(iv)
+            ? `阅题剩余 ${mmss(iv.readingEndsAtMs - now)}，随后由考官宣布开始作答`
+            : `阅题剩余 ${mmss(iv.readingEndsAtMs - now)}，随后作答 ${durationText(answering)}`;
+        } else {
+          // Staff turn only (automatic would already be answering): still
+          // reading until the proctor's announcement reaches the server.
+          pr = '阅题时间到，等待考官宣布开始作答';
+        }
+      } else if (phase === 'answering') pr = `作答剩余 ${mmss(total)}`;
       else if (phase === 'ended') pr = '时间到，面试即将自动结束';
       setText('phase-remaining', pr);
 
-      // R17: ending early only with time left, while answering, main phone.
+      // R17: ending early only with time left, while answering (confirmed by
+      // the server, or derived from readingEndsAtMs with the automatic
+      // turn), main phone.
       const canEnd = d.role === 'main' && phase === 'answering' && total > 0 && inRoom;
       show('end-button', canEnd);
       if (!canEnd && !$('end-dialog').hidden) closeDialog('end-dialog');
@@ -1459,13 +1564,31 @@
 
   async function onLeave() {
     const d = S.day;
-    await act($('leave-button'), 'leave-anchor', async () => {
-      const st = await api('POST', `/sittings/${d.sitting}/leave`, { role: d.role, deviceId: persistentId(K.deviceId) });
-      d.entered = false;
-      saveDay();
-      renderState(st);
-      showInfo('您已退出考场。倒计时未结束时可重新进入（倒计时不会停止）。', 'enter-anchor');
-    });
+    // Leaving is the candidate's choice: forget `entered` (and hold off the
+    // R18 auto re-entry) BEFORE the request, since the push for
+    // timing.candidate.left races the reply and usually wins.
+    S.leaving = true;
+    d.entered = false;
+    saveDay();
+    let left = false;
+    try {
+      await act($('leave-button'), 'leave-anchor', async () => {
+        const st = await api('POST', `/sittings/${d.sitting}/leave`, { role: d.role, deviceId: persistentId(K.deviceId) });
+        left = true;
+        S.leaving = false;
+        S.leftAtMs = (st && Number.isFinite(st.serverTimeMs)) ? st.serverTimeMs : 0;
+        renderState(st);
+        showInfo('您已退出考场。倒计时未结束时可重新进入（倒计时不会停止）。', 'enter-anchor');
+      });
+    } finally {
+      S.leaving = false;
+      // Refused or lost: if the last known state still has this phone in
+      // its room, it is still entered (a later drop must re-enter, R18).
+      if (!left && S.day === d && S.sit && inMyRoom(S.sit)) {
+        d.entered = true;
+        saveDay();
+      }
+    }
   }
 
   async function onReveal() {
