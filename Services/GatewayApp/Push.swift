@@ -230,11 +230,19 @@ extension Edge {
             // ask timing at once.
             if !routed.candidates.isEmpty { refreshState(l) }
         }
+        if let room = routed.room, let others = plan.withLock({ $0?.plan.room(id: room)?.candidates }) {
+            for n in others where !routed.candidates.contains(n) {
+                for l in phones.of(n) where routed.item.sitting == nil || routed.item.sitting == l.sitting.rawValue { refreshState(l) }
+            }
+        }
     }
 
     struct Routed {
         var item: FeedItem
         var candidates: [String]
+        /// An interview of this room started or ended: the others waiting
+        /// there move up the queue (whose turn is next, R11).
+        var room: String? = nil
     }
 
     static func sittingName(_ k: SittingKind) -> String? { k == .mock ? "mock" : k == .formal ? "formal" : nil }
@@ -255,7 +263,9 @@ extension Edge {
                 return Routed(item: item(sittingName(m.sitting), roleName(m.channel), m.detail, at: m.atMs), candidates: [m.examNumber])
             case InterviewEvent.protoName:
                 let m = try e.decode(InterviewEvent.self)
-                return Routed(item: item(sittingName(m.sitting), nil, m.reason, at: m.atMs), candidates: [m.examNumber])
+                let moves = h.topic == "timing.interview.started" || h.topic == "timing.interview.ended"
+                return Routed(item: item(sittingName(m.sitting), nil, m.reason, at: m.atMs), candidates: [m.examNumber],
+                              room: moves ? m.roomId : nil)
             case ScreeningEvent.protoName:
                 let m = try e.decode(ScreeningEvent.self)
                 return Routed(item: item(sittingName(m.sitting), nil, m.failedItems.joined(separator: "、"), at: m.atMs), candidates: [m.examNumber])

@@ -434,6 +434,23 @@ def play_day(mesh: Mesh, api: Api, plan: dict, me: Candidate, other: Candidate, 
     expect(sec.page.locator("#phase")).to_have_text("作答")
     expect(sec.page.locator("#end-button")).to_be_hidden()
 
+    # 8b. A reload mid-interview (R15, R18): the main phone comes back to the
+    #     same interview: the countdown from the server's time (agreeing with
+    #     the secondary's), the answering phase, the question, the end button.
+    main.page.reload()
+    expect(main.page.locator("#interview-card")).to_be_visible()
+    # Reconnected (re-registered with its camera and microphone live), not "网络中断".
+    expect(main.page.locator("#clock-offset")).to_contain_text("ms")
+    expect(main.page.locator("#conn-banner")).to_be_hidden(timeout=10_000)
+    expect(main.page.locator("#countdown")).to_have_text(MMSS)
+    expect(main.page.locator("#phase")).to_have_text("作答")
+    expect(main.page.locator("#question-text")).to_have_text(mesh.questions["formal"])
+    expect(main.page.locator("#end-button")).to_be_visible()
+    wait_until("the reloaded page's countdown to agree with the secondary's",
+               lambda: abs(main.countdown_seconds() - sec.countdown_seconds()) <= 1, timeout=5)
+    assert mesh.candidate_state(me.exam_number, FORMAL)["status"] == "interviewing"
+    main.shot("09c-reloaded")
+
     # 9. End early (R17): the dialog first; cancelling keeps the interview.
     end = main.page.locator("#end-button")
     expect(end).to_be_visible()

@@ -1,5 +1,7 @@
 import Bus
 import ExamContracts
+import ExamPlan
+import ServiceKit
 import Foundation
 import GatewayApp
 import GatewayCore
@@ -51,7 +53,7 @@ import Testing
         mutating func drain() async throws { while try await it.next() != nil {} }
     }
 
-    @Test func helloThenHeartbeatsThenEvents() async throws {
+    @Test(.timeLimit(.minutes(1))) func helloThenHeartbeatsThenEvents() async throws {
         let mesh = FakeMesh.day()
         let beats = Mutex(0)
         mesh.on(DevicesAPI.heartbeatBatch) { req, who in
@@ -110,9 +112,47 @@ import Testing
         await e.beats.stop()
     }
 
+    // When an interview in the room starts or ends, the others waiting
+    // there are sent their state again (their place, whose turn is next).
+    @Test(.timeLimit(.minutes(1))) func theQueueMovingReachesTheOthersInTheRoom() async throws {
+        let mesh = FakeMesh.day()
+        let t0 = Date(timeIntervalSince1970: 1_700_000_000)
+        let plan = ExamPlan(exam: "t", confirmation: TimeWindow(opens: t0, closes: t0.addingTimeInterval(60)),
+                            mockEntry: TimeWindow(opens: t0.addingTimeInterval(120), closes: t0.addingTimeInterval(180)),
+                            formalEntry: TimeWindow(opens: t0.addingTimeInterval(240), closes: t0.addingTimeInterval(300)),
+                            publication: t0.addingTimeInterval(9000), interview: InterviewDurations(),
+                            rooms: [ExamRoom(id: "R01", name: "第1考场", panel: [Examiner(id: "E1", name: "考官一", chief: true), Examiner(id: "E2", name: "考官二"), Examiner(id: "E3", name: "考官三")], candidates: ["2022110001", "2022110002"], proctors: ["P1"])])
+        mesh.on(TimingAPI.getPlan) { _, _ in plan.info(loadedAt: t0) }
+        let stateCalls = Mutex(0)
+        mesh.on(TimingAPI.getCandidateState) { req, _ in
+            stateCalls.withLock { $0 += 1 }
+            return CandidateTimingView(examNumber: req.examNumber, roomId: "R01", sitting: req.sitting, status: "waiting", position: 2)
+        }
+        mesh.on(TimingAPI.getRoom) { req, _ in RoomInfo(roomId: req.roomId, name: "第1考场", sitting: req.sitting, next: "2022110002") }
+        let e = edge(mesh)
+        _ = try await e.refreshPlan().value
+        let app = buildApplication(edge: e, files: files, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            try await client.ws("/api/v1/ws") { inbound, outbound, _ in
+                var frames = Frames(inbound)
+                try await outbound.write(.text(#"{"type":"hello","token":"tok-B","sitting":"formal","deviceId":"B-main","deviceKey":"k"}"#))
+                _ = try await frames.read { $0.contains { $0["type"] as? String == "state" } }
+                let before = stateCalls.withLock { $0 }
+                // Candidate A's interview ends: B is not its subject, yet hears its new place.
+                e.deliver(try interviewEvent(seq: 20, "timing.interview.ended", phase: .ended))
+                let got = try await frames.read { $0.contains { $0["type"] as? String == "state" } }
+                let state = try #require(got.last?["state"] as? [String: Any])
+                #expect(state["yourTurnNext"] as? Bool == true)
+                #expect(!got.contains { $0["type"] as? String == "event" }, "A's event is A's, not B's")
+                #expect(stateCalls.withLock { $0 } == before + 1)
+            }
+        }
+        await e.beats.stop()
+    }
+
     // A bad hello is answered with an error and the socket closes; another
     // candidate's phone is refused.
-    @Test func badHellosAreRefused() async throws {
+    @Test(.timeLimit(.minutes(1))) func badHellosAreRefused() async throws {
         let e = edge(FakeMesh.day())
         let app = buildApplication(edge: e, files: files, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in

@@ -801,7 +801,10 @@
     renderChecklist(false);
     renderEventLog();
 
-    startCamera();
+    // Registration reports the camera and microphone as they are (R31):
+    // after a reload it waits for them, or devices would hear "microphone
+    // off" and refuse the phone (R32).
+    S.cameraReady = startCamera();
     startBattery();
     requestWakeLock();
     syncClockHttp();
@@ -1081,6 +1084,8 @@
     if (!S.dayActive || !S.token || S.ws) return;
     if (S.needRegister) {
       try {
+        if (S.cameraReady) await S.cameraReady;
+        if (!S.dayActive || S.ws) return;
         await registerDevice();
       } catch (err) {
         if (err.handled || !S.dayActive) return;
