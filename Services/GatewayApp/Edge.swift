@@ -146,8 +146,6 @@ public final class Edge: Sendable {
         return s
     }
 
-    func forget(_ token: String) { _ = sessions.withLock { $0.removeValue(forKey: token) } }
-
     // MARK: The plan (R10)
 
     /// The plan, as timing has it. A phone never waits for it once the

@@ -399,9 +399,14 @@ extension Edge {
         }
         let l = PhoneLink(session: s, role: role, sitting: sitting, deviceID: device, deviceKey: m.deviceKey ?? "", out: out)
         l.send(PushWelcome(serverTimeMs: nowMs, examNumber: s.examNumber, role: role.rawValue, sitting: sitting.rawValue))
-        // What it missed since the last event it saw, then the state.
-        for item in feed.withLock({ $0.missed(examNumber: s.examNumber, since: m.since ?? 0, sitting: sitting.rawValue) }) { l.send(item) }
-        phones.add(l)
+        // What it missed since the last event it saw, then the state. Read
+        // and joined under the feed's lock: an event delivered meanwhile is
+        // either in what it missed or sent to it live (at worst both; the
+        // page keeps one per publisher and seq), never lost.
+        feed.withLock { f in
+            for item in f.missed(examNumber: s.examNumber, since: m.since ?? 0, sitting: sitting.rawValue) { l.send(item) }
+            phones.add(l)
+        }
         refreshState(l)
         logger.debug("phone connected", metadata: ["exam_number": "\(s.examNumber)", "role": "\(role.rawValue)", "sitting": "\(sitting.rawValue)"])
         return l
