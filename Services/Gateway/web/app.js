@@ -1554,7 +1554,8 @@
         d.entered = true;
         saveDay();
         renderState(st);
-        if (auto) showInfo('已自动重新进入考场。', 'enter-anchor');
+        // A note from an earlier leave ("您已退出考场…") no longer holds.
+        if (auto) showInfo('已自动重新进入考场。', 'enter-anchor'); else hideInfo();
       } catch (err) {
         // Refused re-entry (e.g. the countdown has ended, R18): stop trying.
         if (auto && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 429) {
