@@ -146,7 +146,12 @@ enum DevicesShell {
         // Who takes part (roster) and when the formal interview runs (timing).
         service.follow("roster", prefixes: ["roster.candidate."]) { event, state, tx in
             let c = try event.decode(CandidateEvent.self)
-            let events = try op { try state.core.applyCandidate(examNumber: c.examNumber, eligible: c.status == .confirmed) }
+            let because: String = switch c.status {
+            case .declined: "declined the interview, giving up the post (R6)"
+            case .forfeited: "forfeited the interview: not confirmed within the window (R5, R6)"
+            default: "has not confirmed attendance yet (R3): phones are registered once confirmed"
+            }
+            let events = try op { try state.core.applyCandidate(examNumber: c.examNumber, eligible: c.status == .confirmed, because: because) }
             try DevicesDocuments.record(events, &state, &tx)
         }
         service.follow("timing", prefixes: ["timing.interview.started", "timing.interview.ended"]) { event, state, tx in

@@ -140,17 +140,22 @@ public struct DevicesState: Codable, Sendable {
 
     // MARK: Roster and timing (followed events)
 
-    /// roster's word on a candidate (R1, R5, R6): known and eligible, or no
-    /// longer eligible (declined, forfeited, disqualified). Unknown
-    /// candidates cannot register.
-    public mutating func applyCandidate(examNumber: String, eligible: Bool) throws -> [DevicesEvent] {
+    /// roster's word on a candidate (R1, R3, R5, R6): eligible once
+    /// confirmed; not eligible before (not yet confirmed) or after (declined,
+    /// forfeited), with `because` saying which. Unknown candidates cannot
+    /// register.
+    public mutating func applyCandidate(examNumber: String, eligible: Bool, because: String? = nil) throws -> [DevicesEvent] {
         try Check.examNumber(examNumber)
+        let reason = eligible ? nil : because
         if var c = candidates[examNumber] {
-            guard c.eligible != eligible else { return [] }
+            guard c.eligible != eligible || c.ineligibleBecause != reason else { return [] }
             c.eligible = eligible
+            c.ineligibleBecause = reason
             candidates[examNumber] = c
         } else {
-            candidates[examNumber] = CandidateRecord(examNumber: examNumber, eligible: eligible)
+            var c = CandidateRecord(examNumber: examNumber, eligible: eligible)
+            c.ineligibleBecause = reason
+            candidates[examNumber] = c
         }
         changes.candidates.insert(examNumber)
         return []
@@ -232,7 +237,7 @@ public struct DevicesState: Codable, Sendable {
             throw DevicesError.notFound("candidate \(examNumber) is not on the roster; devices can be registered only for a listed candidate")
         }
         guard cand.eligible else {
-            throw DevicesError.denied("candidate \(examNumber) is no longer eligible (declined, forfeited or disqualified, R6): no device can be registered")
+            throw DevicesError.denied("candidate \(examNumber) \(cand.ineligibleBecause ?? "is not confirmed for the interview (R3, R6)"): no device can be registered")
         }
         let reg = DeviceRegistration(deviceID: deviceID, examNumber: examNumber, role: role, account: account, camera: camera,
                                      microphoneOn: microphoneOn, speakerVolume: speakerVolume, os: os, osVersion: osVersion,

@@ -105,8 +105,10 @@ public struct Fitness: Codable, Sendable, Equatable, Hashable {
 /// (eligible or not) and their two phones.
 public struct CandidateRecord: Codable, Sendable, Equatable {
     public var examNumber: String
-    /// False once declined, forfeited or disqualified (R6): no registration.
+    /// True only while confirmed (R3, R6): no registration otherwise.
     public var eligible: Bool
+    /// Why not, in roster's words ("has not confirmed attendance", "declined", ...).
+    public var ineligibleBecause: String?
     /// The device ids holding each role now.
     public var main: String?
     public var secondary: String?

@@ -336,7 +336,10 @@ enum RosterShell {
     }
 
     static func bus(_ e: RosterError) -> RPCError {
-        let details = e.details.isEmpty ? "" : "\n" + e.details.joined(separator: "\n")
+        // The details are added unless the message already lists them (a
+        // refused import names every bad row once, R1).
+        let listed = e.details.allSatisfy { e.message.contains($0) }
+        let details = e.details.isEmpty || listed ? "" : "\n" + e.details.joined(separator: "\n")
         return RPCError(RPCCode(rawValue: e.code.grpcStatus) ?? .internal, e.message + details)
     }
 }

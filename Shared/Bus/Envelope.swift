@@ -92,7 +92,14 @@ enum Envelope {
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
         guard let m = exam__v1__call_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__call_header__free_unpacked(m, nil) }
-        guard let method = text(m.pointee.method), let caller = text(m.pointee.caller) else { return nil }
+        guard var method = text(m.pointee.method), let caller = text(m.pointee.caller) else { return nil }
+        // protobuf-c keeps strings as C strings: a method name with a NUL
+        // byte would be read as the name before it ("exam.v1.Node/Ping\0junk"
+        // served as Ping). The name is taken from the wire whole instead, so
+        // such a name is no known method: UNIMPLEMENTED, as bus.proto says.
+        if method.utf8.count + 1 < bytes.count, let raw = firstLengthDelimited(field: 1, in: bytes), raw.count != method.utf8.count {
+            method = String(decoding: raw, as: UTF8.self)
+        }
         var principal = CallPrincipal.anonymous
         if let a = m.pointee.actor {
             guard let id = text(a.pointee.id) else { return nil }
@@ -100,6 +107,38 @@ enum Envelope {
         }
         return CallHeaderFields(method: method, requestID: m.pointee.request_id,
                                 deadlineUnixMs: m.pointee.deadline_unix_ms, caller: caller, principal: principal)
+    }
+
+    /// The bytes of the first top-level length-delimited `field` of a
+    /// protobuf message, or nil (absent, or the bytes are not well formed:
+    /// then protobuf-c refused them already).
+    static func firstLengthDelimited(field: UInt64, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var i = 0
+        func varint() -> UInt64? {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while i < bytes.count, shift < 64 {
+                let b = bytes[i]
+                i += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 { return v }
+                shift += 7
+            }
+            return nil
+        }
+        while i < bytes.count {
+            guard let key = varint() else { return nil }
+            switch key & 7 {
+            case 0: guard varint() != nil else { return nil }
+            case 1: i += 8
+            case 5: i += 4
+            case 2:
+                guard let n = varint(), n <= UInt64(bytes.count - i) else { return nil }
+                if key >> 3 == field { return UnsafeRawBufferPointer(rebasing: bytes[i..<(i + Int(n))]) }
+                i += Int(n)
+            default: return nil
+            }
+        }
+        return nil
     }
 
     static func encodeReply(requestID: UInt64, code: RPCCode, message: String) -> [UInt8] {

@@ -63,6 +63,26 @@ struct RpcTests {
         }
     }
 
+    /// A method name with a NUL byte is not the name before the NUL
+    /// (protobuf-c's C strings would make it so): it is no known method.
+    @Test func aMethodNameWithANulByteIsUnimplemented() async throws {
+        let service = try await ProbeServer()
+        let raw = rawDealer(endpoint: service.endpoint)
+        for name in ["exam.v1.Node/Ping\u{0}junk", "exam.v1.BusProbe/Echo\u{0}", "\u{0}exam.v1.Node/Ping"] {
+            // The header by hand: field 1 (method) whole, field 2 (request id), field 4 (caller).
+            let method = Array(name.utf8)
+            raw.send([[0x0A, UInt8(method.count)] + method + [0x10, 7, 0x22, 3] + Array("raw".utf8), []])
+            let h = try #require(try replyHeader(raw.receive()))
+            #expect(h.code == .unimplemented, "\(name.debugDescription) was answered \(h.code)")
+            #expect(h.requestId == 7)
+        }
+        // The same bytes without the NUL are served as usual.
+        let ping = Array(BusProbeAPI.echo.name.utf8)
+        raw.send([[0x0A, UInt8(ping.count)] + ping + [0x10, 8, 0x22, 3] + Array("raw".utf8), []])
+        let ok = try #require(try replyHeader(raw.receive()))
+        #expect(ok.code == .ok && ok.requestId == 8)
+    }
+
     @Test func callerGivesUpAtItsDeadline() async throws {
         let service = try await ProbeServer()
         let reactor = Reactor(name: "client")

@@ -43,7 +43,17 @@ struct RegistrationTests {
         }
         _ = try s.applyCandidate(examNumber: exam2, eligible: false)
         try expectRefused(&s, .permissionDenied,
-                          "candidate 2022110002 is no longer eligible (declined, forfeited or disqualified, R6): no device can be registered") {
+                          "candidate 2022110002 is not confirmed for the interview (R3, R6): no device can be registered") {
+            try $0.reg(exam2, .main, "m2")
+        }
+        // Roster's reason reaches the candidate: a never-confirmed candidate
+        // is not told it is "no longer" eligible.
+        _ = try s.applyCandidate(examNumber: exam2, eligible: false, because: "has not confirmed attendance yet (R3)")
+        try expectRefused(&s, .permissionDenied, "candidate 2022110002 has not confirmed attendance yet (R3): no device can be registered") {
+            try $0.reg(exam2, .main, "m2")
+        }
+        _ = try s.applyCandidate(examNumber: exam2, eligible: false, because: "declined the interview, giving up the post (R6)")
+        try expectRefused(&s, .permissionDenied, "candidate 2022110002 declined the interview, giving up the post (R6): no device can be registered") {
             try $0.reg(exam2, .main, "m2")
         }
     }

@@ -117,6 +117,9 @@ struct RosterMeshTests {
             #expect(e.code == .invalidArgument)
             #expect(e.message.contains("line 3, column phone"))
             #expect(e.message.contains("line 4, column written_score"))
+            // Each bad row once (the message used to list them twice).
+            #expect(e.message.components(separatedBy: "line 3, column phone").count == 2, "\(e.message)")
+            #expect(e.message.components(separatedBy: "line 4, column written_score").count == 2)
         }
         #expect(try await h.call("roster", RosterAPI.counts, CountsRequest()).total == 0)
         _ = try await staff.importRoster(people.csv())
