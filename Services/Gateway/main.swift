@@ -98,12 +98,21 @@ struct GatewayCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger))
         let clock = Mutex<Task<Void, Never>?>(nil)
         service.alongside(.init(start: {
-            Task { try? await group.run() }
+            let failure = Mutex<String?>(nil)
+            Task {
+                do { try await group.run() } catch {
+                    // Cannot listen (the port is taken, say): no READY, the reason in the log.
+                    failure.withLock { $0 = "\(error)" }
+                    ready.continuation.finish()
+                }
+            }
+            var it = ready.stream.makeAsyncIterator()
+            guard let a = await it.next() else {
+                throw ConfigError("http: cannot serve on \(address): \(failure.withLock { $0 } ?? "the server stopped")")
+            }
             edge.beats.start()
             edge.refreshPlan()  // before the first phone asks
             clock.withLock { $0 = Task { while !Task.isCancelled { try? await Task.sleep(for: .seconds(5)); edge.tickTime() } } }
-            var it = ready.stream.makeAsyncIterator()
-            let a = await it.next() ?? address
             logger.info("http serving", metadata: ["http": "\(a)", "web": "\(files.web)"])
             return "http=\(a)"
         }, stop: {
