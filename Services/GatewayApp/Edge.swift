@@ -20,6 +20,18 @@ public protocol MeshCalls: Sendable {
                          as who: CallPrincipal) async throws -> Resp
 }
 
+extension EdgeError {
+    /// A failed mesh call as the edge reports it: the service's code and
+    /// message pass through (R60); anything else means it was not reached.
+    init(failed error: any Error, calling service: String) {
+        switch error {
+        case let e as RPCError: self.init(e.code.name, e.message)
+        case let e as EdgeError: self = e
+        default: self = .unavailable("\(service): \(error)")
+        }
+    }
+}
+
 /// The bus clients of a running gateway.
 public struct BusMeshCalls: MeshCalls {
     let client: @Sendable (String) throws -> RpcClient
@@ -98,12 +110,8 @@ public final class Edge: Sendable {
     func mesh<Req, Resp>(_ service: String, _ method: RPCMethod<Req, Resp>, _ request: Req, as who: CallPrincipal) async throws(EdgeError) -> Resp {
         do {
             return try await mesh.call(service, method, request, as: who)
-        } catch let e as RPCError {
-            throw EdgeError(e.code.name, e.message)
-        } catch let e as EdgeError {
-            throw e
         } catch {
-            throw EdgeError.unavailable("\(service): \(error)")
+            throw EdgeError(failed: error, calling: service)
         }
     }
 

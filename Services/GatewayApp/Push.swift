@@ -198,7 +198,7 @@ public final class HeartbeatBatcher: Sendable {
                 }
             }
         } catch {
-            let e = (error as? RPCError).map { EdgeError($0.code.name, $0.message) } ?? EdgeError.unavailable("devices: \(error)")
+            let e = EdgeError(failed: error, calling: "devices")
             logger.warning("heartbeat batch failed", metadata: ["heartbeats": "\(chunk.count)", "error": "\(e)"])
             for p in chunk { p.answer(e, 0) }
         }

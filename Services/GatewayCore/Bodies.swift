@@ -84,13 +84,11 @@ public enum Checks {
 /// phone (rear camera, 副机位).
 public enum PhoneRole: String, Codable, Sendable, CaseIterable {
     case main, secondary
-    public var chinese: String { self == .main ? "主机位" : "副机位" }
 }
 
 /// The two sittings of the day (R10, R19).
 public enum SittingName: String, Codable, Sendable, CaseIterable {
     case mock, formal
-    public var chinese: String { self == .mock ? "模拟测试" : "正式面试" }
 
     public static func parse(_ s: String) throws(EdgeError) -> SittingName {
         guard let v = SittingName(rawValue: s) else {

@@ -49,7 +49,6 @@ public struct EdgeError: Error, Sendable, Equatable, Codable, CustomStringConver
     public static func unauthenticated(_ m: String) -> EdgeError { EdgeError("UNAUTHENTICATED", m) }
     public static func denied(_ m: String) -> EdgeError { EdgeError("PERMISSION_DENIED", m) }
     public static func notFound(_ m: String) -> EdgeError { EdgeError("NOT_FOUND", m) }
-    public static func precondition(_ m: String) -> EdgeError { EdgeError("FAILED_PRECONDITION", m) }
     public static func unavailable(_ m: String) -> EdgeError { EdgeError("UNAVAILABLE", m) }
     public static func tooMany(_ m: String, retryAfter: Int) -> EdgeError {
         EdgeError("RESOURCE_EXHAUSTED", m, retryAfterSeconds: retryAfter)

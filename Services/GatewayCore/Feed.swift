@@ -62,6 +62,4 @@ public struct CandidateFeed: Sendable {
             .filter { $0.publisher == publisher && $0.seq > since && (sitting == nil || $0.sitting == nil || $0.sitting == sitting) }
             .sorted { $0.seq < $1.seq }
     }
-
-    public var candidates: Int { byCandidate.count }
 }
