@@ -67,6 +67,12 @@ let package = Package(
         ], path: "Services/DevicesCore"),
         .target(name: "DisciplineCore", dependencies: ["ExamPlan"], path: "Services/DisciplineCore"),
         .target(name: "ScoringCore", dependencies: ["ExamPlan"], path: "Services/ScoringCore"),
+        // Salted slow password hashes and opaque tokens (roster's candidates, the gateway's staff).
+        .target(name: "Passwords", dependencies: [
+            "RosterCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], path: "Shared/Passwords"),
         // Reproducible demo data: a qualified-candidate list and a plan for it.
         .target(name: "DemoKit", dependencies: ["ExamPlan"], path: "Shared/DemoKit"),
         // The exam day as its people play it: candidates' clients and staff,
@@ -99,10 +105,8 @@ let package = Package(
         ], path: "Services/Scoring"),
 
         .executableTarget(name: "Roster", dependencies: [
-            "RosterCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            "RosterCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store", "Passwords",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Services/Roster"),
 
@@ -115,13 +119,13 @@ let package = Package(
         // a thin Hummingbird application around GatewayCore.
         .target(name: "GatewayCore", dependencies: ["ExamPlan"], path: "Services/GatewayCore"),
         .target(name: "GatewayApp", dependencies: [
-            "GatewayCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "RosterCore",
+            "GatewayCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "RosterCore", "Passwords", "ExamDay", "Store",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Services/GatewayApp"),
         .executableTarget(name: "Gateway", dependencies: [
-            "GatewayApp", "GatewayCore", "ServiceKit", "Bus", "ExamContracts",
+            "GatewayApp", "GatewayCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Passwords",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/Gateway", exclude: ["web"]),

@@ -14,12 +14,19 @@ import GatewayCore
 import Hummingbird
 import ServiceKit
 import ServiceLifecycle
+import ExamPlan
+import Passwords
 import Synchronization
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gateway",
-                                                    abstract: "The gateway: HTTP + WebSocket for candidates' phones (R60-R63).")
+                                                    abstract: "The gateway: HTTP + WebSocket for candidates' phones and the staff console (R60-R63).",
+                                                    subcommands: [Serve.self, StaffCommand.self], defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
 
     @OptionGroup var host: HostOptions
 
@@ -47,7 +54,20 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "JSON file {\"mock\": \"question text\", \"formal\": \"...\"}: what the main phone shows once the question is revealed (R14).")
     var questions: String?
 
+    @Option(name: .customLong("ops"), help: "An ops account of the staff console (R62; repeat for more).")
+    var opsAccounts: [String] = ["ops"]
+
+    @Option(help: "scrypt cost N (a power of two) for staff passwords.")
+    var scryptN = 1 << 15
+
+    @Flag(help: "Mark the staff session cookie Secure (the gateway is behind a TLS terminator).")
+    var secureCookies = false
+
     func validate() throws {
+        guard scryptN >= 1024, scryptN & (scryptN - 1) == 0 else { throw ValidationError("--scrypt-n must be a power of two, at least 1024") }
+        for o in opsAccounts where o.isEmpty || o.count > 64 || !o.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            throw ValidationError("--ops: '\(o.prefix(40))' is not letters, digits, '-' or '_' (at most 64)")
+        }
         for (name, v) in [("--login-per-phone", loginPerPhone), ("--login-per-address", loginPerAddress), ("--login-window", loginWindow)] where v < 1 {
             throw ValidationError("\(name): \(v) must be at least 1")
         }
@@ -65,11 +85,26 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             settings.questions = q
         }
-        let service = try ServiceHost<Int>(name: MeshConfig.gatewayName, options: host) { _ in 0 }
+        var staffSettings = StaffSettings()
+        staffSettings.ops = opsAccounts
+        staffSettings.secureCookies = secureCookies
+        let policy = staffSettings.policy
+        // The staff accounts and sessions are the gateway's state (its store).
+        let service = try ServiceHost<StaffDirectory>(name: MeshConfig.gatewayName, options: host) { store in
+            try StaffDocuments.load(store, policy: policy)
+        }
         let address = http ?? service.endpoints.http ?? "127.0.0.1:8080"
         guard let (bindHost, bindPort) = MeshConfig.hostPort(address) else { throw ValidationError("--http: '\(address)' is not host:port") }
         let edge = Edge(mesh: BusMeshCalls { try service.client(for: $0) }, settings: settings, logger: service.logger,
                         counters: service.counters)
+        let staff = StaffDesk(edge: edge, engine: service.engine, hasher: ScryptPasswords(n: scryptN), settings: staffSettings)
+        let log = service.logger
+        service.serve(GatewayAPI.staffCodes) { req, info, d, tx in
+            try StaffDesk.issueCodes(req, by: info.principal, &d, &tx, logger: log)
+        }
+        service.serve(GatewayAPI.staffAccounts) { _, _, d, tx in
+            StaffAccountsReply(accounts: d.accounts.values.sorted { $0.id < $1.id }.map { StaffDesk.info($0, now: tx.nowMs) })
+        }
         let files = EdgeFiles.locate(web: web, openAPI: openapi)
         let logger = service.logger
         for (name, path) in [("web", files.web), ("openapi", files.openAPI)] where !FileManager.default.fileExists(atPath: path) {
@@ -86,11 +121,22 @@ struct GatewayCommand: AsyncParsableCommand {
                                       counters: service.counters, logger: logger) { edge.deliver($0) }
             sub.start()
         }
+        // The proctors' board (every stream it is built from, from the start).
+        for f in StaffDesk.followed {
+            guard let peer = service.mesh.services[f.service] else { continue }
+            let sub = EventSubscriber(reactor: service.reactor, publisher: f.service, eventsEndpoint: peer.events, rpcEndpoint: peer.rpc,
+                                      prefixes: f.prefixes, from: .start, caller: MeshConfig.gatewayName,
+                                      security: try service.mesh.clientSecurity(to: f.service, as: MeshConfig.gatewayName),
+                                      counters: service.counters, logger: logger) { staff.deliver($0) }
+            sub.start()
+        }
+        let members = service.mesh.services.keys.sorted()
 
         let bound = Mutex<String?>(nil)
         let ready = AsyncStream<String>.makeStream()
         let app = buildApplication(edge: edge, files: files,
-                                   configuration: .init(address: .hostname(bindHost, port: bindPort))) { channel in
+                                   configuration: .init(address: .hostname(bindHost, port: bindPort)),
+                                   staff: staff, members: members) { channel in
             let a = channel.localAddress.map { "\($0.ipAddress ?? bindHost):\($0.port ?? bindPort)" } ?? address
             bound.withLock { $0 = a }
             ready.continuation.yield(a)
@@ -112,6 +158,8 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             edge.beats.start()
             edge.refreshPlan()  // before the first phone asks
+            // Staff accounts from the plan (again whenever timing publishes one).
+            Task { do { try await staff.syncAccounts() } catch { logger.warning("staff accounts not set from the plan yet", metadata: ["error": "\(error)"]) } }
             clock.withLock { $0 = Task { while !Task.isCancelled { try? await Task.sleep(for: .seconds(5)); edge.tickTime() } } }
             logger.info("http serving", metadata: ["http": "\(a)", "web": "\(files.web)"])
             return "http=\(a)"
@@ -122,5 +170,80 @@ struct GatewayCommand: AsyncParsableCommand {
             logger.info("http stopped", metadata: ["http": "\(bound.withLock { $0 } ?? address)"])
         }))
         try await service.run()
+    }
+}
+
+// MARK: gateway staff ...
+
+struct StaffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "staff", abstract: "Staff accounts of the console (R62).",
+                                                    subcommands: [Codes.self, Accounts.self])
+
+    struct Codes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One-time codes for staff to set their password at the first sign-in (shown once; hand each to its holder).")
+        @Option(help: "Mesh file (env EXAM_MESH).")
+        var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+        @Option(help: "One account (default: every account without a password).")
+        var account: String?
+        @Flag(help: "With --account: clear its password and end its sessions (a lost password, a seat handed over).")
+        var reset = false
+        @Option(help: "Who asks (an ops account of the console).")
+        var by = "ops"
+        @Flag(help: "JSON instead of a table.")
+        var json = false
+
+        func validate() throws {
+            if reset && account == nil { throw ValidationError("--reset needs --account") }
+        }
+
+        func run() async throws {
+            let r = try await StaffCommand.call(mesh: mesh, GatewayAPI.staffCodes,
+                                                StaffCodesRequest(account: account ?? "", reset: reset), by: by)
+            StaffCommand.print(r.accounts, json: json, codes: true)
+        }
+    }
+
+    struct Accounts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The staff accounts (no secrets).")
+        @Option(help: "Mesh file (env EXAM_MESH).")
+        var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+        @Option(help: "Who asks.")
+        var by = "ops"
+        @Flag(help: "JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let r = try await StaffCommand.call(mesh: mesh, GatewayAPI.staffAccounts, StaffAccountsRequest(), by: by)
+            StaffCommand.print(r.accounts, json: json, codes: false)
+        }
+    }
+
+    static func call<Req, Resp>(mesh path: String, _ method: RPCMethod<Req, Resp>, _ req: Req, by: String) async throws -> Resp {
+        let m = try MeshClient(meshPath: path, caller: "gateway-staff")
+        defer { m.close() }
+        return try await m.call(MeshConfig.gatewayName, method, req, timeout: .seconds(10), as: CallPrincipal(id: by, role: .ops))
+    }
+
+    static func print(_ accounts: [StaffAccountInfo], json: Bool, codes: Bool) {
+        if json {
+            struct Row: Encodable { var id, name, role: String; var rooms: [String]; var passwordSet, locked, retired: Bool; var code: String?; var codeExpiresAtMs: Int64? }
+            let rows = accounts.map { Row(id: $0.id, name: $0.name, role: $0.role, rooms: $0.rooms, passwordSet: $0.passwordSet, locked: $0.locked,
+                                          retired: $0.retired, code: codes ? $0.code : nil, codeExpiresAtMs: codes ? $0.codeExpiresAtMs : nil) }
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            Swift.print(String(decoding: (try? e.encode(rows)) ?? Data("[]".utf8), as: UTF8.self))
+            return
+        }
+        if accounts.isEmpty { Swift.print(codes ? "no account is waiting for a code" : "no staff accounts (the gateway has not read the plan yet?)") }
+        for a in accounts {
+            let rooms = a.rooms.isEmpty ? "-" : a.rooms.joined(separator: ",")
+            if codes {
+                let until = BeijingTime.short(Date(timeIntervalSince1970: Double(a.codeExpiresAtMs) / 1000))
+                Swift.print("\(a.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(a.role.padding(toLength: 9, withPad: " ", startingAt: 0)) \(rooms.padding(toLength: 10, withPad: " ", startingAt: 0)) \(a.code)  (until \(until))")
+            } else {
+                Swift.print("\(a.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(a.role.padding(toLength: 9, withPad: " ", startingAt: 0)) \(rooms.padding(toLength: 10, withPad: " ", startingAt: 0)) password \(a.passwordSet ? "set" : "not set")\(a.locked ? ", locked" : "")\(a.retired ? ", retired" : "")")
+            }
+        }
     }
 }

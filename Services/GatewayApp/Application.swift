@@ -55,11 +55,13 @@ public struct EdgeFiles: Sendable {
 
 /// The HTTP application: the API, the WebSocket, the pages.
 public func buildApplication(edge: Edge, files: EdgeFiles, configuration: ApplicationConfiguration,
+                             staff: StaffDesk? = nil, members: [String] = [],
                              onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
     -> some ApplicationProtocol {
-    let router = buildRouter(edge: edge, files: files)
+    let router = buildRouter(edge: edge, files: files, staff: staff, members: members)
     let ws = Router(context: EdgeRequestContext.self)
     ws.add(middleware: EdgeMiddleware(edge: edge))
+    if let staff { StaffRoutes.addLive(staff, to: ws) }
     ws.ws("/api/v1/ws", shouldUpgrade: { request, _ in
         // A page of another site may not open a phone's socket (R63): the
         // Origin, when sent, must be this host.
@@ -87,11 +89,15 @@ public func buildApplication(edge: Edge, files: EdgeFiles, configuration: Applic
                        configuration: config, onServerRunning: onServerRunning, logger: edge.logger)
 }
 
-public func buildRouter(edge: Edge, files: EdgeFiles) -> Router<EdgeRequestContext> {
+/// `staff`: the staff console's accounts and work (absent: candidates only);
+/// `members`: the mesh's members, for ops' health and backups.
+public func buildRouter(edge: Edge, files: EdgeFiles, staff: StaffDesk? = nil, members: [String] = []) -> Router<EdgeRequestContext> {
     let router = Router(context: EdgeRequestContext.self)
     router.add(middleware: EdgeMiddleware(edge: edge))
     router.add(middleware: FileMiddleware(files.web, searchForIndexHtml: true))
-    EdgeRoutes(edge: edge, openAPI: (try? Data(contentsOf: URL(fileURLWithPath: files.openAPI))) ?? Data()).add(to: router.group("api/v1"))
+    let routes = EdgeRoutes(edge: edge, openAPI: (try? Data(contentsOf: URL(fileURLWithPath: files.openAPI))) ?? Data())
+    routes.add(to: router.group("api/v1"))
+    if let staff { StaffRoutes(desk: staff, members: members, edge: routes).add(to: router.group("api/v1/staff")) }
     return router
 }
 
@@ -233,6 +239,11 @@ struct EdgeMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let e as EdgeError {
             response = errorResponse(e)
+        } catch let e as ImportRefused {
+            // R1: every bad row, with its line and column, for the page to list.
+            struct Body: Encodable { var code: String; var message: String; var rows: [ImportRefused.BadRow] }
+            response = (try? json(Body(code: "INVALID_ARGUMENT", message: e.message, rows: e.rows), status: .badRequest))
+                ?? errorResponse(.invalid(e.message))
         } catch let e as EdgeBodyTooLarge {
             response = errorResponse(EdgeError("RESOURCE_EXHAUSTED", e.message), status: .contentTooLarge)
         } catch let e as HTTPError {

@@ -316,6 +316,14 @@ public final class Edge: Sendable {
 
     // MARK: The day (R11-R18)
 
+    static func phaseName(_ p: InterviewPhaseKind) -> String {
+        switch p {
+        case .reading, .unspecified: "reading"
+        case .answering: "answering"
+        case .ended: "ended"
+        }
+    }
+
     static func kind(_ s: SittingName) -> SittingKind { s == .mock ? .mock : .formal }
 
     public func sittingState(_ s: CandidateSession, _ sitting: SittingName, role: PhoneRole? = nil) async throws(EdgeError) -> SittingState {
@@ -338,12 +346,7 @@ public final class Edge: Sendable {
         }
         var interview: InterviewView?
         if let i = v.interview, i.startedAtMs > 0 {
-            let phase = switch i.phase {
-            case .reading: "reading"
-            case .answering: "answering"
-            case .ended: "ended"
-            case .unspecified: "reading"
-            }
+            let phase = Self.phaseName(i.phase)
             // R14: the question is shown on the main phone only, once revealed.
             let question = i.questionRevealed && role != .secondary
                 ? (settings.questions[sitting.rawValue] ?? "题目已显示，请听考官宣读并作答。") : nil

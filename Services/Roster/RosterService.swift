@@ -7,8 +7,7 @@
 // ops and proctor commands, talking to a running roster over the bus.
 import ArgumentParser
 import Bus
-import Crypto
-import _CryptoExtras
+import Passwords
 import ExamContracts
 import ExamPlan
 import Foundation
@@ -58,37 +57,6 @@ struct Serve: AsyncParsableCommand {
         }
         RosterShell.wire(service, hasher: hasher)
         try await service.run()
-    }
-}
-
-/// Passwords as salted slow hashes (R2): scrypt from swift-crypto.
-struct ScryptPasswords: PasswordHashing {
-    let n: Int
-    var scheme: String { "scrypt-n\(n)-r8-p1" }
-
-    func hash(_ password: String, salt: [UInt8]) -> [UInt8] {
-        let key = try! KDF.Scrypt.deriveKey(from: Array(password.utf8), salt: salt, outputByteCount: 32,
-                                            rounds: n, blockSize: 8, parallelism: 1)
-        return key.withUnsafeBytes { Array($0) }
-    }
-}
-
-enum Secrets {
-    static func randomBytes(_ n: Int) -> [UInt8] {
-        var g = SystemRandomNumberGenerator()
-        return (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
-    }
-
-    /// An opaque session token for the client; only its digest is stored.
-    static func newToken() -> String {
-        Data(randomBytes(32)).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func digest(_ token: String) -> String { sha256Hex(Data(token.utf8)) }
-
-    static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 }
 

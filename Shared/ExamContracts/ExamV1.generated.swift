@@ -6458,6 +6458,193 @@ public struct SignalEvent: ProtoMessage {
     }
 }
 
+public struct StaffAccountInfo: ProtoMessage {
+    public static let protoName = "exam.v1.StaffAccountInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var id: String
+    public var name: String
+    public var role: String
+    public var rooms: [String]
+    public var passwordSet: Bool
+    public var locked: Bool
+    public var retired: Bool
+    public var code: String
+    public var codeExpiresAtMs: Int64
+
+    public init(
+        id: String = "",
+        name: String = "",
+        role: String = "",
+        rooms: [String] = [],
+        passwordSet: Bool = false,
+        locked: Bool = false,
+        retired: Bool = false,
+        code: String = "",
+        codeExpiresAtMs: Int64 = 0
+    ) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.rooms = rooms
+        self.passwordSet = passwordSet
+        self.locked = locked
+        self.retired = retired
+        self.code = code
+        self.codeExpiresAtMs = codeExpiresAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.id = try r.string(0)
+        self.name = try r.string(1)
+        self.role = try r.string(2)
+        self.rooms = try r.strings(3)
+        self.passwordSet = r.bool(4)
+        self.locked = r.bool(5)
+        self.retired = r.bool(6)
+        self.code = try r.string(7)
+        self.codeExpiresAtMs = r.int64(8)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.id)
+        try w.string(1, self.name)
+        try w.string(2, self.role)
+        try w.strings(3, self.rooms)
+        w.bool(4, self.passwordSet)
+        w.bool(5, self.locked)
+        w.bool(6, self.retired)
+        try w.string(7, self.code)
+        w.int64(8, self.codeExpiresAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        self.name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        self.role = try c.decodeIfPresent(String.self, forKey: .role) ?? ""
+        self.rooms = try c.decodeIfPresent([String].self, forKey: .rooms) ?? []
+        self.passwordSet = try c.decodeIfPresent(Bool.self, forKey: .passwordSet) ?? false
+        self.locked = try c.decodeIfPresent(Bool.self, forKey: .locked) ?? false
+        self.retired = try c.decodeIfPresent(Bool.self, forKey: .retired) ?? false
+        self.code = try c.decodeIfPresent(String.self, forKey: .code) ?? ""
+        self.codeExpiresAtMs = try c.decodeIfPresent(Int64.self, forKey: .codeExpiresAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "id"
+        case name = "name"
+        case role = "role"
+        case rooms = "rooms"
+        case passwordSet = "password_set"
+        case locked = "locked"
+        case retired = "retired"
+        case code = "code"
+        case codeExpiresAtMs = "code_expires_at_ms"
+    }
+}
+
+public struct StaffAccountsReply: ProtoMessage {
+    public static let protoName = "exam.v1.StaffAccountsReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var accounts: [StaffAccountInfo]
+
+    public init(
+        accounts: [StaffAccountInfo] = []
+    ) {
+        self.accounts = accounts
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.accounts = try r.messages(0, StaffAccountInfo.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.accounts)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.accounts = try c.decodeIfPresent([StaffAccountInfo].self, forKey: .accounts) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case accounts = "accounts"
+    }
+}
+
+public struct StaffAccountsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.StaffAccountsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct StaffCodesReply: ProtoMessage {
+    public static let protoName = "exam.v1.StaffCodesReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var accounts: [StaffAccountInfo]
+
+    public init(
+        accounts: [StaffAccountInfo] = []
+    ) {
+        self.accounts = accounts
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.accounts = try r.messages(0, StaffAccountInfo.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.accounts)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.accounts = try c.decodeIfPresent([StaffAccountInfo].self, forKey: .accounts) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case accounts = "accounts"
+    }
+}
+
+public struct StaffCodesRequest: ProtoMessage {
+    public static let protoName = "exam.v1.StaffCodesRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var account: String
+    public var reset: Bool
+
+    public init(
+        account: String = "",
+        reset: Bool = false
+    ) {
+        self.account = account
+        self.reset = reset
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.account = try r.string(0)
+        self.reset = r.bool(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.account)
+        w.bool(1, self.reset)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.account = try c.decodeIfPresent(String.self, forKey: .account) ?? ""
+        self.reset = try c.decodeIfPresent(Bool.self, forKey: .reset) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case account = "account"
+        case reset = "reset"
+    }
+}
+
 public struct StandingView: ProtoMessage {
     public static let protoName = "exam.v1.StandingView"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -6894,6 +7081,11 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.SessionView": SessionView.self,
     "exam.v1.SheetReply": SheetReply.self,
     "exam.v1.SignalEvent": SignalEvent.self,
+    "exam.v1.StaffAccountInfo": StaffAccountInfo.self,
+    "exam.v1.StaffAccountsReply": StaffAccountsReply.self,
+    "exam.v1.StaffAccountsRequest": StaffAccountsRequest.self,
+    "exam.v1.StaffCodesReply": StaffCodesReply.self,
+    "exam.v1.StaffCodesRequest": StaffCodesRequest.self,
     "exam.v1.StandingView": StandingView.self,
     "exam.v1.StartInterviewRequest": StartInterviewRequest.self,
     "exam.v1.StatsReply": StatsReply.self,
@@ -6942,6 +7134,14 @@ public enum DisciplineAPI {
     public static let standing = RPCMethod<DisciplineCandidateRef, StandingView>("exam.v1.Discipline/Standing")
     public static let exportLog = RPCMethod<ExportLogRequest, ExportLogReply>("exam.v1.Discipline/ExportLog")
     public static let allMethods: [String] = ["exam.v1.Discipline/Grounds", "exam.v1.Discipline/Report", "exam.v1.Discipline/Decide", "exam.v1.Discipline/Reverse", "exam.v1.Discipline/ListIncidents", "exam.v1.Discipline/GetIncident", "exam.v1.Discipline/Standing", "exam.v1.Discipline/ExportLog"]
+}
+
+/// Methods of `exam.v1.Gateway`.
+public enum GatewayAPI {
+    public static let serviceName = "exam.v1.Gateway"
+    public static let staffCodes = RPCMethod<StaffCodesRequest, StaffCodesReply>("exam.v1.Gateway/StaffCodes")
+    public static let staffAccounts = RPCMethod<StaffAccountsRequest, StaffAccountsReply>("exam.v1.Gateway/StaffAccounts")
+    public static let allMethods: [String] = ["exam.v1.Gateway/StaffCodes", "exam.v1.Gateway/StaffAccounts"]
 }
 
 /// Methods of `exam.v1.Node`.

@@ -32,6 +32,8 @@ public struct ProctorBoard: Sendable {
         public var secondary = Phone()
         public var openIncidents: [String: String] = [:]   // incident id -> "ground 9"
         public var standing = ""           // "", "qualification_cancelled", "score_voided"
+
+        public init(examNumber: String) { self.examNumber = examNumber }
     }
 
     public var exam = ""
@@ -155,7 +157,7 @@ public struct ProctorBoard: Sendable {
         return p.broken.isEmpty ? base : base + "!" + p.broken.sorted().joined(separator: ",")
     }
 
-    func state(_ c: Candidate, now: Int64) -> String {
+    public func state(_ c: Candidate, now: Int64) -> String {
         if c.standing == "qualification_cancelled" { return "disqualified" }
         if c.roster == "declined" || c.roster == "forfeited" { return c.roster }
         if c.absent { return "absent" }

@@ -242,6 +242,10 @@ public final class ServiceHost<State>: Sendable {
             var all = counters.snapshot()
             for (table, n) in (try? store.tableCounts()) ?? [:] { all["store.rows.\(table)"] = n }
             all["engine.head_seq"] = Int64(engine.headSeq)
+            // The store's size on disk (database + write-ahead log), for ops' health view.
+            all["store.bytes"] = ["", "-wal"].reduce(Int64(0)) { sum, suffix in
+                sum + (((try? FileManager.default.attributesOfItem(atPath: store.path + suffix))?[.size] as? NSNumber)?.int64Value ?? 0)
+            }
             return StatsReply(service: name, counters: all.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) })
         }
         server.serve(NodeAPI.backup) { [self] req, info in
