@@ -191,7 +191,7 @@ let package = Package(
         // The gateway's router with HummingbirdTesting (router and live
         // modes) around a stand-in for the mesh: every bad input, no mesh.
         .testTarget(name: "GatewayTests", dependencies: [
-            "GatewayApp", "GatewayCore", "Bus", "ExamContracts", "ExamPlan", "ServiceKit",
+            "GatewayApp", "GatewayCore", "Bus", "ExamContracts", "ExamPlan", "ServiceKit", "Store", "Passwords",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

@@ -120,7 +120,7 @@ public final class StaffDesk: Sendable {
         })
     }
 
-    var logger: Logger { edge.logger }
+    public var logger: Logger { edge.logger }
     var nowMs: Int64 { edge.nowMs }
 
     /// The services' streams the board is built from (from their start:

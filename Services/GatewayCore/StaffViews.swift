@@ -195,6 +195,11 @@ public struct ChecklistEntryBody: Codable, Sendable {
     public var item: String
     public var passed: Bool
     public var note: String?
+    public init(item: String, passed: Bool, note: String? = nil) {
+        self.item = item
+        self.passed = passed
+        self.note = note
+    }
 }
 
 public struct ScreeningBody: Codable, Sendable {
@@ -202,6 +207,13 @@ public struct ScreeningBody: Codable, Sendable {
     public var sitting: String
     public var identityConfirmed: Bool
     public var checklist: [ChecklistEntryBody]?
+
+    public init(examNumber: String, sitting: String, identityConfirmed: Bool, checklist: [ChecklistEntryBody]?) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.identityConfirmed = identityConfirmed
+        self.checklist = checklist
+    }
 
     public func check() throws(EdgeError) {
         try StaffChecks.examNumber(examNumber)
@@ -240,6 +252,12 @@ public struct IncidentBody: Codable, Sendable {
     public var ground: Int
     public var note: String
     public var sitting: String?
+    public init(examNumber: String, ground: Int, note: String, sitting: String?) {
+        self.examNumber = examNumber
+        self.ground = ground
+        self.note = note
+        self.sitting = sitting
+    }
     public func check() throws(EdgeError) {
         try StaffChecks.examNumber(examNumber)
         guard (1...10).contains(ground) else { throw .invalid("ground: \(ground) is not one of the ten grounds 1..10 (notice section 7, R41)") }
@@ -253,6 +271,10 @@ public struct IncidentBody: Codable, Sendable {
 public struct DecisionBody: Codable, Sendable {
     public var disqualify: Bool
     public var reason: String
+    public init(disqualify: Bool, reason: String) {
+        self.disqualify = disqualify
+        self.reason = reason
+    }
     public func check() throws(EdgeError) {
         if reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw .invalid("reason: a decision needs its reason (R42)") }
         if reason.count > 2000 { throw .invalid("reason: at most 2000 characters") }
@@ -261,6 +283,7 @@ public struct DecisionBody: Codable, Sendable {
 
 public struct ScoreBody: Codable, Sendable {
     public var score: String
+    public init(score: String) { self.score = score }
     /// 0-100 with at most two decimals (R50); scoring checks again.
     public func check() throws(EdgeError) {
         let s = score.trimmingCharacters(in: .whitespaces)
