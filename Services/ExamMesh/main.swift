@@ -203,6 +203,17 @@ struct Demo: AsyncParsableCommand {
             for c in people.candidates.prefix(3) { say("    \(c.phone) / \(c.defaultPassword)   (\(c.examNumber) \(c.name))") }
         }
         let tools = MeshClient(mesh: meshConfig, caller: "exam-day")
+        if let ready = launcher.readyLine(MeshConfig.gatewayName),
+           let http = ready.split(separator: " ").first(where: { $0.hasPrefix("http=") })?.dropFirst(5) {
+            // R62: the staff console beside the demo; the first sign-in sets
+            // a password with a one-time code (ops hand these out).
+            let codes = await Self.staffCodes(tools)
+            say("exam-mesh demo: the staff console is at http://\(http)/staff/ ; first sign-in (id / one-time code):")
+            for a in codes where ["ops", "R01-P1", "R01-E1", "R01-E2"].contains(a.id) {
+                say("    \(a.id) / \(a.code)   (\(a.role)\(a.rooms.isEmpty ? "" : " of " + a.rooms.joined(separator: ",")))")
+            }
+            if codes.isEmpty { say("    (no codes yet: run 'gateway staff codes --mesh \(mesh)' once the gateway has the plan)") }
+        }
         let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
         let day = ExamDayRun(mesh: tools, roster: people, script: script, outputDir: dataDir + "/published", launcher: launcher, say: say)
         do {
@@ -223,5 +234,20 @@ struct Demo: AsyncParsableCommand {
         }
         tools.close()
         await launcher.stopAll()
+    }
+
+    /// One-time codes for the staff accounts, once the gateway has made
+    /// them from the plan (it reads the plan right after READY): asked
+    /// again until there are some, for at most ten seconds.
+    static func staffCodes(_ tools: MeshClient) async -> [StaffAccountInfo] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let accounts = (try? await tools.call(MeshConfig.gatewayName, GatewayAPI.staffAccounts, StaffAccountsRequest()))?.accounts ?? []
+            if !accounts.isEmpty {
+                return (try? await tools.call(MeshConfig.gatewayName, GatewayAPI.staffCodes, StaffCodesRequest()))?.accounts ?? []
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return []
     }
 }
