@@ -54,7 +54,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         var settings = GatewaySettings()
         settings.login = LoginThrottle.Limits(perPhone: loginPerPhone, perAddress: loginPerAddress, windowSeconds: loginWindow)
         settings.trustForwardedFor = trustForwardedFor
