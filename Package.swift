@@ -182,6 +182,7 @@ let package = Package(
             "Store", "ServiceKit", "Bus", "ExamContracts", "TestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/StoreTests"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "ExamPlan"], path: "Tests/GatewayCoreTests"),
         // The gateway's router with HummingbirdTesting (router and live
