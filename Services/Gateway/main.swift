@@ -47,6 +47,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "JSON file {\"mock\": \"question text\", \"formal\": \"...\"}: what the main phone shows once the question is revealed (R14).")
     var questions: String?
 
+    @Option(help: "Bearer token that lets a scraper from another host read GET /metrics (env EXAM_METRICS_TOKEN; loopback always may).")
+    var metricsToken: String?
+
     func validate() throws {
         for (name, v) in [("--login-per-phone", loginPerPhone), ("--login-per-address", loginPerAddress), ("--login-window", loginWindow)] where v < 1 {
             throw ValidationError("\(name): \(v) must be at least 1")
@@ -58,6 +61,7 @@ struct GatewayCommand: AsyncParsableCommand {
         var settings = GatewaySettings()
         settings.login = LoginThrottle.Limits(perPhone: loginPerPhone, perAddress: loginPerAddress, windowSeconds: loginWindow)
         settings.trustForwardedFor = trustForwardedFor
+        settings.metricsToken = (metricsToken ?? ProcessInfo.processInfo.environment["EXAM_METRICS_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
         if let questions {
             guard let data = FileManager.default.contents(atPath: questions),
                   let q = try? JSONDecoder().decode([String: String].self, from: data) else {
@@ -66,6 +70,7 @@ struct GatewayCommand: AsyncParsableCommand {
             settings.questions = q
         }
         let service = try ServiceHost<Int>(name: MeshConfig.gatewayName, options: host) { _ in 0 }
+        settings.metricsMembers = service.mesh.services.keys.sorted()
         let address = http ?? service.endpoints.http ?? "127.0.0.1:8080"
         guard let (bindHost, bindPort) = MeshConfig.hostPort(address) else { throw ValidationError("--http: '\(address)' is not host:port") }
         let edge = Edge(mesh: BusMeshCalls { try service.client(for: $0) }, settings: settings, logger: service.logger,

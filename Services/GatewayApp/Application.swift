@@ -89,8 +89,10 @@ public func buildApplication(edge: Edge, files: EdgeFiles, configuration: Applic
 
 public func buildRouter(edge: Edge, files: EdgeFiles) -> Router<EdgeRequestContext> {
     let router = Router(context: EdgeRequestContext.self)
+    router.add(middleware: MeshMetrics.shared.middleware())  // first: it sees every response
     router.add(middleware: EdgeMiddleware(edge: edge))
     router.add(middleware: FileMiddleware(files.web, searchForIndexHtml: true))
+    MetricsRoute(edge: edge).add(to: router)
     EdgeRoutes(edge: edge, openAPI: (try? Data(contentsOf: URL(fileURLWithPath: files.openAPI))) ?? Data()).add(to: router.group("api/v1"))
     return router
 }
