@@ -63,8 +63,9 @@ import Testing
     @Test func aMemberThatDoesNotAnswerIsDownWithinTheTimeout() async throws {
         let started = ContinuousClock.now
         let stats = await MeshMetrics.stats(of: ["devices"], mesh: Silent(), timeout: .milliseconds(200))
-        #expect(ContinuousClock.now - started < .seconds(2))
-        #expect(MeshMetrics.render(stats).contains("exam_service_up{service=\"devices\"} 1") == false)
+        // Long before the member's 30 s (a loaded machine may be slow to wake the timer).
+        #expect(ContinuousClock.now - started < .seconds(20))
+        #expect(MeshMetrics.render(stats).contains("exam_service_up{service=\"devices\"} 0\n"))
     }
 
     @Test func withoutTheTokenFromAnotherHostIs403() async throws {
@@ -108,10 +109,12 @@ struct Failing: MeshCalls {
     }
 }
 
-/// A member that never answers (and ignores cancellation for a while).
+/// A member that answers only after 30 s, and ignores cancellation.
 struct Silent: MeshCalls {
     func call<Req, Resp>(_ service: String, _ method: RPCMethod<Req, Resp>, _ request: Req, as who: CallPrincipal) async throws -> Resp {
-        try? await Task.sleep(for: .seconds(3))
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + 30) { c.resume() }
+        }
         throw RPCError(.deadlineExceeded, "too late")
     }
 }

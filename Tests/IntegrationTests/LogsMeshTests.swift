@@ -16,8 +16,11 @@ struct LogsMeshTests {
     @Test func jsonLinesNameCallsAndChangesButNoSecrets() async throws {
         let h = try MeshHarness(tag: "logs", services: ["roster", "timing"])
         let people = DemoRoster(count: 4, seed: 13)
+        // The window opens 12 s after timing starts: the import must come
+        // before (the list is frozen once candidates confirm), even on a
+        // loaded machine.
         let planPath = h.dir + "/plan.json"
-        try Data(rosterPlan(people, opensIn: 3, lasts: 60).utf8).write(to: URL(fileURLWithPath: planPath))
+        try Data(rosterPlan(people, opensIn: 12, lasts: 60).utf8).write(to: URL(fileURLWithPath: planPath))
         let logOptions = ["--log-level", "debug", "--log-format", "json"]
         try await h.start("timing", ["--plan", planPath] + logOptions)
         try await h.start("roster", ["--scrypt-n", "1024"] + logOptions)
