@@ -33,6 +33,9 @@ let package = Package(
         // The edge (R60): HTTP and WebSockets for phones and browsers.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        // The gateway's GET /metrics (issue 13): Prometheus text.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian packages (scripts/setup installs them).
@@ -123,6 +126,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], path: "Services/GatewayApp"),
         .executableTarget(name: "Gateway", dependencies: [
             "GatewayApp", "GatewayCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Passwords",
@@ -186,6 +192,7 @@ let package = Package(
             "Store", "ServiceKit", "Bus", "ExamContracts", "TestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/StoreTests"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "ExamPlan"], path: "Tests/GatewayCoreTests"),
         // The gateway's router with HummingbirdTesting (router and live

@@ -25,7 +25,7 @@ struct DevicesCommand: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         let fresh = try loadServiceConfiguration(config, what: "devices configuration", defaults: DevicesConfig()) { $0.problems() }
         let service = try ServiceHost<DevicesShellState>(name: "devices", options: host) { store in
             try DevicesDocuments.load(store, config: fresh)

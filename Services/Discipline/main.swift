@@ -29,7 +29,7 @@ struct DisciplineCommand: AsyncParsableCommand {
     var chiefAnyRoom = false
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         let config = DisciplineConfig(autoDecideGround9: autoDecideGround9, autoDecideScreening: autoDecideScreening,
                                       chiefMustSitOnCandidatePanel: !chiefAnyRoom)
         let service = try ServiceHost<DisciplineState>(name: "discipline", options: host) { store in

@@ -63,6 +63,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Mark the staff session cookie Secure (the gateway is behind a TLS terminator).")
     var secureCookies = false
 
+    @Option(help: "Bearer token that lets a scraper from another host read GET /metrics (env EXAM_METRICS_TOKEN; loopback always may).")
+    var metricsToken: String?
+
     func validate() throws {
         guard scryptN >= 1024, scryptN & (scryptN - 1) == 0 else { throw ValidationError("--scrypt-n must be a power of two, at least 1024") }
         for o in opsAccounts where o.isEmpty || o.count > 64 || !o.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
@@ -74,10 +77,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         var settings = GatewaySettings()
         settings.login = LoginThrottle.Limits(perPhone: loginPerPhone, perAddress: loginPerAddress, windowSeconds: loginWindow)
         settings.trustForwardedFor = trustForwardedFor
+        settings.metricsToken = (metricsToken ?? ProcessInfo.processInfo.environment["EXAM_METRICS_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
         if let questions {
             guard let data = FileManager.default.contents(atPath: questions),
                   let q = try? JSONDecoder().decode([String: String].self, from: data) else {
@@ -93,6 +97,7 @@ struct Serve: AsyncParsableCommand {
         let service = try ServiceHost<StaffDirectory>(name: MeshConfig.gatewayName, options: host) { store in
             try StaffDocuments.load(store, policy: policy)
         }
+        settings.metricsMembers = service.mesh.services.keys.sorted()
         let address = http ?? service.endpoints.http ?? "127.0.0.1:8080"
         guard let (bindHost, bindPort) = MeshConfig.hostPort(address) else { throw ValidationError("--http: '\(address)' is not host:port") }
         let edge = Edge(mesh: BusMeshCalls { try service.client(for: $0) }, settings: settings, logger: service.logger,

@@ -93,8 +93,10 @@ public func buildApplication(edge: Edge, files: EdgeFiles, configuration: Applic
 /// `members`: the mesh's members, for ops' health and backups.
 public func buildRouter(edge: Edge, files: EdgeFiles, staff: StaffDesk? = nil, members: [String] = []) -> Router<EdgeRequestContext> {
     let router = Router(context: EdgeRequestContext.self)
+    router.add(middleware: MeshMetrics.shared.middleware())  // first: it sees every response
     router.add(middleware: EdgeMiddleware(edge: edge))
     router.add(middleware: FileMiddleware(files.web, searchForIndexHtml: true))
+    MetricsRoute(edge: edge).add(to: router)
     let routes = EdgeRoutes(edge: edge, openAPI: (try? Data(contentsOf: URL(fileURLWithPath: files.openAPI))) ?? Data())
     routes.add(to: router.group("api/v1"))
     if let staff { StaffRoutes(desk: staff, members: members, edge: routes).add(to: router.group("api/v1/staff")) }

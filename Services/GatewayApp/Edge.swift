@@ -66,6 +66,11 @@ public struct GatewaySettings: Sendable {
     /// Heartbeats are sent to devices in batches at least this often.
     public var heartbeatFlush: Duration = .milliseconds(20)
     public var heartbeatBatchMax = 2000
+    /// GET /metrics: a bearer token that lets a scraper from another host in
+    /// (nil: loopback clients only).
+    public var metricsToken: String?
+    /// GET /metrics: the mesh members whose Stats it shows (the gateway included).
+    public var metricsMembers: [String] = []
     public init() {}
 }
 

@@ -33,8 +33,15 @@ struct PhoneSimCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical (env EXAM_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["EXAM_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "text (one line for people) or json (one JSON object per line) (env EXAM_LOG_FORMAT).")
+    var logFormat: String = ProcessInfo.processInfo.environment["EXAM_LOG_FORMAT"] ?? "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("--log-format: \(error)") }
+    }
+
     func run() async throws {
-        ExamLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+        ExamLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info, format: (try? LogFormat.parse(logFormat)) ?? .text)
         let logger = Logger(label: name)
         let script: PhoneScenario
         do { script = try PhoneScenario.load(path: scenario) } catch { throw ValidationError("\(error)") }

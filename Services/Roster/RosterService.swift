@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
     var sessionSeconds = 7200
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         guard scryptN >= 1024, scryptN & (scryptN - 1) == 0 else { throw ValidationError("--scrypt-n must be a power of two, at least 1024") }
         var config = RosterConfig()
         config.maxFailures = maxFailures

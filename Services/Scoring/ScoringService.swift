@@ -24,7 +24,7 @@ struct ScoringCommand: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         let fresh = try loadServiceConfiguration(config, what: "scoring configuration", defaults: ScoringConfig()) { $0.problems() }
         let service = try ServiceHost<ScoringState>(name: "scoring", options: host) { store in
             try ScoringDocuments.load(store, config: fresh)

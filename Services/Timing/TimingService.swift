@@ -28,7 +28,7 @@ struct TimingCommand: AsyncParsableCommand {
     var replacePlan = false
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         let planPath = plan, replace = replacePlan
         let service = try ServiceHost<TimingShellState>(name: "timing", options: host) { store in
             try TimingDocuments.load(store, planPath: planPath, replace: replace)

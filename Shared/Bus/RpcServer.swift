@@ -15,6 +15,24 @@ public struct CallInfo: Sendable {
     public var isExpired: Bool { deadlineUnixMs != 0 && unixMillis() > deadlineUnixMs }
 }
 
+extension CallPrincipal {
+    /// "role:id" for logs ("candidate:10101", "ops:examctl"), "anonymous"
+    /// without an id. Ids are staff ids, exam numbers or service names.
+    public var logName: String {
+        guard !id.isEmpty else { return "anonymous" }
+        let r: String = switch role {
+        case .unspecified: "unspecified"
+        case .candidate: "candidate"
+        case .proctor: "proctor"
+        case .examiner: "examiner"
+        case .chiefExaminer: "chief_examiner"
+        case .ops: "ops"
+        case .service: "service"
+        }
+        return "\(r):\(id)"
+    }
+}
+
 /// Socket limits and hygiene shared by servers and clients.
 public struct SocketLimits: Sendable {
     /// libzmq drops a connection that sends a larger frame (ZMQ_MAXMSGSIZE).
@@ -36,6 +54,11 @@ struct ReplyRoute: Sendable {
     let method: String
     /// The call was taken up and counts as in flight until this reply.
     var inFlight = false
+    /// For the debug line per call (set only when the server logs calls):
+    /// when the call was received (monotonic ns), who sent it, who acts.
+    var receivedNs: UInt64 = 0
+    var caller = ""
+    var actor = ""
 }
 
 /// Replies to one call, exactly once, from any thread.
@@ -70,6 +93,8 @@ public final class RpcServer: Sendable {
     private let flight = Atomic<Int>(0)
     private let boundEndpoint = Mutex<String?>(nil)
     private let served = Mutex(false)
+    /// A debug line per call served (decided once: the hot path at info costs nothing).
+    private let logsCalls: Bool
     private let framesIn, calls, ok, errors, invalid, unimplemented, deadlineExceeded, refused, undeliverable, malformed: Counter
 
     public init(reactor: Reactor, limits: SocketLimits = SocketLimits(), security: BusSecurity = .plain,
@@ -79,6 +104,7 @@ public final class RpcServer: Sendable {
         self.security = security
         self.counters = counters
         self.logger = logger
+        logsCalls = logger.logLevel <= .debug
         framesIn = counters.counter("rpc.frames_in")
         calls = counters.counter("rpc.calls")
         ok = counters.counter("rpc.ok")
@@ -217,6 +243,7 @@ public final class RpcServer: Sendable {
     private func take(_ frames: UnsafeBufferPointer<UnsafeRawBufferPointer>, overflow: Bool, socket: ZSocket,
                       handlers: [String: AnyHandler]) {
         framesIn.add()
+        let receivedNs = logsCalls ? DispatchTime.now().uptimeNanoseconds : 0
         guard frames.count >= 2 else {
             malformed.add()
             return
@@ -227,11 +254,16 @@ public final class RpcServer: Sendable {
         let parts = UnsafeBufferPointer(rebasing: frames[(delimited ? 2 : 1)...])
         guard let header = Envelope.decodeCall(parts[0]) else {
             invalid.add()
-            send(socket, ReplyRoute(identity: identity, delimited: delimited, requestID: 0, method: ""),
+            send(socket, ReplyRoute(identity: identity, delimited: delimited, requestID: 0, method: "", receivedNs: receivedNs),
                  .error(.invalidArgument, "first frame is not a valid exam.v1.CallHeader (\(parts[0].count) bytes)"))
             return
         }
-        let route = ReplyRoute(identity: identity, delimited: delimited, requestID: header.requestID, method: header.method)
+        var route = ReplyRoute(identity: identity, delimited: delimited, requestID: header.requestID, method: header.method)
+        if logsCalls {
+            route.receivedNs = receivedNs
+            route.caller = header.caller
+            route.actor = header.principal.logName
+        }
         calls.add()
         if parts.count != 2 || overflow {
             invalid.add()
@@ -313,6 +345,7 @@ public final class RpcServer: Sendable {
     private func send(_ socket: ZSocket, _ route: ReplyRoute, _ reply: Immediate) {
         var frames: [[UInt8]] = [route.identity]
         if route.delimited { frames.append([]) }
+        if logsCalls { logCall(route, reply) }
         switch reply {
         case .ok(let body):
             ok.add()
@@ -326,6 +359,21 @@ public final class RpcServer: Sendable {
         let rc = socket.send(frames)
         if rc != 0 { undeliverable.add() }
         if route.inFlight { flight.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+    }
+
+    /// The debug line for one call served: method, code, time from receipt
+    /// to reply, caller and who acted (never the request or the reply).
+    private func logCall(_ route: ReplyRoute, _ reply: Immediate) {
+        let code: RPCCode = switch reply {
+        case .ok: .ok
+        case .error(let c, _): c
+        }
+        let ns = DispatchTime.now().uptimeNanoseconds &- route.receivedNs
+        logger.debug("call", metadata: [
+            "method": .string(route.method), "code": .string(code.name),
+            "ms": .string(String(format: "%.1f", Double(ns) / 1e6)),
+            "caller": .string(route.caller), "actor": .string(route.actor.isEmpty ? "anonymous" : route.actor),
+        ])
     }
 }
 

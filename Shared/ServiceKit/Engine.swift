@@ -13,17 +13,23 @@ public struct Transaction {
     /// The server's clock when the work was taken up (R21: event times are the server's).
     public let now: Date
     public var nowMs: Int64 { unixMillis(now) }
-    var events: [(topic: String, payloadType: String, payload: [UInt8])] = []
+    /// Who caused this work, for the log line of each event it publishes:
+    /// "role:id" of the call's actor, "timer", or "event <publisher>#<seq>".
+    public internal(set) var actor: String?
+    var events: [(topic: String, payloadType: String, payload: [UInt8], by: String?)] = []
     var writes: [(Database) throws -> Void] = []
     var cursors: [String: StreamPosition] = [:]
 
-    init(now: Date) { self.now = now }
+    init(now: Date, actor: String? = nil) {
+        self.now = now
+        self.actor = actor
+    }
 
     var isEmpty: Bool { events.isEmpty && writes.isEmpty && cursors.isEmpty }
 
     /// Publishes `message` on `topic` once the change it reports is committed.
     public mutating func publish<M: ProtoMessage>(_ topic: String, _ message: M) throws {
-        events.append((topic, M.protoName, try ProtoCodec.encode(message)))
+        events.append((topic, M.protoName, try ProtoCodec.encode(message), actor))
     }
 
     /// Publishes a payload whose type is only known at run time.
@@ -32,7 +38,7 @@ public struct Transaction {
     }
 
     private mutating func publishOpened<M: ProtoMessage>(_ topic: String, _ message: M) throws {
-        events.append((topic, M.protoName, try ProtoCodec.encode(message)))
+        events.append((topic, M.protoName, try ProtoCodec.encode(message), actor))
     }
 
     /// Stores `value` as the document `kind`/`key` (JSON).
@@ -122,6 +128,8 @@ public final class Engine<State>: @unchecked Sendable {
     private var wakeAt: (@Sendable (State) -> Date?)?
     private var onWake: (@Sendable (inout State, inout Transaction) throws -> Void)?
     private let batches, commits, jobsRun, jobsFailed, eventsCommitted: Counter
+    /// An info line per committed event (decided once: nothing is rendered above info).
+    private let logsChanges: Bool
 
     struct Job {
         /// Runs on the engine thread; returns what to do once the batch is
@@ -137,6 +145,7 @@ public final class Engine<State>: @unchecked Sendable {
         self.counters = counters
         self.logger = logger
         self.clock = clock
+        logsChanges = logger.logLevel <= .info
         nextSeq = try store.headSeq()
         batches = counters.counter("engine.batches")
         commits = counters.counter("engine.commits")
@@ -207,6 +216,7 @@ public final class Engine<State>: @unchecked Sendable {
                 responder.fail(RPCError(.deadlineExceeded, "deadline of \(info.method) passed while it waited in \(service)'s queue"))
                 return nil
             }
+            tx.actor = info.principal.logName
             do {
                 let r = try body(&state, &tx)
                 return { responder.succeed(r) }
@@ -231,6 +241,7 @@ public final class Engine<State>: @unchecked Sendable {
                 responder.fail(RPCError(.deadlineExceeded, "deadline of \(info.method) passed while it waited in \(service)'s queue"))
                 return nil
             }
+            tx.actor = info.principal.logName
             let result = body(&state, &tx)
             if case .failure = result { jobsFailed.add() }
             return { responder.complete(result) }
@@ -251,6 +262,7 @@ public final class Engine<State>: @unchecked Sendable {
     public func deliver(_ event: DeliveredEvent, from publisher: String, _ apply: @escaping Applier) {
         _ = enqueue(Job { [self] state, tx in
             appliers[publisher] = apply
+            tx.actor = "event \(publisher)#\(event.seq)"
             do {
                 try apply(event, &state, &tx)
                 retryParked(&state, &tx)
@@ -294,7 +306,7 @@ public final class Engine<State>: @unchecked Sendable {
         var still: [ParkedEvent] = []
         for p in parked {
             guard let apply = appliers[p.publisher] else { still.append(p); continue }
-            var sub = Transaction(now: tx.now)
+            var sub = Transaction(now: tx.now, actor: "event \(p.publisher)#\(p.seq)")
             do {
                 try apply(p.delivered, &state, &sub)
                 tx.merge(sub)
@@ -367,7 +379,7 @@ public final class Engine<State>: @unchecked Sendable {
         var staged: [Transaction] = []
         var answers: [() -> Void] = []
         if let wake {
-            var tx = Transaction(now: clock())
+            var tx = Transaction(now: clock(), actor: "timer")
             do {
                 try wake(&state, &tx)
                 staged.append(tx)
@@ -384,6 +396,7 @@ public final class Engine<State>: @unchecked Sendable {
         batches.add()
         let changes = staged.filter { !$0.isEmpty }
         var records: [OutboxRecord] = []
+        var causes: [String?] = []
         if !changes.isEmpty {
             var seq = nextSeq
             for tx in changes {
@@ -391,6 +404,7 @@ public final class Engine<State>: @unchecked Sendable {
                     seq += 1
                     records.append(OutboxRecord(seq: seq, topic: e.topic, payloadType: e.payloadType,
                                                 payload: e.payload, serverTimeMs: tx.nowMs))
+                    causes.append(e.by)
                 }
             }
             do {
@@ -420,6 +434,62 @@ public final class Engine<State>: @unchecked Sendable {
                                                         serverTimeMs: r.serverTimeMs, payloadType: r.payloadType),
                               payload: r.payload)
             })
+        }
+        if logsChanges {
+            for (r, by) in zip(records, causes) { logChange(r, by: by) }
+        }
+    }
+
+    /// The info line of one committed event: its topic, seq, who caused it,
+    /// and only the payload's whitelisted keys (never the payload itself: it
+    /// may hold ID numbers).
+    private func logChange(_ r: OutboxRecord, by: String?) {
+        var m: Logger.Metadata = ["seq": .string(String(r.seq)), "by": .string(by ?? "service:\(service)")]
+        for (k, v) in ChangeLog.keys(typeName: r.payloadType, payload: r.payload) { m[k] = .string(v) }
+        logger.info("\(r.topic)", metadata: m)
+    }
+}
+
+/// What a state change's log line may say about its payload.
+public enum ChangeLog {
+    /// Payload fields (snake_case as ProtoJSON writes them, or camelCase) ->
+    /// the log's key. Nothing else of a payload is ever logged.
+    static let whitelist: [(fields: [String], key: String)] = [
+        (["exam_number", "examNumber"], "exam_number"),
+        (["room_id", "roomId"], "room"),
+        (["sitting"], "sitting"),
+        (["incident_id", "incidentId"], "incident"),
+    ]
+
+    /// The whitelisted keys of a payload, at its top level or one level down
+    /// (incident.exam_number), the top level first.
+    public static func keys(typeName: String, payload: [UInt8]) -> [(String, String)] {
+        let json = ProtoJSON.render(typeName: typeName, bytes: payload)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [] }
+        return keys(in: object)
+    }
+
+    public static func keys(in object: [String: Any]) -> [(String, String)] {
+        let nested = object.keys.sorted().compactMap { object[$0] as? [String: Any] }
+        var found: [(String, String)] = []
+        for (fields, key) in whitelist {
+            var value: String?
+            for level in [object] + nested {
+                for f in fields {
+                    if let v = level[f].flatMap(scalar), !v.isEmpty { value = v; break }
+                }
+                if value != nil { break }
+            }
+            if let value { found.append((key, value)) }
+        }
+        return found
+    }
+
+    private static func scalar(_ v: Any) -> String? {
+        switch v {
+        case let s as String: s
+        case let n as NSNumber: n.stringValue
+        default: nil
         }
     }
 }

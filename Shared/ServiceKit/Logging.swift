@@ -2,17 +2,35 @@ import ExamPlan
 import Foundation
 import Logging
 
+/// How log records are written: `text` for people, `json` (one object per
+/// line) for log shippers.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+
+    /// Parses `--log-format` / EXAM_LOG_FORMAT, saying what is allowed.
+    public static func parse(_ value: String) throws -> LogFormat {
+        guard let f = LogFormat(rawValue: value.lowercased()) else {
+            throw ConfigError("log format '\(value)' is neither 'text' nor 'json' (--log-format or EXAM_LOG_FORMAT)")
+        }
+        return f
+    }
+}
+
 /// One line per record on standard error: Beijing time, level, service,
-/// message, then key=value metadata. Standard output is kept for the
+/// message, then key=value metadata (`text`), or the same as one JSON object
+/// per line (`json`): {"time", "level", "service", "message", then each
+/// metadata key as a string field}. Standard output is kept for the
 /// readiness line.
 public struct ExamLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     let label: String
+    let format: LogFormat
 
-    public init(label: String, level: Logger.Level) {
+    public init(label: String, level: Logger.Level, format: LogFormat = .text) {
         self.label = label
         self.logLevel = level
+        self.format = format
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -23,14 +41,63 @@ public struct ExamLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        var line = "\(BeijingTime.iso(Date())) \(event.level) \(label): \(event.message)"
-        for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
-        line += "\n"
+        let line = Self.line(time: Date(), level: event.level, label: label, message: "\(event.message)",
+                             metadata: all, format: format)
         FileHandle.standardError.write(Data(line.utf8))
     }
 
+    /// The line written for one record, newline included.
+    public static func line(time: Date, level: Logger.Level, label: String, message: String,
+                            metadata: Logger.Metadata, format: LogFormat) -> String {
+        let sorted = metadata.sorted(by: { $0.key < $1.key })
+        switch format {
+        case .text:
+            var line = "\(BeijingTime.iso(time)) \(level) \(label): \(message)"
+            for (k, v) in sorted { line += " \(k)=\(v)" }
+            return line + "\n"
+        case .json:
+            var line = "{\"time\":\(jsonString(BeijingTime.iso(time))),\"level\":\(jsonString(level.rawValue))"
+            line += ",\"service\":\(jsonString(label)),\"message\":\(jsonString(message))"
+            for (k, v) in sorted {
+                // A metadata key never shadows the record's own fields.
+                let key = reserved.contains(k) ? "meta." + k : k
+                line += ",\(jsonString(key)):\(jsonString("\(v)"))"
+            }
+            return line + "}\n"
+        }
+    }
+
+    static let reserved: Set<String> = ["time", "level", "service", "message"]
+
+    /// `s` as a JSON string literal (RFC 8259): quotes, backslashes and
+    /// control characters escaped; everything else as UTF-8.
+    public static func jsonString(_ s: String) -> String {
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "\u{2028}": out += "\\u2028"
+            case "\u{2029}": out += "\\u2029"
+            default:
+                if u.value < 0x20 || u.value == 0x7F {
+                    out += String(format: "\\u%04x", u.value)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
     /// Sets up swift-log for the process (once).
-    public static func bootstrap(level: Logger.Level) {
-        LoggingSystem.bootstrap { label in ExamLogHandler(label: label, level: level) }
+    public static func bootstrap(level: Logger.Level, format: LogFormat) {
+        LoggingSystem.bootstrap { label in ExamLogHandler(label: label, level: level, format: format) }
     }
 }

@@ -17,12 +17,22 @@ public struct HostOptions: ParsableArguments, Sendable {
     @Option(help: "trace, debug, info, notice, warning, error or critical (env EXAM_LOG_LEVEL).")
     public var logLevel: String = ProcessInfo.processInfo.environment["EXAM_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "text (one line for people) or json (one JSON object per line) (env EXAM_LOG_FORMAT).")
+    public var logFormat: String = ProcessInfo.processInfo.environment["EXAM_LOG_FORMAT"] ?? "text"
+
     @Option(help: "Seconds a SIGTERM may take to drain before the process exits anyway.")
     public var stopTimeout: Int = 10
 
     public init() {}
 
+    public func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("--log-format: \(error)") }
+    }
+
     public var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
+
+    /// The log format (validated at parse time; text when unparsed).
+    public var format: LogFormat { (try? LogFormat.parse(logFormat)) ?? .text }
 }
 
 /// The version every service reports in `info`.
@@ -208,9 +218,12 @@ public final class ServiceHost<State>: Sendable {
     private func drain(reason: String) async -> Int32 {
         let bound = options.stopTimeout
         logger.info("stopping", metadata: ["reason": "\(reason)", "bound_s": "\(bound)"])
+        let (format, label) = (options.format, name)
         let watchdog = Thread {
             Thread.sleep(forTimeInterval: TimeInterval(bound))
-            FileHandle.standardError.write(Data("stop took longer than \(bound) s; exiting\n".utf8))
+            FileHandle.standardError.write(Data(ExamLogHandler.line(time: Date(), level: .critical, label: label,
+                                                                    message: "stop took longer than \(bound) s; exiting",
+                                                                    metadata: [:], format: format).utf8))
             exit(1)
         }
         watchdog.start()

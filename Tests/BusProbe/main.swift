@@ -24,7 +24,7 @@ struct BusProbeCommand: AsyncParsableCommand {
     @Option(help: "Another probe whose probe.* events to apply (repeatable).") var follow: [String] = []
 
     func run() async throws {
-        ExamLogHandler.bootstrap(level: host.level)
+        ExamLogHandler.bootstrap(level: host.level, format: host.format)
         let service = try ServiceHost<ProbeState>(name: name, options: host) { store in
             try store.document(ProbeState.self, kind: "probe", key: "state") ?? ProbeState()
         }
