@@ -257,6 +257,7 @@ public final class StaffDesk: Sendable {
                 if let a { StaffDocuments.put(a, &tx) }
                 return a
             }
+            edge.counters.counter(after?.isLocked(now: now) == true ? "staff.sign_in_locked" : "staff.sign_in_failed").add()
             logger.notice("staff sign-in failed", metadata: ["account": "\(body.id)", "address": "\(address)",
                                                              "locked": "\(after?.isLocked(now: now) ?? false)"])
             if let a = after, a.isLocked(now: now) { throw SignInError.locked(untilMs: a.lockedUntilMs).edgeError(now: now) }
@@ -277,6 +278,7 @@ public final class StaffDesk: Sendable {
             }
         } catch { throw EdgeError(failed: error, calling: "gateway's store") }
         guard let (account, session) = opened else { throw SignInError.wrong.edgeError(now: now) }
+        edge.counters.counter("staff.sign_ins").add()
         logger.info(set == nil ? "staff signed in" : "staff signed in and set a password",
                     metadata: ["account": "\(account.id)", "role": "\(account.role.rawValue)", "address": "\(address)"])
         return SignedIn(view: try await view(StaffPrincipal(account: account, session: session)), token: token)

@@ -112,6 +112,9 @@ class Mesh:
     """One `exam-mesh up` with its own mesh file (free ports), data folder,
     generated roster and a short relative plan."""
 
+    # More `exam-mesh up` arguments (e.g. "--arg", "gateway=--scrypt-n"), for a subclass.
+    extra_args: tuple[str, ...] = ()
+
     def __init__(self, workdir: Path, candidates: int = 6):
         self.workdir = workdir
         self.bin = bin_dir()
@@ -174,7 +177,7 @@ class Mesh:
                "--arg", "timing=--plan", "--arg", f"timing={self.plan_file}",
                "--arg", "gateway=--questions", "--arg", f"gateway={self.questions_file}",
                # Fast password hashing: logins in milliseconds, not seconds.
-               "--arg", "roster=--scrypt-n", "--arg", "roster=4096"]
+               "--arg", "roster=--scrypt-n", "--arg", "roster=4096"] + list(self.extra_args)
         # Its own process group: should exam-mesh ever hang on SIGTERM, the
         # teardown can still stop exactly the processes this test started.
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
