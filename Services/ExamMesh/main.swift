@@ -244,7 +244,7 @@ struct Demo: AsyncParsableCommand {
         while ContinuousClock.now < deadline {
             let accounts = (try? await tools.call(MeshConfig.gatewayName, GatewayAPI.staffAccounts, StaffAccountsRequest()))?.accounts ?? []
             if !accounts.isEmpty {
-                return (try? await tools.call(MeshConfig.gatewayName, GatewayAPI.staffCodes, StaffCodesRequest()))?.accounts ?? []
+                return (try? await tools.call(MeshConfig.gatewayName, GatewayAPI.staffCodes, StaffCodesRequest(renew: true)))?.accounts ?? []
             }
             try? await Task.sleep(for: .milliseconds(200))
         }

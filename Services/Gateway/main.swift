@@ -193,6 +193,8 @@ struct StaffCommand: AsyncParsableCommand {
         var account: String?
         @Flag(help: "With --account: clear its password and end its sessions (a lost password, a seat handed over).")
         var reset = false
+        @Flag(help: "Without --account: new codes also for accounts whose code is not used yet (the old codes stop working).")
+        var renew = false
         @Option(help: "Who asks (an ops account of the console).")
         var by = "ops"
         @Flag(help: "JSON instead of a table.")
@@ -204,7 +206,7 @@ struct StaffCommand: AsyncParsableCommand {
 
         func run() async throws {
             let r = try await StaffCommand.call(mesh: mesh, GatewayAPI.staffCodes,
-                                                StaffCodesRequest(account: account ?? "", reset: reset), by: by)
+                                                StaffCodesRequest(account: account ?? "", reset: reset, renew: renew), by: by)
             StaffCommand.print(r.accounts, json: json, codes: true)
         }
     }
@@ -240,7 +242,10 @@ struct StaffCommand: AsyncParsableCommand {
             Swift.print(String(decoding: (try? e.encode(rows)) ?? Data("[]".utf8), as: UTF8.self))
             return
         }
-        if accounts.isEmpty { Swift.print(codes ? "no account is waiting for a code" : "no staff accounts (the gateway has not read the plan yet?)") }
+        if accounts.isEmpty {
+            Swift.print(codes ? "no account is waiting for a code (codes already handed out stay valid; --renew replaces them, --account ID [--reset] issues one)"
+                              : "no staff accounts (the gateway has not read the plan yet?)")
+        }
         for a in accounts {
             let rooms = a.rooms.isEmpty ? "-" : a.rooms.joined(separator: ",")
             if codes {

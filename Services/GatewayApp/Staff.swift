@@ -177,7 +177,7 @@ public final class StaffDesk: Sendable {
         guard who.role == .ops || who.role == .service else {
             throw RPCError.permissionDenied("staff codes are for ops; \(who.id) (\(who.role)) may not")
         }
-        let ids = req.account.isEmpty ? d.waitingForCode : [req.account]
+        let ids = req.account.isEmpty ? d.waitingForCode(now: tx.nowMs, renew: req.renew) : [req.account]
         var out: [StaffAccountInfo] = []
         var staged = d
         for id in ids {

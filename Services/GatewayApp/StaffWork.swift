@@ -343,7 +343,7 @@ extension StaffDesk {
             let s = scores[c.exam]
             return ExaminerRow(examNumber: c.exam, name: s?.name.isEmpty == false ? s!.name : c.name, order: c.order, interviewed: true,
                                standing: s?.standing ?? "", myScore: s?.panel.first { $0.examinerId == p.account.id }?.score ?? "",
-                               scored: s?.panel.count ?? 0, panelSize: room.panel.count, sealed: s?.sealed ?? false)
+                               scored: s?.panel.filter { !$0.score.isEmpty }.count ?? 0, panelSize: room.panel.count, sealed: s?.sealed ?? false)
         }
         return ExaminerSheet(room: RoomRef(id: room.id, name: room.name), sealed: !rows.isEmpty && rows.allSatisfy(\.sealed),
                              examinerId: p.account.id, candidates: rows)
@@ -360,7 +360,7 @@ extension StaffDesk {
         logger.info("score submitted", metadata: ["exam_number": "\(examNumber)", "room": "\(room.id)", "by": "\(p.account.id)"])
         let order = interviewed(room).first { $0.exam == examNumber }?.order ?? 0
         return ExaminerRow(examNumber: examNumber, name: s.name, order: order, interviewed: true, standing: s.standing, myScore: mine,
-                           scored: s.panel.count, panelSize: room.panel.count, sealed: s.sealed)
+                           scored: s.panel.filter { !$0.score.isEmpty }.count, panelSize: room.panel.count, sealed: s.sealed)
     }
 
     public func sheet(_ p: StaffPrincipal, room id: String) async throws(EdgeError) -> RoomSheet {
@@ -371,7 +371,7 @@ extension StaffDesk {
         let rows = list.map { c -> SheetRow in
             let s = scores[c.exam]
             var by: [String: String] = [:]
-            for ps in s?.panel ?? [] { by[ps.examinerId] = ps.score }
+            for ps in s?.panel ?? [] where !ps.score.isEmpty { by[ps.examinerId] = ps.score }
             return SheetRow(examNumber: c.exam, name: s?.name ?? c.name, order: c.order, standing: s?.standing ?? "", scores: by,
                             interviewScore: s?.interviewScore ?? "", missing: room.panel.map(\.id).filter { by[$0] == nil },
                             sealed: s?.sealed ?? false)

@@ -281,9 +281,13 @@ public struct StaffDirectory: Sendable, Equatable {
         return (a, ended)
     }
 
-    /// Accounts that need a code: no password yet, not retired.
-    public var waitingForCode: [String] {
-        accounts.values.filter { $0.password == nil && !$0.retired }.map(\.id).sorted()
+    /// Accounts that need a code: no password yet, not retired, and (unless
+    /// `renew`) no unexpired code already handed out: asking twice must not
+    /// void the codes people already hold.
+    public func waitingForCode(now: Int64, renew: Bool = false) -> [String] {
+        accounts.values.filter { a in
+            a.password == nil && !a.retired && (renew || a.codeDigest == nil || a.codeExpiresMs <= now)
+        }.map(\.id).sorted()
     }
 }
 

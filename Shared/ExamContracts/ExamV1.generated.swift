@@ -6614,34 +6614,41 @@ public struct StaffCodesRequest: ProtoMessage {
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
     public var account: String
     public var reset: Bool
+    public var renew: Bool
 
     public init(
         account: String = "",
-        reset: Bool = false
+        reset: Bool = false,
+        renew: Bool = false
     ) {
         self.account = account
         self.reset = reset
+        self.renew = renew
     }
 
     public init(protoReader r: ProtoReader) throws {
         self.account = try r.string(0)
         self.reset = r.bool(1)
+        self.renew = r.bool(2)
     }
 
     public func protoWrite(to w: inout ProtoWriter) throws {
         try w.string(0, self.account)
         w.bool(1, self.reset)
+        w.bool(2, self.renew)
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.account = try c.decodeIfPresent(String.self, forKey: .account) ?? ""
         self.reset = try c.decodeIfPresent(Bool.self, forKey: .reset) ?? false
+        self.renew = try c.decodeIfPresent(Bool.self, forKey: .renew) ?? false
     }
 
     enum CodingKeys: String, CodingKey {
         case account = "account"
         case reset = "reset"
+        case renew = "renew"
     }
 }
 

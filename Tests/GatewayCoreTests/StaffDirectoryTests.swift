@@ -46,8 +46,13 @@ import Testing
         _ = d.sync(StaffSeat.seats(of: Self.plan(), ops: ["ops"]))
         #expect(throws: SignInError.needsCode) { try d.check(id: "ops", withCode: false, now: 1) }
         #expect(throws: SignInError.needsCode) { try d.check(id: "ops", withCode: true, now: 1) }  // no code issued yet
+        #expect(d.waitingForCode(now: 1).contains("ops"))
         let (a, _) = try d.issueCode(id: "ops", digest: "code-digest", reset: false, now: 1)
         #expect(a.codeExpiresMs > 1)
+        // Asking again does not void the code handed out, unless renewing or once it expired.
+        #expect(!d.waitingForCode(now: 2).contains("ops"))
+        #expect(d.waitingForCode(now: 2, renew: true).contains("ops"))
+        #expect(d.waitingForCode(now: a.codeExpiresMs).contains("ops"))
         #expect(try d.check(id: "ops", withCode: true, now: 2) == .code(digest: "code-digest"))
         #expect(throws: SignInError.codeExpired) { try d.check(id: "ops", withCode: true, now: a.codeExpiresMs) }
         let p = PasswordRecord(scheme: "s", salt: [1], hash: [2])

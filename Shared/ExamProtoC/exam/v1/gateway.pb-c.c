@@ -232,7 +232,7 @@ void   exam__v1__staff_accounts_reply__free_unpacked
   assert(message->base.descriptor == &exam__v1__staff_accounts_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor exam__v1__staff_codes_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor exam__v1__staff_codes_request__field_descriptors[3] =
 {
   {
     "account",
@@ -258,15 +258,28 @@ static const ProtobufCFieldDescriptor exam__v1__staff_codes_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "renew",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__StaffCodesRequest, renew),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned exam__v1__staff_codes_request__field_indices_by_name[] = {
   0,   /* field[0] = account */
+  2,   /* field[2] = renew */
   1,   /* field[1] = reset */
 };
 static const ProtobufCIntRange exam__v1__staff_codes_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor exam__v1__staff_codes_request__descriptor =
 {
@@ -276,7 +289,7 @@ const ProtobufCMessageDescriptor exam__v1__staff_codes_request__descriptor =
   "Exam__V1__StaffCodesRequest",
   "exam.v1",
   sizeof(Exam__V1__StaffCodesRequest),
-  2,
+  3,
   exam__v1__staff_codes_request__field_descriptors,
   exam__v1__staff_codes_request__field_indices_by_name,
   1,  exam__v1__staff_codes_request__number_ranges,

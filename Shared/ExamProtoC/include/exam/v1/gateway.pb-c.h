@@ -38,10 +38,14 @@ struct  Exam__V1__StaffCodesRequest
    * with account: clear its password, issue a code
    */
   protobuf_c_boolean reset;
+  /*
+   * without account: replace unexpired codes too
+   */
+  protobuf_c_boolean renew;
 };
 #define EXAM__V1__STAFF_CODES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__staff_codes_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Exam__V1__StaffAccountInfo
