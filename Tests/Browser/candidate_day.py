@@ -17,30 +17,16 @@ with a JSON {code, message} and changes nothing (the state is read again).
 from __future__ import annotations
 
 import json
-import os
 import re
-import warnings
 from pathlib import Path
 
 import requests
 from playwright.sync_api import Page, expect
 
-from meshkit import FORMAL, MOCK, PHASE_ENDED, ROLE_MAIN, ROLE_SECONDARY, Candidate, Mesh, id_photo_png, wait_until
+from meshkit import FORMAL, MOCK, PHASE_ENDED, ROLE_MAIN, ROLE_SECONDARY, Candidate, Mesh, id_photo_png, soft, wait_until
 
 expect.set_options(timeout=15_000)
 MMSS = re.compile(r"^\d\d:\d\d$")
-
-
-def soft(ok: bool, what: str) -> None:
-    """A check of how the page presents things that does not stop the
-    candidate's day: a warning in pytest's summary, a failure with
-    BROWSER_TEST_STRICT=1."""
-    if ok:
-        return
-    if os.environ.get("BROWSER_TEST_STRICT") == "1":
-        raise AssertionError(what)
-    warnings.warn(what, stacklevel=2)
-    print(f"  WARNING (page): {what}")
 
 
 # -- the phones ------------------------------------------------------------------

@@ -6,7 +6,6 @@ artifacts folder for screenshots and the services' logs."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from meshkit import REPO, Mesh  # noqa: E402
+from meshkit import REPO, Mesh, running  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # A phone's browser: Android Chrome, so the page reports os "android" (R31).
@@ -49,25 +48,8 @@ def mesh(browser, artifacts):
     """The whole mesh on free ports with a fresh data folder. The browser is
     launched first: the plan's windows count from timing's start, so nothing
     slow may come between the start and the first window."""
-    work = Path(tempfile.mkdtemp(prefix="browser-test-"))
-    m = Mesh(work)
-    failed = True  # the mesh itself (start, import): then its folder is kept
-    try:
-        m.start()
-        m.import_roster()
-        print(f"\nmesh up: {m.base_url} (data {m.data})")
-        failed = False
+    with running(Mesh(Path(tempfile.mkdtemp(prefix="browser-test-"))), artifacts / "mesh") as m:
         yield m
-    finally:
-        code = None
-        try:
-            code = m.stop()
-        finally:
-            m.keep_logs(artifacts / "mesh")
-            print(f"\nmesh stopped (exit {code}); logs in {artifacts / 'mesh'}")
-            if not failed:
-                shutil.rmtree(work, ignore_errors=True)
-    assert code == 0, f"exam-mesh exited {code} after SIGTERM:\n{m.output()}"
 
 
 @pytest.fixture

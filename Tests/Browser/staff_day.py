@@ -26,34 +26,21 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-import warnings
 from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from meshkit import FORMAL, REPO, Candidate, Mesh, id_photo_png, pace, wait_until
+from meshkit import FORMAL, REPO, Candidate, Mesh, id_photo_png, running, soft, wait_until
 
 expect.set_options(timeout=15_000)
 DESKTOP = {"width": 1366, "height": 768}
 LATENCY_LIMIT_MS = 1000
-
-
-def soft(ok: bool, what: str) -> None:
-    """A presentation check that does not stop the day: a warning, or a
-    failure with BROWSER_TEST_STRICT=1."""
-    if ok:
-        return
-    if os.environ.get("BROWSER_TEST_STRICT") == "1":
-        raise AssertionError(what)
-    warnings.warn(what, stacklevel=2)
-    print(f"  WARNING (page): {what}")
 
 
 # -- the mesh of this test --------------------------------------------------------
@@ -68,23 +55,13 @@ class StaffMesh(Mesh):
     extra_args = ("--arg", "gateway=--scrypt-n", "--arg", "gateway=4096",
                   "--arg", "gateway=--ops", "--arg", "gateway=ops", "--arg", "gateway=--ops", "--arg", "gateway=ops2")
 
-    def _write_roster_and_plan(self) -> None:
-        super()._write_roster_and_plan()
-        k = pace()
+    timeline = {"confirmation": (22, 36), "mock": (38, 42), "formal": (46, 60),
+                "publication": 900, "reading": 6, "answering_seconds": 180}
 
-        def at(seconds: float) -> str:
-            return f"+{round(seconds * k)}s"
-
-        plan = json.loads(self.plan_file.read_text(encoding="utf-8"))
-        plan["confirmation"] = {"opens": at(22), "closes": at(36)}
-        plan["mock"] = {"entry_opens": at(38), "entry_closes": at(42)}
-        plan["formal"] = {"entry_opens": at(46), "entry_closes": at(60)}
-        plan["publication"] = at(900)
-        plan["interview"] = {"reading_seconds": round(6 * k), "answering_seconds": 180, "answering_turn": "staff"}
+    def _adjust_plan(self, plan: dict) -> None:
         room = plan["rooms"][0]
         room["panel"] = room["panel"][:3]
         assert room["panel"][0].get("chief"), room["panel"]
-        self.plan_file.write_text(json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8")
         self.panel = [p["id"] for p in room["panel"]]
         self.chief = self.panel[0]
 
@@ -137,25 +114,9 @@ class PhoneSim:
 def staff_mesh(browser, artifacts):
     """A mesh of its own: the candidates' test has the session's mesh and its
     windows. The browser is launched first (the plan counts from timing's start)."""
-    work = Path(tempfile.mkdtemp(prefix="staff-test-"))
-    m = StaffMesh(work, candidates=3)
-    failed = True
-    try:
-        m.start()
-        m.import_roster()
-        print(f"\nstaff mesh up: {m.base_url} (data {m.data})")
-        failed = False
+    with running(StaffMesh(Path(tempfile.mkdtemp(prefix="staff-test-")), candidates=3), artifacts / "staff-mesh",
+                 "staff mesh") as m:
         yield m
-    finally:
-        code = None
-        try:
-            code = m.stop()
-        finally:
-            m.keep_logs(artifacts / "staff-mesh")
-            print(f"\nstaff mesh stopped (exit {code}); logs in {artifacts / 'staff-mesh'}")
-            if not failed:
-                shutil.rmtree(work, ignore_errors=True)
-    assert code == 0, f"exam-mesh exited {code} after SIGTERM:\n{m.output()}"
 
 
 # -- staff in their browsers ---------------------------------------------------------

@@ -17,8 +17,9 @@
   // Small helpers
   // ---------------------------------------------------------------------------
 
-  const $ = (id) => document.getElementById(id);
-  const API = '/api/v1';
+  const {
+    $, API, mmss, beijingHMS, setText, show, ApiError, fetchJson,
+  } = window.ExamWeb;
 
   const SITTING_TEXT = { mock: '模拟测试', formal: '正式面试' };
   const ROLE_TEXT = { main: '主机位', secondary: '副机位' };
@@ -77,15 +78,6 @@
     return v;
   }
 
-  const pad2 = (n) => String(n).padStart(2, '0');
-
-  // Countdown text. Ceil, so a fresh 10-minute countdown shows 10:00 and the
-  // display reaches 00:00 exactly at the server's end time.
-  function mmss(ms) {
-    const s = Math.max(0, Math.ceil(ms / 1000));
-    return pad2(Math.floor(s / 60)) + ':' + pad2(s % 60);
-  }
-
   // A duration as the plan sets it: "5 分钟", "1 分 30 秒", "8 秒". Short
   // test plans use seconds, so rounding to minutes would say "0 分钟".
   function durationText(seconds) {
@@ -96,15 +88,6 @@
     return r === 0 ? `${m} 分钟` : `${m} 分 ${r} 秒`;
   }
 
-  // All times in the notice are Beijing time (UTC+8, no DST), whatever the
-  // phone's own time zone is.
-  function beijingHMS(ms) {
-    const d = new Date(ms + 8 * 3600 * 1000);
-    return pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':' + pad2(d.getUTCSeconds());
-  }
-
-  function setText(id, text) { $(id).textContent = text == null ? '' : String(text); }
-  function show(el, visible) { (typeof el === 'string' ? $(el) : el).hidden = !visible; }
   function setTone(el, tone) {
     el.classList.remove('tone-ok', 'tone-warn', 'tone-bad', 'tone-info');
     if (tone) el.classList.add('tone-' + tone);
@@ -124,7 +107,7 @@
     photoUrl: null,
     // Clock: offset = server time - local time, from the sample with the
     // smallest round trip (the most trustworthy midpoint).
-    clock: { offset: 0, known: false, samples: [] },
+    clock: window.ExamWeb.serverClock(showClockOffset),
     // Exam day
     day: store.json(K.day), // {role, sitting, examNumber, ticks, checklistDone, entered}
     dayActive: false,
@@ -160,114 +143,39 @@
   // they are about (each action area has an empty "...-anchor" div).
   // ---------------------------------------------------------------------------
 
-  function isShown(el) { return !!el && !el.closest('[hidden]'); }
-
-  function placeNotice(notice, anchor) {
-    let target = typeof anchor === 'string' ? $(anchor) : anchor;
-    if (!isShown(target)) {
-      const view = document.querySelector('.view:not([hidden])');
-      target = view || document.querySelector('.page');
-      target.prepend(notice);
-    } else {
-      target.appendChild(notice);
-    }
-    notice.hidden = false;
-    // Only scroll when the notice is off screen; never yank a modal's page.
-    const r = notice.getBoundingClientRect();
-    if (r.top < 60 || r.bottom > window.innerHeight) notice.scrollIntoView({ block: 'center', behavior: 'smooth' });
-  }
-
-  function showError(message, anchor) {
-    hideInfo();
-    $('error-text').textContent = message;
-    placeNotice($('error-notice'), anchor);
-  }
-  function hideError() { $('error-notice').hidden = true; }
-  function showInfo(message, anchor) {
-    hideError();
-    $('info-text').textContent = message;
-    placeNotice($('info-notice'), anchor);
-  }
-  function hideInfo() { $('info-notice').hidden = true; }
+  // Scroll only when the notice is off screen; never yank a modal's page.
+  const { showError, hideError, showInfo, hideInfo, act } = window.ExamWeb.notices({
+    fallbacks: ['.view:not([hidden])', '.page'],
+    scrollMargin: 60,
+    smooth: true,
+  });
 
   // ---------------------------------------------------------------------------
   // HTTP
   // ---------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(status, code, message, retryAfter) {
-      super(message);
-      this.status = status;
-      this.code = code;
-      this.retryAfter = retryAfter;
-      this.handled = false;
-    }
-  }
-
-  function parseRetryAfter(v) {
-    if (!v) return 0;
-    if (/^\d+$/.test(v.trim())) return parseInt(v, 10);
-    const t = Date.parse(v); // HTTP-date form
-    return Number.isFinite(t) ? Math.max(1, Math.ceil((t - Date.now()) / 1000)) : 0;
-  }
-
   /**
-   * fetch wrapper. body: a plain object (sent as JSON) or a Blob (sent raw).
-   * Any 401 on an authenticated call ends the session (R63) and shows the
-   * login screen; the caller sees an error with handled = true.
+   * fetch wrapper (ExamWeb.fetchJson) with the bearer token. body: a plain
+   * object (sent as JSON) or a Blob (sent raw). Any 401 on an authenticated
+   * call ends the session (R63) and shows the login screen; the caller sees
+   * an error with handled = true.
    */
   async function api(method, path, body, opts = {}) {
-    const headers = { Accept: 'application/json' };
-    if (!opts.noAuth && S.token) headers.Authorization = 'Bearer ' + S.token;
-    let payload;
-    if (body instanceof Blob) {
-      payload = body;
-      headers['Content-Type'] = opts.contentType || body.type || 'application/octet-stream';
-    } else if (body !== undefined) {
-      payload = JSON.stringify(body);
-      headers['Content-Type'] = 'application/json';
-    }
-    let res;
+    const auth = !opts.noAuth;
     try {
-      res = await fetch(API + path, { method, headers, body: payload, cache: 'no-store', credentials: 'same-origin' });
-    } catch (_) {
-      throw new ApiError(0, 'NETWORK', '网络连接失败，请检查网络后重试。');
-    }
-    const text = await res.text().catch(() => '');
-    let data = null;
-    if (text) { try { data = JSON.parse(text); } catch (_) { data = null; } }
-    if (!res.ok) {
-      const retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
-      let message = data && typeof data.message === 'string' && data.message ? data.message : '';
-      if (!message) {
-        message = res.status === 413 ? '文件过大，请上传不超过 5 MB 的照片。'
-          : res.status >= 500 ? `服务器暂时无法处理请求（HTTP ${res.status}），请稍后重试。`
-            : `请求失败（HTTP ${res.status}）。`;
-      }
-      const err = new ApiError(res.status, (data && data.code) || 'HTTP_' + res.status, message, retryAfter);
-      if (res.status === 401 && !opts.noAuth) {
-        err.handled = true;
-        sessionExpired();
-      } else if (res.status === 429 && retryAfter) {
-        err.message = `尝试过于频繁，请${retryAfter}秒后再试`;
+      return await fetchJson(method, API + path, body, {
+        headers: auth && S.token ? { Authorization: 'Bearer ' + S.token } : {},
+        contentType: opts.contentType,
+        fallback: (status) => (status === 413 ? '文件过大，请上传不超过 5 MB 的照片。'
+          : status >= 500 ? `服务器暂时无法处理请求（HTTP ${status}），请稍后重试。`
+            : `请求失败（HTTP ${status}）。`),
+        onUnauthorized: auth ? () => sessionExpired() : null,
+      });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 429 && err.retryAfter) {
+        err.message = `尝试过于频繁，请${err.retryAfter}秒后再试`;
       }
       throw err;
-    }
-    return data;
-  }
-
-  /** Run an action from a button: busy state, errors shown next to `anchor`. */
-  async function act(button, anchor, fn) {
-    if (button) { button.disabled = true; button.classList.add('is-busy'); }
-    hideError();
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof ApiError)) console.error(err);
-      if (!err.handled) showError(err.message || String(err), anchor);
-      return undefined;
-    } finally {
-      if (button) { button.classList.remove('is-busy'); button.disabled = false; }
     }
   }
 
@@ -276,34 +184,15 @@
   // phone's clock alone).
   // ---------------------------------------------------------------------------
 
-  function serverNow() { return Date.now() + S.clock.offset; }
+  function serverNow() { return S.clock.now(); }
+  function addClockSample(sentAt, receivedAt, serverTimeMs) { S.clock.add(sentAt, receivedAt, serverTimeMs); }
+  // A coarse offset from a server timestamp, only until a real sample exists.
+  function coarseClock(serverTimeMs) { S.clock.coarse(serverTimeMs); }
+  function syncClockHttp() { return S.clock.sync(); } // on failure the socket's pings will do it
 
-  function addClockSample(sentAt, receivedAt, serverTimeMs) {
-    const rtt = receivedAt - sentAt;
-    if (!(rtt >= 0) || !Number.isFinite(serverTimeMs)) return;
-    S.clock.samples.push({ rtt, offset: serverTimeMs - (sentAt + receivedAt) / 2 });
-    if (S.clock.samples.length > 8) S.clock.samples.shift();
-    const best = S.clock.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
-    S.clock.offset = best.offset;
-    S.clock.known = true;
+  function showClockOffset(best) {
     const off = Math.round(best.offset);
     setText('clock-offset', `与服务器时间相差 ${off >= 0 ? '+' : '−'}${Math.abs(off)} ms（往返 ${Math.round(best.rtt)} ms）`);
-  }
-
-  // A coarse offset from a server timestamp, only until a real sample exists.
-  function coarseClock(serverTimeMs) {
-    if (!S.clock.samples.length && Number.isFinite(serverTimeMs)) {
-      S.clock.offset = serverTimeMs - Date.now();
-      S.clock.known = true;
-    }
-  }
-
-  async function syncClockHttp() {
-    try {
-      const t0 = Date.now();
-      const r = await api('GET', '/time', undefined, { noAuth: true });
-      addClockSample(t0, Date.now(), r && r.serverTimeMs);
-    } catch (_) { /* the socket's pings will do it */ }
   }
 
   // Window state from its bounds and the server clock (the server's own
@@ -1619,8 +1508,6 @@
   // ---------------------------------------------------------------------------
 
   function bind() {
-    $('error-close').addEventListener('click', hideError);
-    $('info-close').addEventListener('click', hideInfo);
     $('logout-button').addEventListener('click', logout);
 
     $('login-form').addEventListener('submit', onLogin);

@@ -27,8 +27,9 @@
   // Helpers
   // ---------------------------------------------------------------------------
 
-  const $ = (id) => document.getElementById(id);
-  const API = '/api/v1';
+  const {
+    $, API, mmss, beijingHMS, beijingFull, beijingShort, setText, show, isShown, ApiError, errorFrom, fetchJson,
+  } = window.ExamWeb;
   const STAFF = API + '/staff';
 
   const ROLE_TEXT = { proctor: '考务人员', examiner: '考官', chief: '主考官', ops: '运维' };
@@ -70,29 +71,6 @@
   // R50: 0-100, at most two decimals.
   const SCORE_RX = /^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$/;
 
-  const pad2 = (n) => String(n).padStart(2, '0');
-
-  // All times in Beijing time (UTC+8, no DST), whatever this computer's zone is.
-  function bj(ms) { return new Date(Number(ms) + 8 * 3600 * 1000); }
-  function beijingHMS(ms) {
-    const d = bj(ms);
-    return pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':' + pad2(d.getUTCSeconds());
-  }
-  function beijingFull(ms) {
-    if (!ms) return '—';
-    const d = bj(ms);
-    return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${beijingHMS(ms)}`;
-  }
-  function beijingShort(ms) {
-    if (!ms) return '—';
-    const d = bj(ms);
-    return `${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${beijingHMS(ms)}`;
-  }
-  // Countdown text; ceil, so it reaches 00:00 exactly at the server's end time.
-  function mmss(ms) {
-    const s = Math.max(0, Math.ceil(ms / 1000));
-    return pad2(Math.floor(s / 60)) + ':' + pad2(s % 60);
-  }
   function bytesText(n) {
     n = Number(n);
     if (!Number.isFinite(n) || n < 0) return '—';
@@ -124,8 +102,6 @@
     for (const c of children) if (c != null) e.append(c);
     return e;
   }
-  function setText(id, text) { $(id).textContent = text == null ? '' : String(text); }
-  function show(x, visible) { (typeof x === 'string' ? $(x) : x).hidden = !visible; }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
   // ---------------------------------------------------------------------------
@@ -136,7 +112,7 @@
     session: null, // StaffSession, without the csrf
     csrf: '', // only here, in memory (R63)
     tab: '',
-    clock: { offset: 0, known: false, samples: [] },
+    clock: window.ExamWeb.serverClock(),
     grounds: null,
     checklist: null,
     board: {
@@ -161,159 +137,39 @@
   // Notices: one error, one info, moved next to the action they are about
   // ---------------------------------------------------------------------------
 
-  function isShown(node) { return !!node && !node.closest('[hidden]'); }
-
-  function placeNotice(notice, anchor) {
-    let target = typeof anchor === 'string' ? $(anchor) : anchor;
-    if (!isShown(target)) {
-      target = document.querySelector('.modal:not([hidden]) .modal-box') || document.querySelector('.panel:not([hidden])')
-        || document.querySelector('.view:not([hidden])') || document.querySelector('.page');
-      target.prepend(notice);
-    } else {
-      target.appendChild(notice);
-    }
-    notice.hidden = false;
-    const r = notice.getBoundingClientRect();
-    if (r.top < 50 || r.bottom > window.innerHeight) notice.scrollIntoView({ block: 'center' });
-  }
-  function showError(message, anchor) {
-    hideInfo();
-    $('error-text').textContent = message;
-    placeNotice($('error-notice'), anchor);
-  }
-  function hideError() { $('error-notice').hidden = true; }
-  function showInfo(message, anchor) {
-    hideError();
-    $('info-text').textContent = message;
-    placeNotice($('info-notice'), anchor);
-  }
-  function hideInfo() { $('info-notice').hidden = true; }
+  const { showError, hideError, showInfo, hideInfo, act } = window.ExamWeb.notices({
+    fallbacks: ['.modal:not([hidden]) .modal-box', '.panel:not([hidden])', '.view:not([hidden])', '.page'],
+    scrollMargin: 50,
+    smooth: false,
+    errorText: (err) => (err instanceof ApiError ? err.display : String(err)),
+  });
 
   // ---------------------------------------------------------------------------
   // HTTP
   // ---------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(status, code, message, retryAfter, body) {
-      super(message);
-      this.status = status;
-      this.code = code;
-      this.retryAfter = retryAfter;
-      this.body = body;
-      this.handled = false;
-    }
-    // What a person reads: the service's message, then the status and code.
-    get display() {
-      return this.status ? `${this.message}（HTTP ${this.status} ${this.code}）` : this.message;
-    }
-  }
-
-  function parseRetryAfter(v) {
-    if (!v) return 0;
-    if (/^\d+$/.test(v.trim())) return parseInt(v, 10);
-    const t = Date.parse(v);
-    return Number.isFinite(t) ? Math.max(1, Math.ceil((t - Date.now()) / 1000)) : 0;
-  }
-
-  function errorFrom(status, text, retryAfterHeader) {
-    let data = null;
-    if (text) { try { data = JSON.parse(text); } catch (_) { data = null; } }
-    const retryAfter = parseRetryAfter(retryAfterHeader);
-    let message = data && typeof data.message === 'string' && data.message ? data.message : '';
-    if (!message) {
-      message = status === 413 ? '内容过大，超过服务器允许的大小。'
-        : status >= 500 ? '服务器暂时无法处理请求，请稍后重试。' : '请求失败。';
-    }
-    const code = (data && data.code) || 'HTTP_' + status;
-    return new ApiError(status, code, message, retryAfter, data);
-  }
-
   /**
-   * fetch wrapper: JSON in and out, the session cookie travels by itself
-   * (same origin), the CSRF header on every change. A 401 on anything but the
-   * sign-in ends the session here (the sign-in form shows); the caller gets
-   * an error with handled = true.
+   * fetch wrapper (ExamWeb.fetchJson): JSON in and out, the session cookie
+   * travels by itself (same origin), the CSRF header on every change. A 401
+   * on anything but the sign-in ends the session here (the sign-in form
+   * shows); the caller gets an error with handled = true.
    */
-  async function api(method, path, body, opts = {}) {
-    const headers = { Accept: 'application/json' };
+  function api(method, path, body, opts = {}) {
+    const headers = {};
     if (method !== 'GET' && method !== 'HEAD' && S.csrf) headers['X-CSRF-Token'] = S.csrf;
-    let payload;
-    if (body !== undefined) {
-      payload = JSON.stringify(body);
-      headers['Content-Type'] = 'application/json';
-    }
-    let res;
-    try {
-      res = await fetch(path, { method, headers, body: payload, cache: 'no-store', credentials: 'same-origin' });
-    } catch (_) {
-      throw new ApiError(0, 'NETWORK', '网络连接失败，请检查网络后重试。');
-    }
-    const text = await res.text().catch(() => '');
-    if (!res.ok) {
-      const err = errorFrom(res.status, text, res.headers.get('Retry-After'));
-      if (res.status === 401 && !opts.signin) {
-        err.handled = true;
-        sessionEnded('登录已失效，请重新登录。');
-      }
-      throw err;
-    }
-    if (!text) return null;
-    try { return JSON.parse(text); } catch (_) { return null; }
-  }
-
-  /** An action from a button: busy while it runs, errors next to `anchor`. */
-  async function act(button, anchor, fn) {
-    if (button) { button.disabled = true; button.classList.add('is-busy'); }
-    hideError();
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof ApiError)) console.error(err);
-      if (!err.handled) showError(err instanceof ApiError ? err.display : String(err), anchor);
-      return undefined;
-    } finally {
-      if (button) { button.classList.remove('is-busy'); button.disabled = false; }
-    }
+    return fetchJson(method, path, body, {
+      headers,
+      onUnauthorized: opts.signin ? null : () => sessionEnded('登录已失效，请重新登录。'),
+    });
   }
 
   // ---------------------------------------------------------------------------
-  // The server's clock: offset = server time - local time
+  // The server's clock (ExamWeb.serverClock): offset = server time - local time
   // ---------------------------------------------------------------------------
 
-  function serverNow() { return Date.now() + S.clock.offset; }
-
-  // A sample from a request with a known round trip: the one with the
-  // smallest round trip wins (its midpoint is the most trustworthy).
-  function addClockSample(sentAt, receivedAt, serverTimeMs) {
-    const rtt = receivedAt - sentAt;
-    if (!(rtt >= 0) || !Number.isFinite(serverTimeMs)) return;
-    S.clock.samples.push({ rtt, offset: serverTimeMs - (sentAt + receivedAt) / 2, at: receivedAt });
-    if (S.clock.samples.length > 8) S.clock.samples.shift();
-    const best = S.clock.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
-    S.clock.offset = best.offset;
-    S.clock.known = true;
-  }
-  // A server timestamp without a round trip (a pushed message): used only
-  // until a real sample exists.
-  function coarseClock(serverTimeMs) {
-    if (!Number.isFinite(Number(serverTimeMs)) || !serverTimeMs) return;
-    if (!S.clock.samples.length) {
-      S.clock.offset = Number(serverTimeMs) - Date.now();
-      S.clock.known = true;
-    }
-  }
-  async function syncClock() {
-    for (let i = 0; i < 3; i += 1) {
-      try {
-        const t0 = Date.now();
-        const res = await fetch(API + '/time', { cache: 'no-store', credentials: 'same-origin', headers: { Accept: 'application/json' } });
-        const t1 = Date.now();
-        if (!res.ok) return;
-        const r = await res.json();
-        addClockSample(t0, t1, Number(r && r.serverTimeMs));
-      } catch (_) { return; }
-    }
-  }
+  function serverNow() { return S.clock.now(); }
+  function coarseClock(serverTimeMs) { S.clock.coarse(serverTimeMs); }
+  function syncClock() { return S.clock.sync(3); }
   window.__serverNow = serverNow;
   window.__clockOffset = () => S.clock.offset;
 
@@ -1474,27 +1330,21 @@
   // ---------------------------------------------------------------------------
 
   function bind() {
-    $('error-close').addEventListener('click', hideError);
-    $('info-close').addEventListener('click', hideInfo);
     $('mode-password').addEventListener('click', () => { hideError(); setSigninMode('password'); });
     $('mode-code').addEventListener('click', () => { hideError(); setSigninMode('code'); });
     $('signin-form').addEventListener('submit', onSignin);
     $('signout-button').addEventListener('click', onSignout);
     for (const t of document.querySelectorAll('.tab')) t.addEventListener('click', () => selectTab(t.dataset.tab));
-    $('board-room').addEventListener('change', () => {
-      S.board.room = $('board-room').value;
-      S.board.rows.forEach((r) => r.tr.remove());
-      S.board.rows.clear();
-      S.board.attempt = 0;
-      connectBoard();
-    });
-    $('board-sitting').addEventListener('change', () => {
-      S.board.sitting = $('board-sitting').value;
-      S.board.rows.forEach((r) => r.tr.remove());
-      S.board.rows.clear();
-      S.board.attempt = 0;
-      connectBoard();
-    });
+    // Another room or sitting: a fresh board.
+    for (const key of ['room', 'sitting']) {
+      $('board-' + key).addEventListener('change', () => {
+        S.board[key] = $('board-' + key).value;
+        S.board.rows.forEach((r) => r.tr.remove());
+        S.board.rows.clear();
+        S.board.attempt = 0;
+        connectBoard();
+      });
+    }
     $('board-next').addEventListener('click', () => startInterview('', $('board-next')));
     $('screen-form').addEventListener('submit', submitScreening);
     $('screen-cancel').addEventListener('click', () => { screening = null; closeModal('screen-dialog'); });
