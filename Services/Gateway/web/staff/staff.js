@@ -257,8 +257,8 @@
         showError((n ? `尝试次数过多，账号已被暂时锁定，请 ${n} 秒后再试。` : '尝试次数过多，账号已被暂时锁定，请稍后再试。')
           + `（${err.message}）`, anchor);
         if (n) lockSignin(n);
-      } else if (err.status === 412 || err.code === 'FAILED_PRECONDITION') {
-        // The contract says 412; the gateway may answer FAILED_PRECONDITION as 400 (grpc-gateway's mapping).
+      } else if (err.code === 'FAILED_PRECONDITION') {
+        // 400 with code FAILED_PRECONDITION (grpc-gateway's mapping): no password yet.
         setSigninMode('code');
         showError('该账号尚未设置密码：请使用运维人员发放的一次性验证码首次登录，并设置新密码。' + `（${err.message}）`, anchor);
         $('signin-code').focus();
