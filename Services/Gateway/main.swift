@@ -116,23 +116,23 @@ struct Serve: AsyncParsableCommand {
             logger.warning("\(name) files not found", metadata: ["path": "\(path)"])
         }
 
-        // The services' events, for the phones (from the start of each
-        // stream: the feed then holds what a reconnecting phone missed).
-        for f in Edge.followed {
-            guard let peer = service.mesh.services[f.service] else { continue }
-            let sub = EventSubscriber(reactor: service.reactor, publisher: f.service, eventsEndpoint: peer.events, rpcEndpoint: peer.rpc,
-                                      prefixes: f.prefixes, from: .start, caller: MeshConfig.gatewayName,
-                                      security: try service.mesh.clientSecurity(to: f.service, as: MeshConfig.gatewayName),
-                                      counters: service.counters, logger: logger) { edge.deliver($0) }
-            sub.start()
-        }
-        // The proctors' board (every stream it is built from, from the start).
-        for f in StaffDesk.followed {
-            guard let peer = service.mesh.services[f.service] else { continue }
-            let sub = EventSubscriber(reactor: service.reactor, publisher: f.service, eventsEndpoint: peer.events, rpcEndpoint: peer.rpc,
-                                      prefixes: f.prefixes, from: .start, caller: MeshConfig.gatewayName,
-                                      security: try service.mesh.clientSecurity(to: f.service, as: MeshConfig.gatewayName),
-                                      counters: service.counters, logger: logger) { staff.deliver($0) }
+        // The services' events, from the start of each stream: for the
+        // phones (the feed then holds what a reconnecting phone missed) and
+        // for the proctors' board. One subscription per service; each event
+        // goes to whoever asked for its topic.
+        let consumers: [(prefixes: [(service: String, prefixes: [String])], deliver: @Sendable (DeliveredEvent) -> Void)] = [
+            (Edge.followed, { edge.deliver($0) }),
+            (StaffDesk.followed, { staff.deliver($0) }),
+        ]
+        for name in Set(consumers.flatMap { $0.prefixes.map(\.service) }).sorted() {
+            guard let peer = service.mesh.services[name] else { continue }
+            let wanted = consumers.map { c in (c.prefixes.filter { $0.service == name }.flatMap(\.prefixes), c.deliver) }
+            let sub = EventSubscriber(reactor: service.reactor, publisher: name, eventsEndpoint: peer.events, rpcEndpoint: peer.rpc,
+                                      prefixes: Array(Set(wanted.flatMap(\.0))).sorted(), from: .start, caller: MeshConfig.gatewayName,
+                                      security: try service.mesh.clientSecurity(to: name, as: MeshConfig.gatewayName),
+                                      counters: service.counters, logger: logger) { e in
+                for (prefixes, deliver) in wanted where prefixes.contains(where: { e.topic.hasPrefix($0) }) { deliver(e) }
+            }
             sub.start()
         }
         let members = service.mesh.services.keys.sorted()
@@ -248,11 +248,12 @@ struct StaffCommand: AsyncParsableCommand {
         }
         for a in accounts {
             let rooms = a.rooms.isEmpty ? "-" : a.rooms.joined(separator: ",")
+            let who = [(a.id, 12), (a.role, 9), (rooms, 10)].map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: " ")
             if codes {
                 let until = BeijingTime.short(Date(timeIntervalSince1970: Double(a.codeExpiresAtMs) / 1000))
-                Swift.print("\(a.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(a.role.padding(toLength: 9, withPad: " ", startingAt: 0)) \(rooms.padding(toLength: 10, withPad: " ", startingAt: 0)) \(a.code)  (until \(until))")
+                Swift.print("\(who) \(a.code)  (until \(until))")
             } else {
-                Swift.print("\(a.id.padding(toLength: 12, withPad: " ", startingAt: 0)) \(a.role.padding(toLength: 9, withPad: " ", startingAt: 0)) \(rooms.padding(toLength: 10, withPad: " ", startingAt: 0)) password \(a.passwordSet ? "set" : "not set")\(a.locked ? ", locked" : "")\(a.retired ? ", retired" : "")")
+                Swift.print("\(who) password \(a.passwordSet ? "set" : "not set")\(a.locked ? ", locked" : "")\(a.retired ? ", retired" : "")")
             }
         }
     }

@@ -155,13 +155,13 @@ extension StaffDesk {
             let clock = Task { [self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(5))
-                    cont.yield(Self.text(TimeMessage(serverTimeMs: nowMs)))
+                    cont.yield(Self.text(PushTime(serverTimeMs: nowMs)))
                 }
             }
             logger.debug("staff board opened", metadata: ["account": "\(p.account.id)", "room": "\(room)"])
             do {
                 for try await text in messages where text.contains("\"ping\"") {
-                    cont.yield(Self.text(PongMessage(serverTimeMs: nowMs)))
+                    cont.yield(Self.text(PushPong(t: 0, serverTimeMs: nowMs)))
                 }
             } catch {}
             clock.cancel()
@@ -178,15 +178,6 @@ extension StaffDesk {
         var board: RoomBoard
     }
 
-    struct TimeMessage: Encodable {
-        var type = "time"
-        var serverTimeMs: Int64
-    }
-
-    struct PongMessage: Encodable {
-        var type = "pong"
-        var serverTimeMs: Int64
-    }
 
     // MARK: Proctor actions (R13, R14, R41)
 

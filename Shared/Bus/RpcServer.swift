@@ -20,7 +20,14 @@ extension CallPrincipal {
     /// without an id. Ids are staff ids, exam numbers or service names.
     public var logName: String {
         guard !id.isEmpty else { return "anonymous" }
-        let r: String = switch role {
+        return "\(role.coreName):\(id)"
+    }
+}
+
+extension ActorRole {
+    /// The role as the cores spell it ("chief_examiner").
+    public var coreName: String {
+        switch self {
         case .unspecified: "unspecified"
         case .candidate: "candidate"
         case .proctor: "proctor"
@@ -29,9 +36,9 @@ extension CallPrincipal {
         case .ops: "ops"
         case .service: "service"
         }
-        return "\(r):\(id)"
     }
 }
+
 
 /// Socket limits and hygiene shared by servers and clients.
 public struct SocketLimits: Sendable {

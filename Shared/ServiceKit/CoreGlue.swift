@@ -21,20 +21,6 @@ extension RPCError {
     }
 }
 
-extension ActorRole {
-    /// The role as the cores spell it ("chief_examiner").
-    public var coreName: String {
-        switch self {
-        case .unspecified: "unspecified"
-        case .candidate: "candidate"
-        case .proctor: "proctor"
-        case .examiner: "examiner"
-        case .chiefExaminer: "chief_examiner"
-        case .ops: "ops"
-        case .service: "service"
-        }
-    }
-}
 
 extension CallInfo {
     /// Refuses the call unless its principal has one of `roles`.

@@ -38,6 +38,32 @@ def schemathesis_command() -> list[str]:
     return [found]
 
 
+def run_schemathesis(mesh: Mesh, report: Path, seed: str, extra: list[str], max_examples: int, timeout: int) -> str:
+    """One schemathesis run against the mesh's gateway with the committed
+    document, its report in `report`; returns what it printed, asserting it
+    passed. It runs in a scratch folder: nothing of it lands in the repository."""
+    report.mkdir(parents=True, exist_ok=True)
+    cmd = schemathesis_command() + [
+        "run", str(REPO / "protos" / "http" / "openapi.json"),
+        "--url", mesh.base_url,
+        "--checks", CHECKS,
+        *extra,
+        "--max-examples", str(max_examples),
+        "--request-timeout", "10",
+        "--seed", seed,
+        "--generation-database", "none",
+        "--report", "junit", "--report-dir", str(report),
+        "--no-color",
+    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        run = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, timeout=timeout)
+    print(run.stdout[-6000:])
+    print(run.stderr[-3000:])
+    print(f"schemathesis report: {report}")
+    assert run.returncode == 0, f"schemathesis failed (exit {run.returncode}, seed {seed}); see the output above"
+    return run.stdout
+
+
 def test_gateway_matches_openapi(mesh: Mesh, artifacts: Path):
     fuzzed = mesh.candidates[-1]
     r = requests.post(mesh.base_url + "/api/v1/session", json={"phone": fuzzed.phone, "password": fuzzed.password}, timeout=10)
@@ -48,26 +74,8 @@ def test_gateway_matches_openapi(mesh: Mesh, artifacts: Path):
     for old in report.glob("junit-*.xml"):
         old.unlink()
     seed = os.environ.get("SCHEMATHESIS_SEED", "20221119")
-    cmd = schemathesis_command() + [
-        "run", str(REPO / "protos" / "http" / "openapi.json"),
-        "--url", mesh.base_url,
-        "--checks", CHECKS,
-        "--header", f"Authorization: Bearer {token}",
-        # Bounded: about 20 s here for the 14 operations.
-        "--max-examples", "50",
-        "--request-timeout", "10",
-        "--seed", seed,
-        "--generation-database", "none",
-        "--report", "junit", "--report-dir", str(report),
-        "--no-color",
-    ]
-    # Run in a scratch folder: nothing of schemathesis lands in the repository.
-    with tempfile.TemporaryDirectory() as scratch:
-        run = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, timeout=180)
-    print(run.stdout[-6000:])
-    print(run.stderr[-3000:])
-    print(f"schemathesis report: {report}")
-    assert run.returncode == 0, f"schemathesis failed (exit {run.returncode}, seed {seed}); see the output above"
+    # Bounded: about 20 s here for the candidates' operations.
+    run_schemathesis(mesh, report, seed, ["--header", f"Authorization: Bearer {token}"], max_examples=50, timeout=180)
     # Still alive and answering after the barrage.
     assert requests.get(mesh.base_url + "/api/v1/time", timeout=5).status_code == 200
 
@@ -90,26 +98,9 @@ def test_staff_api_matches_openapi(mesh: Mesh, artifacts: Path):
                           json={"id": who, "code": by_id[who], "newPassword": "schemathesis-" + seed + "-secret"}, timeout=15)
         assert r.status_code == 201, r.text
         cookie = r.headers["Set-Cookie"].split(";")[0]
-        report = artifacts / "schemathesis" / f"staff-{who}"
-        report.mkdir(parents=True, exist_ok=True)
-        cmd = schemathesis_command() + [
-            "run", str(REPO / "protos" / "http" / "openapi.json"),
-            "--url", mesh.base_url,
-            "--checks", CHECKS,
-            "--header", f"Cookie: {cookie}",
-            "--header", f"X-CSRF-Token: {r.json()['csrf']}",
-            "--include-path-regex", "^/api/v1/staff/",
-            "--exclude-path-regex", "^/api/v1/staff/session$",
-            "--max-examples", "30",
-            "--request-timeout", "10",
-            "--seed", seed,
-            "--generation-database", "none",
-            "--report", "junit", "--report-dir", str(report),
-            "--no-color",
-        ]
-        with tempfile.TemporaryDirectory() as scratch:
-            run = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, timeout=300)
-        print(f"--- as {who}\n" + run.stdout[-4000:])
-        print(run.stderr[-2000:])
-        assert run.returncode == 0, f"schemathesis as {who} failed (exit {run.returncode}, seed {seed}); see the output above"
+        print(f"--- as {who}")
+        run_schemathesis(mesh, artifacts / "schemathesis" / f"staff-{who}", seed,
+                         ["--header", f"Cookie: {cookie}", "--header", f"X-CSRF-Token: {r.json()['csrf']}",
+                          "--include-path-regex", "^/api/v1/staff/", "--exclude-path-regex", "^/api/v1/staff/session$"],
+                         max_examples=30, timeout=300)
     assert requests.get(mesh.base_url + "/api/v1/time", timeout=5).status_code == 200
