@@ -207,13 +207,18 @@
     $('signin-submit').textContent = code ? '设置密码并登录' : '登 录';
   }
 
+  // "14 分 50 秒" rather than "890 秒": a lock lasts minutes (R63).
+  function waitText(seconds) {
+    return seconds >= 90 ? `${Math.floor(seconds / 60)} 分 ${seconds % 60} 秒` : `${seconds} 秒`;
+  }
+
   function lockSignin(seconds) {
     const btn = $('signin-submit');
     clearInterval(S.lockTimer);
     let left = seconds;
     const paint = () => {
       btn.disabled = left > 0;
-      btn.textContent = left > 0 ? `已锁定，请 ${left} 秒后再试` : (S.signinMode === 'code' ? '设置密码并登录' : '登 录');
+      btn.textContent = left > 0 ? `已锁定，请 ${waitText(left)}后再试` : (S.signinMode === 'code' ? '设置密码并登录' : '登 录');
     };
     paint();
     S.lockTimer = setInterval(() => {
@@ -254,7 +259,7 @@
       btn.disabled = false;
       if (err.status === 429) {
         const n = err.retryAfter;
-        showError((n ? `尝试次数过多，账号已被暂时锁定，请 ${n} 秒后再试。` : '尝试次数过多，账号已被暂时锁定，请稍后再试。')
+        showError((n ? `尝试次数过多，账号已被暂时锁定，请 ${waitText(n)}后再试。` : '尝试次数过多，账号已被暂时锁定，请稍后再试。')
           + `（${err.message}）`, anchor);
         if (n) lockSignin(n);
       } else if (err.code === 'FAILED_PRECONDITION') {
