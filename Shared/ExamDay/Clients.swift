@@ -127,6 +127,10 @@ public struct Staff: Sendable {
                             as: Self.examiner(examiner))
     }
 
+    public func scores(_ examNumber: String) async throws -> CandidateScores {
+        try await mesh.call("scoring", ScoringAPI.getScores, ScoringCandidateRef(examNumber: examNumber))
+    }
+
     public func sealRoom(_ room: String) async throws -> SealReply {
         try await mesh.call("scoring", ScoringAPI.seal, SealRequest(roomId: room), as: Self.chief(room))
     }

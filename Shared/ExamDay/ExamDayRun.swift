@@ -220,7 +220,11 @@ public final class ExamDayRun: Sendable {
         let interviewed = outcome.withLock { $0.interviewedFormal }
         let disqualified = Set(outcome.withLock { $0.disqualified })
         checkpoint("scores.started")
-        try await inParallel(interviewed.filter { !disqualified.contains($0) }) { e in
+        // Counted from who was scored and what the seals say, not by
+        // subtraction: a candidate disqualified before the interview was
+        // never among the interviewed (issue 15: "44 scored" where 45 were sealed).
+        let scored = interviewed.filter { !disqualified.contains($0) }
+        try await inParallel(scored) { e in
             guard let room = plan.room(of: e) else { return }
             for examiner in room.panel {
                 _ = try await self.retrying("score of \(e) by \(examiner.id)") {
@@ -229,7 +233,12 @@ public final class ExamDayRun: Sendable {
             }
         }
         for room in plan.rooms { _ = try await retrying("seal of \(room.id)") { try await self.staff.sealRoom(room.id) } }
-        step("scores: \(interviewed.count - disqualified.count) candidates scored by their panels and sealed")
+        // Sealed as scoring has it (a seal may also come with the panel's last score).
+        let sealed = Mutex(0)
+        try await inParallel(scored) { e in
+            if try await self.retrying("scores of \(e)", { try await self.staff.scores(e) })?.sealed == true { sealed.withLock { $0 += 1 } }
+        }
+        step("scores: \(scored.count) candidates scored by their panels; \(sealed.withLock { $0 }) interview scores sealed")
 
         // 7. Publication (R55) and the public lists.
         let publication = try await retrying("publication", done: { $0.code == .alreadyExists }) { try await self.staff.publish() }
