@@ -20,7 +20,7 @@ import Synchronization
 /// beyond its queue the caller is told to come back.
 extension SlowWork {
     func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws(EdgeError) -> T {
-        try await run(busy: .tooMany("sign-in: too many at once; try again in a few seconds (R63)", retryAfter: 2), body)
+        try await run(busy: EdgeError.tooMany("sign-in: too many at once; try again in a few seconds (R63)", retryAfter: 2), body)
     }
 }
 

@@ -154,9 +154,13 @@ enum RosterShell {
                                                       now: tx.now, scheme: hasher.scheme) }
                     }
                     let password = req.password
-                    let verdict = check.password.isSlow
-                        ? try await slow.run(busy: busy) { check.password.verify(password, hasher: hasher) }
-                        : check.password.verify(password, hasher: hasher)
+                    // The default password is compared without a hash: no worker needed.
+                    let verdict: PasswordVerdict
+                    if check.password.isSlow {
+                        verdict = try await slow.run(busy: busy) { check.password.verify(password, hasher: hasher) }
+                    } else {
+                        verdict = check.password.verify(password, hasher: hasher)
+                    }
                     engine.submitResult(responder, info) { state, tx in
                         do {
                             return try run(&state, &tx) { s, now -> ([RosterEvent], Result<LoginReply, Error>) in
