@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "devices-bench", targets: ["DevicesBench"]),
         .executable(name: "gateway", targets: ["Gateway"]),
         .executable(name: "gateway-bench", targets: ["GatewayBench"]),
+        .executable(name: "roster-bench", targets: ["RosterBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -178,6 +179,9 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ], path: "Tests/GatewayBench"),
+        .executableTarget(name: "RosterBench", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "DemoKit",
+        ], path: "Tests/RosterBench"),
         .target(name: "TestSupport", dependencies: ["ServiceKit", "Bus", "ExamContracts"], path: "Tests/TestSupport"),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", "ExamPlan"], path: "Tests/RosterCoreTests"),
         .testTarget(name: "TimingCoreTests", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingCoreTests"),

@@ -16,39 +16,11 @@ import ServiceKit
 import Store
 import Synchronization
 
-/// Slow work (password hashes) off the event loops and off the engine
-/// thread, a few at a time; beyond a bounded queue the caller is told to
-/// come back (a flood of sign-ins cannot exhaust memory or stall the rest).
-public final class SlowWork: Sendable {
-    private let state = Mutex<(running: Int, waiting: [CheckedContinuation<Bool, Never>])>((0, []))
-    let maxRunning: Int
-    let maxWaiting: Int
-    private let queue = DispatchQueue(label: "gateway.slow-work", attributes: .concurrent)
-
-    public init(maxRunning: Int = 2, maxWaiting: Int = 64) {
-        self.maxRunning = maxRunning
-        self.maxWaiting = maxWaiting
-    }
-
-    public func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws(EdgeError) -> T {
-        let admitted: Bool = await withCheckedContinuation { c in
-            let now: Bool? = state.withLock { s in
-                if s.running < maxRunning { s.running += 1; return true }
-                if s.waiting.count >= maxWaiting { return false }
-                s.waiting.append(c)
-                return nil
-            }
-            if let now { c.resume(returning: now) }
-        }
-        guard admitted else { throw .tooMany("sign-in: too many at once; try again in a few seconds (R63)", retryAfter: 2) }
-        defer {
-            let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-                if s.waiting.isEmpty { s.running -= 1; return nil }
-                return s.waiting.removeFirst()
-            }
-            next?.resume(returning: true)
-        }
-        return await withCheckedContinuation { c in queue.async { c.resume(returning: body()) } }
+/// Sign-ins' slow work (SlowWork, shared with roster, is in Passwords):
+/// beyond its queue the caller is told to come back.
+extension SlowWork {
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws(EdgeError) -> T {
+        try await run(busy: EdgeError.tooMany("sign-in: too many at once; try again in a few seconds (R63)", retryAfter: 2), body)
     }
 }
 

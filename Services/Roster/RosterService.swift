@@ -42,6 +42,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a login session lasts.")
     var sessionSeconds = 7200
 
+    @Option(help: "Password hashes run at once, off the state thread (default: the number of cores).")
+    var hashWorkers = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Logins and password changes waiting for a hash worker; beyond, RESOURCE_EXHAUSTED.")
+    var hashQueue = 256
+
     func run() async throws {
         ExamLogHandler.bootstrap(level: host.level, format: host.format)
         guard scryptN >= 1024, scryptN & (scryptN - 1) == 0 else { throw ValidationError("--scrypt-n must be a power of two, at least 1024") }
@@ -51,11 +57,14 @@ struct Serve: AsyncParsableCommand {
         config.sessionSeconds = sessionSeconds
         let problems = config.problems()
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
+        guard hashWorkers >= 1 else { throw ValidationError("--hash-workers must be at least 1") }
+        guard hashQueue >= 0 else { throw ValidationError("--hash-queue must be at least 0") }
         let hasher = ScryptPasswords(n: scryptN)
+        let slow = SlowWork(maxRunning: hashWorkers, maxWaiting: hashQueue, label: "roster.hash")
         let service = try ServiceHost<RosterState>(name: "roster", options: host, migrations: RosterDocuments.migrations) { store in
             try RosterDocuments.load(store, config: config)
         }
-        RosterShell.wire(service, hasher: hasher)
+        RosterShell.wire(service, hasher: hasher, slow: slow)
         try await service.run()
     }
 }
@@ -104,7 +113,7 @@ enum RosterDocuments {
 enum RosterShell {
     static let staff: Set<ActorRole> = [.proctor, .chiefExaminer, .ops]
 
-    static func wire(_ service: ServiceHost<RosterState>, hasher: ScryptPasswords) {
+    static func wire(_ service: ServiceHost<RosterState>, hasher: ScryptPasswords, slow: SlowWork) {
         // R5: the window's end, on time or caught up after downtime.
         service.atStart { state, tx in
             try RosterDocuments.record(state.tick(now: tx.now), state, &tx)
@@ -126,43 +135,86 @@ enum RosterShell {
                                unchanged: UInt32(outcome.unchanged), posts: RosterWire.posts(state))
         }
 
-        // Login: wrong passwords are counted (a change), so the count is
-        // committed and then the caller hears "wrong".
-        service.serveResult(RosterAPI.login) { req, _, state, tx in
-            let token = Secrets.newToken()
-            do {
-                return try run(&state, &tx) { s, now -> ([RosterEvent], Result<LoginReply, Error>) in
-                    switch try s.login(phone: req.phone, password: req.password, tokenDigest: Secrets.digest(token),
-                                       now: now, hasher: hasher) {
-                    case .loggedIn(let session, let events):
-                        let changed = s.candidates[session.examNumber]?.account.password != nil
-                        return (events, .success(LoginReply(token: token, expiresAtMs: session.expires.unixMs,
-                                                            examNumber: session.examNumber, defaultPassword: !changed)))
-                    case .wrongPassword(let error, let events):
-                        return (events, .failure(RosterShell.bus(error)))
+        // Login (R2) in three steps, so the slow hash never runs on the state
+        // thread: on the engine, what the password is checked against (quick,
+        // changes nothing); the check on a hash worker (`slow`, bounded: a
+        // flood beyond its queue is told to come back); on the engine again,
+        // the verdict applied to the state as it is then. Wrong passwords are
+        // counted (a change), so the count is committed and then the caller
+        // hears "wrong". The reply goes out when the last step is committed;
+        // no reactor or engine thread waits meanwhile.
+        let engine = service.engine
+        service.server.serveDeferred(RosterAPI.login) { req, info, responder in
+            Task {
+                let token = Secrets.newToken()
+                let digest = Secrets.digest(token)
+                do {
+                    let check = try await engine.write { state, tx in
+                        try op { try state.loginCheck(phone: req.phone, password: req.password, tokenDigest: digest,
+                                                      now: tx.now, scheme: hasher.scheme) }
                     }
+                    let password = req.password
+                    // The default password is compared without a hash: no worker needed.
+                    let verdict: PasswordVerdict
+                    if check.password.isSlow {
+                        verdict = try await slow.run(busy: busy) { check.password.verify(password, hasher: hasher) }
+                    } else {
+                        verdict = check.password.verify(password, hasher: hasher)
+                    }
+                    engine.submitResult(responder, info) { state, tx in
+                        do {
+                            return try run(&state, &tx) { s, now -> ([RosterEvent], Result<LoginReply, Error>) in
+                                switch try s.applyLogin(check, verdict: verdict, tokenDigest: digest, now: now) {
+                                case .loggedIn(let session, let events):
+                                    let changed = s.candidates[session.examNumber]?.account.password != nil
+                                    return (events, .success(LoginReply(token: token, expiresAtMs: session.expires.unixMs,
+                                                                        examNumber: session.examNumber, defaultPassword: !changed)))
+                                case .wrongPassword(let error, let events):
+                                    return (events, .failure(RosterShell.bus(error)))
+                                }
+                            }
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                } catch {
+                    responder.fail(error)
                 }
-            } catch {
-                return .failure(error)
             }
         }
 
-        service.serveResult(RosterAPI.changePassword) { req, _, state, tx in
-            do {
-                let changed = try run(&state, &tx) { s, now -> ([RosterEvent], Result<String, Error>) in
-                    let digest = Secrets.digest(req.token)
-                    switch try s.changePassword(tokenDigest: digest, oldPassword: req.oldPassword, newPassword: req.newPassword,
-                                                salt: Secrets.randomBytes(16), now: now, hasher: hasher) {
-                    case .changed(let events):
-                        return (events, .success(try s.authenticate(tokenDigest: digest, now: now)))
-                    case .wrongPassword(let error, let events):
-                        return (events, .failure(RosterShell.bus(error)))
+        // A password change: the same three steps (the old password checked
+        // and the new one hashed on a worker).
+        service.server.serveDeferred(RosterAPI.changePassword) { req, info, responder in
+            Task {
+                let digest = Secrets.digest(req.token)
+                do {
+                    let salt = Secrets.randomBytes(16)
+                    let check = try await engine.write { state, tx in
+                        try op { try state.passwordChangeCheck(tokenDigest: digest, oldPassword: req.oldPassword, newPassword: req.newPassword,
+                                                               salt: salt, now: tx.now, scheme: hasher.scheme) }
                     }
+                    let (old, new) = (req.oldPassword, req.newPassword)
+                    let verdict = try await slow.run(busy: busy) { check.verify(oldPassword: old, newPassword: new, hasher: hasher) }
+                    engine.submitResult(responder, info) { state, tx in
+                        do {
+                            let changed = try run(&state, &tx) { s, now -> ([RosterEvent], Result<String, Error>) in
+                                switch try s.applyPasswordChange(check, verdict: verdict, tokenDigest: digest, now: now) {
+                                case .changed(let events):
+                                    return (events, .success(try s.authenticate(tokenDigest: digest, now: now)))
+                                case .wrongPassword(let error, let events):
+                                    return (events, .failure(RosterShell.bus(error)))
+                                }
+                            }
+                            let exam = try changed.get()
+                            return .success(try RosterWire.view(state, exam))
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                } catch {
+                    responder.fail(error)
                 }
-                let exam = try changed.get()
-                return .success(try RosterWire.view(state, exam))
-            } catch {
-                return .failure(error)
             }
         }
 
@@ -297,6 +349,11 @@ enum RosterShell {
             try RosterDocuments.record(due, state, &tx)
             throw error
         }
+    }
+
+    /// A login or password change beyond the hash workers' queue.
+    static var busy: RPCError {
+        RPCError.resourceExhausted("too many logins at once, try again in a few seconds")
     }
 
     static func op<T>(_ body: () throws -> T) throws -> T {

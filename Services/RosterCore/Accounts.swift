@@ -50,6 +50,92 @@ public enum PasswordChangeOutcome: Sendable, Equatable {
     }
 }
 
+/// What a password is checked against (the first half of a login or a
+/// password change, read from the state): the default (the ID number's
+/// last six, compared in constant time, no hash), a stored salted hash (one
+/// slow hash), or nothing for an unknown phone (a dummy slow hash, so the
+/// answer costs what a changed password's costs, and fails).
+public enum PasswordCheck: Sendable, Equatable {
+    case defaultPassword(String)
+    case stored(StoredPassword)
+    case unknown
+
+    /// True when the slow hash runs (stored, unknown).
+    public var isSlow: Bool { if case .defaultPassword = self { false } else { true } }
+
+    /// The slow part: pure, safe on any thread.
+    public func verify(_ password: String, hasher: some PasswordHashing) -> PasswordVerdict {
+        switch self {
+        case .defaultPassword(let expected):
+            return PasswordVerdict(checked: self, matched: constantTimeEqual(Array(password.uppercased().utf8), Array(expected.utf8)))
+        case .stored(let stored):
+            return PasswordVerdict(checked: self, matched: constantTimeEqual(hasher.hash(password, salt: stored.salt), stored.hash))
+        case .unknown:
+            _ = hasher.hash(password, salt: Self.dummySalt)
+            return PasswordVerdict(checked: self, matched: false)
+        }
+    }
+
+    /// Still what `c`'s password is checked against.
+    func isCurrent(for c: Candidate, expectedDefault: String) -> Bool {
+        switch self {
+        case .defaultPassword(let d): return c.account.password == nil && d == expectedDefault
+        case .stored(let s): return c.account.password == s
+        case .unknown: return false
+        }
+    }
+
+    static let dummySalt: [UInt8] = Array("roster-unknown-phone-salt".utf8)
+
+    func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool { Check.constantTimeEqual(a, b) }
+}
+
+/// The outcome of `PasswordCheck.verify`: what was checked, and whether the
+/// password matched it.
+public struct PasswordVerdict: Sendable, Equatable {
+    public var checked: PasswordCheck
+    public var matched: Bool
+    public init(checked: PasswordCheck, matched: Bool) {
+        self.checked = checked
+        self.matched = matched
+    }
+}
+
+/// The first half of a login (`RosterState.loginCheck`).
+public struct LoginCheck: Sendable, Equatable {
+    /// nil: no candidate has this phone.
+    public var examNumber: String?
+    public var password: PasswordCheck
+}
+
+/// The first half of a password change (`RosterState.passwordChangeCheck`).
+public struct PasswordChangeCheck: Sendable, Equatable {
+    public var examNumber: String
+    public var old: PasswordCheck
+    public var salt: [UInt8]
+
+    /// The slow part, off the state: the old password checked (a hash if it
+    /// was changed), then, if it matched, the new one hashed with the salt.
+    public func verify(oldPassword: String, newPassword: String, hasher: some PasswordHashing) -> PasswordChangeVerdict {
+        let v = old.verify(oldPassword, hasher: hasher)
+        guard v.matched else { return PasswordChangeVerdict(checked: old, matched: false, newPassword: nil) }
+        return PasswordChangeVerdict(checked: old, matched: true,
+                                     newPassword: .init(scheme: hasher.scheme, salt: salt, hash: hasher.hash(newPassword, salt: salt)))
+    }
+}
+
+/// The outcome of `PasswordChangeCheck.verify`.
+public struct PasswordChangeVerdict: Sendable, Equatable {
+    public struct NewPassword: Sendable, Equatable {
+        public var scheme: String
+        public var salt: [UInt8]
+        public var hash: [UInt8]
+    }
+    public var checked: PasswordCheck
+    public var matched: Bool
+    public var newPassword: NewPassword?
+}
+
 extension RosterState {
     static let maxTokenDigestLength = 128
 
@@ -73,27 +159,60 @@ extension RosterState {
     /// status; R6 keeps them out of the rooms (timing) and of confirming.
     public mutating func login(phone: String, password: String, tokenDigest: String, now: Date,
                                hasher: some PasswordHashing) throws(RosterError) -> LoginOutcome {
+        let check = try loginCheck(phone: phone, password: password, tokenDigest: tokenDigest, now: now, scheme: hasher.scheme)
+        return try applyLogin(check, verdict: check.password.verify(password, hasher: hasher), tokenDigest: tokenDigest, now: now)
+    }
+
+    /// The first half of `login`, quick and changing nothing: the input's
+    /// checks, the lock, and what the password must be checked against. The
+    /// slow part (`PasswordCheck.verify`) may then run anywhere, off the
+    /// state; `applyLogin` decides with the state as it is by then.
+    /// An unknown phone is not refused here: it gets a check of its own (a
+    /// dummy hash), so it costs what a changed password costs.
+    public func loginCheck(phone: String, password: String, tokenDigest: String, now: Date,
+                           scheme: String) throws(RosterError) -> LoginCheck {
         try checkTokenDigest(tokenDigest)
         guard bySession[tokenDigest] == nil else { throw RosterError(.alreadyExists, "the session token digest is already in use") }
         guard !password.isEmpty, password.count <= config.maxPasswordLength else {
             throw .invalid(password.isEmpty ? "the password is empty" : "the password is longer than \(config.maxPasswordLength) characters")
         }
         let p = phone.trimmingCharacters(in: .whitespaces)
-        // Same answer for an unknown phone as for a wrong password: the
-        // login page must not tell who is on the list.
-        guard let exam = byPhone[p], var c = candidates[exam] else {
-            throw RosterError(.unauthenticated, "wrong phone number or password")
+        guard let exam = byPhone[p], let c = candidates[exam] else {
+            return LoginCheck(examNumber: nil, password: .unknown)
         }
         if let until = c.account.lockedUntil, now < until {
             throw RosterError(.permissionDenied, lockedMessage(until))
+        }
+        return LoginCheck(examNumber: exam, password: try passwordCheck(of: c, scheme: scheme))
+    }
+
+    /// The second half of `login`: applies the verdict of `check`, judged
+    /// again against the state as it is now. Meanwhile the account may have
+    /// been locked (refused as locked, like any login then), its lock may
+    /// have ended, or its password changed: a verdict about another password
+    /// is worth nothing, and is answered like a wrong password but not
+    /// counted (it guessed nothing about the password there is now).
+    public mutating func applyLogin(_ check: LoginCheck, verdict: PasswordVerdict, tokenDigest: String,
+                                    now: Date) throws(RosterError) -> LoginOutcome {
+        let wrong = RosterError(.unauthenticated, "wrong phone number or password")
+        try checkTokenDigest(tokenDigest)
+        guard bySession[tokenDigest] == nil else { throw RosterError(.alreadyExists, "the session token digest is already in use") }
+        // Same answer for an unknown phone as for a wrong password: the
+        // login page must not tell who is on the list.
+        guard let exam = check.examNumber, var c = candidates[exam] else { throw wrong }
+        if let until = c.account.lockedUntil, now < until {
+            throw RosterError(.permissionDenied, lockedMessage(until))
+        }
+        guard verdict.checked == check.password, check.password.isCurrent(for: c, expectedDefault: defaultPassword(of: c)) else {
+            throw wrong
         }
         if c.account.lockedUntil != nil {
             // The lock is over: a fresh count (R2).
             c.account.lockedUntil = nil
             c.account.consecutiveFailures = 0
         }
-        guard try verify(password, of: c, hasher: hasher) else {
-            return .wrongPassword(RosterError(.unauthenticated, "wrong phone number or password"), events: countFailure(&c, now: now))
+        guard verdict.matched else {
+            return .wrongPassword(wrong, events: countFailure(&c, now: now))
         }
         c.account.consecutiveFailures = 0
         c.account.lastLoginAt = now
@@ -139,8 +258,21 @@ extension RosterState {
     /// candidate; the one used stays.
     public mutating func changePassword(tokenDigest: String, oldPassword: String, newPassword: String,
                                         salt: [UInt8], now: Date, hasher: some PasswordHashing) throws(RosterError) -> PasswordChangeOutcome {
+        let check = try passwordChangeCheck(tokenDigest: tokenDigest, oldPassword: oldPassword, newPassword: newPassword,
+                                            salt: salt, now: now, scheme: hasher.scheme)
+        return try applyPasswordChange(check, verdict: check.verify(oldPassword: oldPassword, newPassword: newPassword, hasher: hasher),
+                                       tokenDigest: tokenDigest, now: now)
+    }
+
+    /// The first half of `changePassword`, quick and changing nothing: every
+    /// check of the input, the session and the lock, and what the old
+    /// password must be checked against. `PasswordChangeCheck.verify` (the
+    /// slow hashes: the old password's if it was changed, the new one's) may
+    /// then run off the state; `applyPasswordChange` decides.
+    public func passwordChangeCheck(tokenDigest: String, oldPassword: String, newPassword: String,
+                                    salt: [UInt8], now: Date, scheme: String) throws(RosterError) -> PasswordChangeCheck {
         let exam = try authenticate(tokenDigest: tokenDigest, now: now)
-        var c = candidates[exam]!
+        let c = candidates[exam]!
         if let until = c.account.lockedUntil, now < until {
             throw RosterError(.permissionDenied, lockedMessage(until))
         }
@@ -165,13 +297,32 @@ extension RosterState {
         guard newPassword.uppercased() != defaultPassword(of: c) else {
             throw .invalid("the new password is the default (the ID number's last six characters)")
         }
+        return PasswordChangeCheck(examNumber: exam, old: try passwordCheck(of: c, scheme: scheme), salt: salt)
+    }
+
+    /// The second half of `changePassword`, judged against the state as it
+    /// is now: the session must still be there, the account not locked
+    /// meanwhile, and the old password still the one verified (else the
+    /// change is refused: changed meanwhile, try again).
+    public mutating func applyPasswordChange(_ check: PasswordChangeCheck, verdict: PasswordChangeVerdict, tokenDigest: String,
+                                             now: Date) throws(RosterError) -> PasswordChangeOutcome {
+        let exam = try authenticate(tokenDigest: tokenDigest, now: now)
+        var c = candidates[exam]!
+        if let until = c.account.lockedUntil, now < until {
+            throw RosterError(.permissionDenied, lockedMessage(until))
+        }
+        guard exam == check.examNumber, verdict.checked == check.old,
+              check.old.isCurrent(for: c, expectedDefault: defaultPassword(of: c)) else {
+            throw RosterError(.failedPrecondition, "the password was changed meanwhile: try again")
+        }
         if c.account.lockedUntil != nil { c.account.lockedUntil = nil; c.account.consecutiveFailures = 0 }
-        guard try verify(oldPassword, of: c, hasher: hasher) else {
+        guard verdict.matched else {
             return .wrongPassword(RosterError(.permissionDenied, "the old password is wrong"), events: countFailure(&c, now: now))
         }
-        let hash = hasher.hash(newPassword, salt: salt)
-        guard !hash.isEmpty else { throw RosterError(.failedPrecondition, "the password hasher returned nothing") }
-        c.account.password = StoredPassword(scheme: hasher.scheme, salt: salt, hash: hash, changedAt: now)
+        guard let new = verdict.newPassword, !new.hash.isEmpty else {
+            throw RosterError(.failedPrecondition, "the password hasher returned nothing")
+        }
+        c.account.password = StoredPassword(scheme: new.scheme, salt: new.salt, hash: new.hash, changedAt: now)
         c.account.consecutiveFailures = 0
         let others = c.account.sessions.keys.filter { $0 != tokenDigest }
         for d in others { c.account.sessions[d] = nil }
@@ -184,17 +335,16 @@ extension RosterState {
 
     func defaultPassword(of c: Candidate) -> String { String(c.idNumber.suffix(6)).uppercased() }
 
-    /// True when `password` is the candidate's: the stored hash if the
-    /// password was changed, else the default (X in either case).
-    func verify(_ password: String, of c: Candidate, hasher: some PasswordHashing) throws(RosterError) -> Bool {
-        guard let stored = c.account.password else {
-            return Check.constantTimeEqual(Array(password.uppercased().utf8), Array(defaultPassword(of: c).utf8))
-        }
-        guard stored.scheme == hasher.scheme else {
+    /// What a password of `c` is checked against; a stored hash made with
+    /// another scheme than this service's is refused (never a silent failure
+    /// of every login).
+    func passwordCheck(of c: Candidate, scheme: String) throws(RosterError) -> PasswordCheck {
+        guard let stored = c.account.password else { return .defaultPassword(defaultPassword(of: c)) }
+        guard stored.scheme == scheme else {
             throw RosterError(.failedPrecondition,
-                              "the password of \(c.examNumber) was hashed with '\(stored.scheme)', this service hashes with '\(hasher.scheme)'")
+                              "the password of \(c.examNumber) was hashed with '\(stored.scheme)', this service hashes with '\(scheme)'")
         }
-        return Check.constantTimeEqual(hasher.hash(password, salt: stored.salt), stored.hash)
+        return .stored(stored)
     }
 
     /// Counts a wrong password into `c`, stores it, and returns the events.

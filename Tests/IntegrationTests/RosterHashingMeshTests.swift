@@ -1,0 +1,101 @@
+import Bus
+import DemoKit
+import ExamContracts
+import ExamDay
+import Foundation
+import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+
+/// Issue 15: candidates' password hashes run off roster's state thread, on a
+/// bounded pool (`--hash-workers`, `--hash-queue`): other calls are answered
+/// during a burst of logins, and a flood beyond the queue is refused at once
+/// (RESOURCE_EXHAUSTED) rather than waiting without bound.
+@Suite("roster: password hashes off the state thread (R2)", .serialized)
+struct RosterHashingMeshTests {
+    @Test func otherCallsAreAnsweredDuringALoginBurstAndAFloodIsRefused() async throws {
+        let h = try MeshHarness(tag: "roster-hash", services: ["roster"])
+        // One worker and a queue of 6: a burst of 7 fits, more does not.
+        try await h.start("roster", ["--scrypt-n", "16384", "--hash-workers", "1", "--hash-queue", "6"])
+        let people = DemoRoster(count: 20, seed: 15)
+        let staff = Staff(mesh: h.tools)
+        _ = try await staff.importRoster(people.csv())
+        let clock = ContinuousClock()
+
+        // Candidate 0 changes the password (its login then costs a hash).
+        let c0 = people.candidates[0]
+        let first = try await CandidateClient.login(h.tools, c0)
+        _ = try await h.call("roster", RosterAPI.changePassword,
+                             ChangePasswordRequest(token: first.token, oldPassword: c0.defaultPassword, newPassword: "Sesame-2022-ok"),
+                             as: CallPrincipal(id: c0.examNumber, role: .candidate))
+
+        // An unknown phone costs a (dummy) hash too, and is refused like a wrong password.
+        let t0 = clock.now
+        await #expect(throws: RPCError(.unauthenticated, "wrong phone number or password")) {
+            _ = try await h.call("roster", RosterAPI.login, LoginRequest(phone: "13999999999", password: "123456"))
+        }
+        let oneHash = clock.now - t0
+
+        // A burst of 7 slow logins (the changed password, unknown phones):
+        // meanwhile Counts is answered, before the burst is done.
+        let burstStart = clock.now
+        async let burst: ([String], ContinuousClock.Instant) = withThrowingTaskGroup(of: String.self) { g in
+            for k in 0..<7 {
+                g.addTask {
+                    do {
+                        let r = try await h.call("roster", RosterAPI.login,
+                                                 k == 0 ? LoginRequest(phone: c0.phone, password: "Sesame-2022-ok")
+                                                        : LoginRequest(phone: "1399999990\(k)", password: "123456"),
+                                                 timeout: .seconds(30))
+                        return r.examNumber
+                    } catch let e as RPCError { return e.code.name }
+                }
+            }
+            var got: [String] = []
+            for try await r in g { got.append(r) }
+            return (got, clock.now)
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        let countsStart = clock.now
+        let counts = try await h.call("roster", RosterAPI.counts, CountsRequest(), as: Staff.ops)
+        let countsAnswered = clock.now
+        let (got, burstEnd) = try await burst
+        #expect(counts.total == 20)
+        #expect(got.sorted() == [c0.examNumber] + Array(repeating: "UNAUTHENTICATED", count: 6), "\(got)")
+        // Generous bounds relative to a hash: Counts does not wait for the
+        // burst's hashes (7 of them, one at a time).
+        #expect(countsAnswered < burstEnd, "Counts waited for the burst (\(countsAnswered - countsStart) vs \(burstEnd - burstStart))")
+        #expect(countsAnswered - countsStart < (burstEnd - burstStart) / 2,
+                "Counts took \(countsAnswered - countsStart); the burst \(burstEnd - burstStart), one hash \(oneHash)")
+
+        // A flood of 30 at once: 1 running + 6 waiting at most; the rest are
+        // told at once to come back, none waits without bound.
+        let floodStart = clock.now
+        let outcomes = try await withThrowingTaskGroup(of: RPCError?.self) { g in
+            for k in 0..<30 {
+                g.addTask {
+                    do {
+                        _ = try await h.call("roster", RosterAPI.login, LoginRequest(phone: "139888880\(10 + k)", password: "123456"),
+                                             timeout: .seconds(30))
+                        return nil
+                    } catch let e as RPCError { return e }
+                }
+            }
+            var all: [RPCError?] = []
+            for try await o in g { all.append(o) }
+            return all
+        }
+        let floodTook = clock.now - floodStart
+        let exhausted = outcomes.compactMap { $0 }.filter { $0.code == .resourceExhausted }
+        let wrong = outcomes.compactMap { $0 }.filter { $0.code == .unauthenticated }
+        #expect(exhausted.count + wrong.count == 30, "\(outcomes)")
+        #expect(exhausted.count >= 10, "only \(exhausted.count) refused")
+        #expect(wrong.count >= 7, "\(wrong.count) hashed")
+        #expect(exhausted.allSatisfy { $0.message.contains("too many logins at once, try again") })
+        #expect(floodTook < oneHash * 30 + .seconds(5))
+        // And roster still serves logins afterwards.
+        _ = try await CandidateClient.login(h.tools, people.candidates[1])
+        await h.shutdown()
+    }
+}
