@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "gateway", targets: ["Gateway"]),
         .executable(name: "gateway-bench", targets: ["GatewayBench"]),
         .executable(name: "roster-bench", targets: ["RosterBench"]),
+        .executable(name: "timing-bench", targets: ["TimingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -174,6 +175,7 @@ let package = Package(
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan",
         ], path: "Tests/DevicesBench"),
 
+        .executableTarget(name: "TimingBench", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingBench"),
         .executableTarget(name: "GatewayBench", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "DemoKit", "ExamDay", "ExamPlan",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

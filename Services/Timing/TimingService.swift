@@ -108,22 +108,25 @@ enum TimingDocuments {
         do { return try TimingState(plan: plan) } catch let e as TimingError { throw ConfigError(e.message) }
     }
 
-    /// Stages every document that differs between `old` and `new`.
-    static func stage(_ new: TimingState, since old: TimingState, _ tx: inout Transaction) {
-        let c = new.changes(since: old)
-        for k in c.candidates { if let v = new.candidates[k] { tx.put(v, kind: "candidate", key: k) } else { tx.delete(kind: "candidate", key: k) } }
-        for k in c.candidateSittings { if let v = new.candidateSittings[k] { tx.put(v, kind: "sitting", key: k) } else { tx.delete(kind: "sitting", key: k) } }
-        for k in c.rooms { if let v = new.rooms[k] { tx.put(v, kind: "room", key: k) } else { tx.delete(kind: "room", key: k) } }
-        for k in c.entries { if let v = new.entries[k] { tx.put(v, kind: "entry", key: k) } else { tx.delete(kind: "entry", key: k) } }
+    /// Stages exactly the documents the core wrote since the last staging
+    /// (the core tracks them: no diff of the whole state, no copy of it).
+    static func stage(_ core: inout TimingState, _ tx: inout Transaction) {
+        let c = core.takeChanges()
+        for k in c.candidates { if let v = core.candidates[k] { tx.put(v, kind: "candidate", key: k) } else { tx.delete(kind: "candidate", key: k) } }
+        for k in c.candidateSittings { if let v = core.candidateSittings[k] { tx.put(v, kind: "sitting", key: k) } else { tx.delete(kind: "sitting", key: k) } }
+        for k in c.rooms { if let v = core.rooms[k] { tx.put(v, kind: "room", key: k) } else { tx.delete(kind: "room", key: k) } }
+        for k in c.entries { if let v = core.entries[k] { tx.put(v, kind: "entry", key: k) } else { tx.delete(kind: "entry", key: k) } }
     }
 
-    /// Stores everything (a fresh plan's first state).
-    static func stageAll(_ s: TimingShellState, _ tx: inout Transaction) {
+    /// Stores everything (a fresh plan's first state), the plan included:
+    /// the one time the plan is written.
+    static func stageAll(_ s: inout TimingShellState, _ tx: inout Transaction) {
         tx.put(StoredPlan(plan: s.core.plan, loadedAt: s.loadedAt), kind: "plan", key: "current")
         for (k, v) in s.core.candidates { tx.put(v, kind: "candidate", key: k) }
         for (k, v) in s.core.candidateSittings { tx.put(v, kind: "sitting", key: k) }
         for (k, v) in s.core.rooms { tx.put(v, kind: "room", key: k) }
         for (k, v) in s.core.entries { tx.put(v, kind: "entry", key: k) }
+        _ = s.core.takeChanges()
     }
 }
 
@@ -140,7 +143,7 @@ enum TimingShell {
         service.atStart { state, tx in
             if state.unpublished {
                 try tx.publish("timing.plan.published", state.core.plan.info(loadedAt: state.loadedAt))
-                TimingDocuments.stageAll(state, &tx)
+                TimingDocuments.stageAll(&state, &tx)
                 state.unpublished = false
             }
             // Catch up with what the clock did while timing was down (R22).
@@ -283,13 +286,14 @@ enum TimingShell {
     /// Fires what the clock made due (the core wants its timers fired before
     /// any operation, with the same `now`), then runs `operation`; stages
     /// what changed and publishes every event in order, also when the
-    /// operation is refused (what the timers did stands).
+    /// operation is refused (what the timers did stands). Nothing here keeps
+    /// a copy of the state: a copy would make the core's first write to each
+    /// of its maps copy the whole map (O(roster) per call).
     static func run<Who, Resp>(_ state: inout TimingShellState, _ tx: inout Transaction, _ who: Who,
                                _ operation: Operation<Who, Resp>) throws -> Resp {
-        let old = state.core
         var events = state.core.tick(now: tx.now, seed: UInt64.random(in: 0...UInt64.max))
         let result = Result { try operation(who, &state.core, &events, tx.now) }
-        TimingDocuments.stage(state.core, since: old, &tx)
+        TimingDocuments.stage(&state.core, &tx)
         for e in events { try tx.publish(e.topic, TimingWire.payload(e)) }
         return try result.get()
     }

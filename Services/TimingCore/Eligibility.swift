@@ -148,8 +148,8 @@ extension TimingState {
 
     func planRoom(_ roomID: String) throws -> ExamRoom {
         guard !roomID.trimmingCharacters(in: .whitespaces).isEmpty else { throw TimingError.invalid("roomID: empty") }
-        guard let r = plan.room(id: roomID) else { throw TimingError.notFound("room \(roomID) is not in the exam plan") }
-        return r
+        guard let i = roomIndex[roomID] else { throw TimingError.notFound("room \(roomID) is not in the exam plan") }
+        return plan.rooms[i]
     }
 
     func roomSitting(_ sitting: Sitting, _ roomID: String) throws -> RoomSitting {

@@ -182,7 +182,8 @@ extension TimingState {
             var interviewed: [String] = []
             var missed: [NotInterviewed] = []
             let queue = room.draw?.order ?? []
-            let rest = planRoom.candidates.filter { !queue.contains($0) }
+            let drawn = Set(queue)
+            let rest = planRoom.candidates.filter { !drawn.contains($0) }
                 .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             for n in queue + rest {
                 guard var cs = s.candidateSittings[Self.key(sitting, n)], let c = s.candidates[n] else { continue }

@@ -279,37 +279,41 @@ public struct EntryWindowState: Codable, Sendable, Equatable {
 
 // MARK: - The state
 
-/// All durable state of timing, in dictionaries keyed by id so the shell can
-/// keep each entity as one JSON document (`changes(since:)` says which).
+/// All durable state of timing, in document maps keyed by id so the shell
+/// can keep each entity as one JSON document; each map records the keys
+/// written since the shell last took them (`takeChanges()`).
 /// Encode dates with JSONEncoder's default strategy (exact round trip).
 public struct TimingState: Codable, Sendable, Equatable {
     /// The adopted plan (R10); fixed for the state's life.
     public private(set) var plan: ExamPlan
     /// By exam number.
-    public internal(set) var candidates: [String: CandidateRecord]
-    /// By `key(sitting, examNumber)`.
-    public internal(set) var candidateSittings: [String: CandidateSitting]
+    public internal(set) var candidates: DocumentMap<CandidateRecord>
+    /// By `key(sitting, examNumber)`. Its timer index holds the pending
+    /// transitions of the running interviews.
+    public internal(set) var candidateSittings: DocumentMap<CandidateSitting>
     /// By `key(sitting, roomID)`.
-    public internal(set) var rooms: [String: RoomSitting]
+    public internal(set) var rooms: DocumentMap<RoomSitting>
     /// By sitting name ("mock", "formal").
-    public internal(set) var entries: [String: EntryWindowState]
+    public internal(set) var entries: DocumentMap<EntryWindowState>
+    /// The plan's rooms by id (derived from the plan).
+    let roomIndex: [String: Int]
 
     /// "formal/2022110001", "mock/R01": the document key of a per-sitting entity.
     public static func key(_ sitting: Sitting, _ id: String) -> String { "\(sitting.rawValue)/\(id)" }
 
     /// A fresh state for a validated plan (R10): every room and candidate of
     /// the plan, for both sittings, nobody confirmed yet (roster says so by
-    /// event). An invalid plan is refused with every problem.
+    /// event). An invalid plan is refused with every problem. Nothing is
+    /// marked changed: the shell stores a fresh state whole.
     public init(plan: ExamPlan) throws {
         let problems = plan.problems()
         guard problems.isEmpty else {
             throw TimingError.invalid("the exam plan is invalid: " + problems.joined(separator: "; "))
         }
-        self.plan = plan
-        candidates = [:]
-        candidateSittings = [:]
-        rooms = [:]
-        entries = [:]
+        var candidates: [String: CandidateRecord] = [:]
+        var candidateSittings: [String: CandidateSitting] = [:]
+        var rooms: [String: RoomSitting] = [:]
+        var entries: [String: EntryWindowState] = [:]
         for sitting in Sitting.allCases {
             entries[sitting.rawValue] = EntryWindowState(sitting: sitting)
         }
@@ -324,25 +328,90 @@ public struct TimingState: Codable, Sendable, Equatable {
                 }
             }
         }
+        self.init(plan: plan, candidates: candidates, candidateSittings: candidateSittings, rooms: rooms, entries: entries)
     }
 
-    /// Reassembles a state from its documents, as the shell stored them.
+    /// Reassembles a state from its documents, as the shell stored them
+    /// (the timer index is rebuilt; nothing is marked changed).
     public init(plan: ExamPlan, candidates: [String: CandidateRecord], candidateSittings: [String: CandidateSitting],
                 rooms: [String: RoomSitting], entries: [String: EntryWindowState]) {
-        self.plan = plan
-        self.candidates = candidates
-        self.candidateSittings = candidateSittings
-        self.rooms = rooms
-        self.entries = entries
+        self.init(plan: plan, candidates: DocumentMap(candidates), candidateSittings: DocumentMap(candidateSittings),
+                  rooms: DocumentMap(rooms), entries: DocumentMap(entries))
     }
 
-    /// Runs `body` on a draft and keeps the result only if it did not throw:
-    /// a refused operation leaves the state exactly as it was.
+    /// The same from document maps (their contents; nothing is marked changed).
+    public init(plan: ExamPlan, candidates: DocumentMap<CandidateRecord>, candidateSittings: DocumentMap<CandidateSitting>,
+                rooms: DocumentMap<RoomSitting>, entries: DocumentMap<EntryWindowState>) {
+        self.plan = plan
+        self.candidates = DocumentMap(candidates.dictionary)
+        self.candidateSittings = DocumentMap(candidateSittings.dictionary)
+        self.rooms = DocumentMap(rooms.dictionary)
+        self.entries = DocumentMap(entries.dictionary)
+        var index: [String: Int] = [:]
+        for (i, r) in plan.rooms.enumerated() where index[r.id] == nil { index[r.id] = i }
+        roomIndex = index
+    }
+
+    enum CodingKeys: String, CodingKey { case plan, candidates, candidateSittings, rooms, entries }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(plan: try c.decode(ExamPlan.self, forKey: .plan),
+                  candidates: try c.decode([String: CandidateRecord].self, forKey: .candidates),
+                  candidateSittings: try c.decode([String: CandidateSitting].self, forKey: .candidateSittings),
+                  rooms: try c.decode([String: RoomSitting].self, forKey: .rooms),
+                  entries: try c.decode([String: EntryWindowState].self, forKey: .entries))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(plan, forKey: .plan)
+        try c.encode(candidates, forKey: .candidates)
+        try c.encode(candidateSittings, forKey: .candidateSittings)
+        try c.encode(rooms, forKey: .rooms)
+        try c.encode(entries, forKey: .entries)
+    }
+
+    /// The same contents (the plan and every document).
+    public static func == (a: TimingState, b: TimingState) -> Bool {
+        a.candidates == b.candidates && a.candidateSittings == b.candidateSittings && a.rooms == b.rooms
+            && a.entries == b.entries && a.plan == b.plan
+    }
+
+    /// Runs `body` on the state itself, journaling the old value of every
+    /// document it writes, and keeps the result only if it did not throw: a
+    /// refused operation is rolled back from the journal and leaves the
+    /// state (and its changed keys) exactly as it was. No copy of the state.
     mutating func transact<T>(_ body: (inout TimingState) throws -> T) rethrows -> T {
-        var draft = self
-        let result = try body(&draft)
-        self = draft
-        return result
+        let c = candidates.begin(), cs = candidateSittings.begin(), r = rooms.begin(), e = entries.begin()
+        do {
+            let result = try body(&self)
+            candidates.commit(c)
+            candidateSittings.commit(cs)
+            rooms.commit(r)
+            entries.commit(e)
+            return result
+        } catch {
+            candidates.rollback(c)
+            candidateSittings.rollback(cs)
+            rooms.rollback(r)
+            entries.rollback(e)
+            throw error
+        }
+    }
+
+    /// The documents written since the last `takeChanges()` (keys sorted);
+    /// the plan never changes in a state's life (a replaced plan is a fresh
+    /// state, stored whole).
+    public var changedDocuments: TimingChanges {
+        TimingChanges(plan: false, candidates: candidates.changedKeys, candidateSittings: candidateSittings.changedKeys,
+                      rooms: rooms.changedKeys, entries: entries.changedKeys)
+    }
+
+    /// What the shell must write now: `changedDocuments`, then forgotten.
+    public mutating func takeChanges() -> TimingChanges {
+        TimingChanges(plan: false, candidates: candidates.takeChanged(), candidateSittings: candidateSittings.takeChanged(),
+                      rooms: rooms.takeChanged(), entries: entries.takeChanged())
     }
 }
 
@@ -359,9 +428,11 @@ public struct TimingChanges: Equatable, Sendable {
 }
 
 extension TimingState {
-    /// Keys (sorted) of the documents changed, added or removed since `old`.
+    /// Keys (sorted) of the documents changed, added or removed since `old`,
+    /// by comparing everything: O(roster). The shell uses `takeChanges()`;
+    /// this is the oracle of the tests and the benchmark's "before".
     public func changes(since old: TimingState) -> TimingChanges {
-        func diff<V: Equatable>(_ a: [String: V], _ b: [String: V]) -> [String] {
+        func diff<V>(_ a: DocumentMap<V>, _ b: DocumentMap<V>) -> [String] {
             Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
         }
         return TimingChanges(plan: plan != old.plan,

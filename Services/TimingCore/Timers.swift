@@ -10,7 +10,7 @@ import Foundation
 // never moved, so every running one resumes at the right remaining time.
 
 /// A transition waiting for its time.
-enum PendingTransition: Equatable {
+enum PendingTransition: Hashable, Sendable {
     case entryOpens(Sitting)
     case entryCloses(Sitting)
     /// Reading end: automatic turn to answering, or (staff mode) the
@@ -37,41 +37,74 @@ enum PendingTransition: Equatable {
 }
 
 extension TimingState {
-    /// Every pending transition with its due time, earliest first.
-    func pendingTransitions() -> [(due: Date, transition: PendingTransition)] {
-        var out: [(Date, PendingTransition)] = []
+    /// The entry windows' pending transitions (at most four).
+    private func entryTimers() -> [PendingTimer] {
+        var out: [PendingTimer] = []
         for sitting in Sitting.allCases {
             let e = entryState(sitting), w = plan.entry(sitting)
-            if e.openedFiredAt == nil { out.append((w.opens, .entryOpens(sitting))) }
-            if e.closedFiredAt == nil { out.append((w.closes, .entryCloses(sitting))) }
+            if e.openedFiredAt == nil { out.append(PendingTimer(due: w.opens, .entryOpens(sitting))) }
+            if e.closedFiredAt == nil { out.append(PendingTimer(due: w.closes, .entryCloses(sitting))) }
         }
+        return out
+    }
+
+    /// The transition to fire first: the earliest of the entry windows' and
+    /// the first of the running interviews' timer index. Does not look at
+    /// the candidates: O(1) in the roster.
+    func firstPending() -> PendingTimer? {
+        var first = candidateSittings.timers.first
+        for t in entryTimers() where first == nil || t.precedes(first!) { first = t }
+        return first
+    }
+
+    /// Every pending transition with its due time, earliest first, found by
+    /// scanning every candidate-sitting: O(roster). Timing reads its index
+    /// instead; this is the oracle of the tests and the benchmark's "before".
+    func pendingTransitionsByScan() -> [(due: Date, transition: PendingTransition)] {
+        var out = entryTimers()
         for cs in candidateSittings.values {
             guard let iv = cs.interview, iv.isRunning else { continue }
             if iv.answeringStartedAt == nil
                 && (iv.answeringTurn == .automatic || iv.readingTimeUpFiredAt == nil) {
-                out.append((iv.readingEndsAt, .readingEnds(cs.sitting, examNumber: cs.examNumber)))
+                out.append(PendingTimer(due: iv.readingEndsAt, .readingEnds(cs.sitting, examNumber: cs.examNumber)))
             }
-            out.append((iv.endsAt, .countdownEnds(cs.sitting, examNumber: cs.examNumber)))
+            out.append(PendingTimer(due: iv.endsAt, .countdownEnds(cs.sitting, examNumber: cs.examNumber)))
         }
-        return out.sorted { a, b in
-            if a.0 != b.0 { return a.0 < b.0 }
-            if a.1.rank != b.1.rank { return a.1.rank < b.1.rank }
-            return a.1.sortKey.utf8.lexicographicallyPrecedes(b.1.sortKey.utf8)
-        }
+        return out.sorted { $0.precedes($1) }.map { ($0.due, $0.transition) }
+    }
+
+    /// Every pending transition, earliest first, from the index (for tests).
+    func pendingTransitions() -> [(due: Date, transition: PendingTransition)] {
+        (entryTimers() + candidateSittings.timers.items).sorted { $0.precedes($1) }.map { ($0.due, $0.transition) }
     }
 
     /// When `tick` next has something to do; nil when nothing is pending.
-    public func nextDeadline() -> Date? { pendingTransitions().first?.due }
+    public func nextDeadline() -> Date? { firstPending()?.due }
+
+    /// `nextDeadline()` the way it was found before the index: by scanning
+    /// every candidate-sitting (the benchmark's "before"; tests' oracle).
+    public func nextDeadlineByScan() -> Date? { pendingTransitionsByScan().first?.due }
 
     /// Fires every transition due at `now` exactly once, in time order.
     /// `seed` is fresh randomness from the shell, used only if an entry
     /// close (and so a draw, R20) is among them; each room's seed is taken
     /// from SplitMix64(seed) in plan order and recorded with its draw.
     public mutating func tick(now: Date, seed: UInt64) -> [TimingEvent] {
+        fire(now: now, seed: seed) { s in s.firstPending().map { ($0.due, $0.transition) } }
+    }
+
+    /// `tick` as it was before the index: the next transition found by
+    /// scanning every candidate-sitting each time (the tests' oracle).
+    mutating func tickByScan(now: Date, seed: UInt64) -> [TimingEvent] {
+        fire(now: now, seed: seed) { s in s.pendingTransitionsByScan().first }
+    }
+
+    private mutating func fire(now: Date, seed: UInt64,
+                               next: (TimingState) -> (due: Date, transition: PendingTransition)?) -> [TimingEvent] {
         var rng = SplitMix64(seed: seed)
         var events: [TimingEvent] = []
         // Each firing clears its own transition, so this ends.
-        while let (due, t) = pendingTransitions().first, due <= now {
+        while let (due, t) = next(self), due <= now {
             switch t {
             case .entryOpens(let s): events += openEntry(s, due: due, now: now)
             case .entryCloses(let s): events += closeEntry(s, due: due, now: now, rng: &rng)

@@ -96,7 +96,8 @@ extension TimingState {
         let planRoom = try planRoom(roomID)
         let room = try roomSitting(sitting, roomID)
         let order = room.draw?.order ?? []
-        let rest = planRoom.candidates.filter { !order.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let drawn = Set(order)
+        let rest = planRoom.candidates.filter { !drawn.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         var queue: [QueueEntry] = []
         for n in order + rest {
             guard let v = try? candidateView(examNumber: n, sitting: sitting, now: now) else { continue }
