@@ -74,8 +74,9 @@ func publishedRows(_ data: Data) throws -> (totals: [PublishedRow], physical: [S
 
 /// Runs the demo day through the real processes; `crash` kills a service
 /// with SIGKILL and restarts it at each milestone.
-func runExamDay(tag: String, crash: [String: String]) async throws
-    -> (rows: [PublishedRow], physical: [String], expected: (totals: [PublishedRow], physical: [String]), csv: Data) {
+func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) async throws
+    -> (rows: [PublishedRow], physical: [String], expected: (totals: [PublishedRow], physical: [String]), csv: Data,
+        texts: [(file: String, text: String)], people: DemoRoster) {
     let h = try MeshHarness(tag: tag, services: MeshConfig.serviceNames)
     let people = DemoRoster(count: 16, seed: 20221117)
     let roomSize = 4, phase = 3
@@ -88,8 +89,9 @@ func runExamDay(tag: String, crash: [String: String]) async throws
                              answeringSeconds: phase).utf8).write(to: URL(fileURLWithPath: planPath))
     try Data(#"{ "loss_timeout_seconds": 2, "long_outage_seconds": 6, "max_interruptions": 3 }"#.utf8)
         .write(to: URL(fileURLWithPath: devicesConfig))
-    let args: [String: [String]] = ["timing": ["--plan", planPath], "roster": ["--scrypt-n", "1024"],
-                                    "devices": ["--config", devicesConfig], "discipline": [], "scoring": []]
+    let level = logLevel.map { ["--log-level", $0] } ?? []
+    let args: [String: [String]] = ["timing": ["--plan", planPath] + level, "roster": ["--scrypt-n", "1024"] + level,
+                                    "devices": ["--config", devicesConfig] + level, "discipline": level, "scoring": level]
     try await h.launcher.start(MeshConfig.serviceNames.map { MeshLauncher.Spec(name: $0, arguments: args[$0]!) })
     let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
     let restarts = Task<Void, Never> {}
@@ -118,7 +120,12 @@ func runExamDay(tag: String, crash: [String: String]) async throws
     let csvPath = try #require(outcome.files.first { $0.hasSuffix(".csv") && $0.contains("total-scores") })
     let csv = try Data(contentsOf: URL(fileURLWithPath: csvPath))
     await h.shutdown()
-    return (published.totals, published.physical, expectedLists(people, script, plan), csv)
+    // Every log line and every public export, for the secrets check.
+    let logs = ((try? FileManager.default.contentsOfDirectory(atPath: h.launcher.logDir)) ?? []).map { (h.launcher.logDir as NSString).appendingPathComponent($0) }
+    let texts = (logs + outcome.files).compactMap { f in
+        (try? Data(contentsOf: URL(fileURLWithPath: f))).map { (file: f, text: String(decoding: $0, as: UTF8.self)) }
+    }
+    return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people)
 }
 
 func differences(_ got: [PublishedRow], _ want: [PublishedRow]) -> String {
@@ -129,7 +136,8 @@ func differences(_ got: [PublishedRow], _ want: [PublishedRow]) -> String {
 @Suite("the exam day through real processes (R1-R55)", .serialized)
 struct ExamDayTests {
     @Test func theDayPublishesTheListsTheScriptImplies() async throws {
-        let r = try await runExamDay(tag: "day", crash: [:])
+        // At trace level: the most the services ever write (issue 16).
+        let r = try await runExamDay(tag: "day", crash: [:], logLevel: "trace")
         #expect(r.rows == r.expected.totals, Comment(rawValue: differences(r.rows, r.expected.totals)))
         #expect(r.physical.sorted() == r.expected.physical.sorted())
         // Public lists mask the ID number (first 6, last 4) and open in Excel.
@@ -138,6 +146,31 @@ struct ExamDayTests {
         #expect(text.hasPrefix("岗位代码,岗位名称,准考证号,姓名,身份证号"))
         #expect(text.contains("\r\n"))
         for row in r.rows { #expect(row.maskedID.contains("********")) }
+
+        // Secrets in logs (issue 16, R63): no full ID number, no password
+        // (the default one is the ID's last six digits), no session token
+        // (32 random bytes, base64url: 43 characters) in any log line of the
+        // services and phone-sim or in any public export.
+        let token = try NSRegularExpression(pattern: "(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+        #expect(r.texts.count >= 6, "logs and exports found: \(r.texts.map(\.file))")
+        #expect(r.texts.contains { $0.text.contains(" call ") || $0.text.contains("\"call\"") } || r.texts.contains { $0.text.contains("debug") },
+                "the services wrote at trace level")
+        for (file, text) in r.texts {
+            // A password would stand beside the word (a six-digit number
+            // elsewhere, a count or a time, is no secret).
+            let passwordLines = text.split(separator: "\n").filter { $0.lowercased().contains("password") }
+            for c in r.people.candidates {
+                #expect(!text.contains(c.idNumber), "\(file) holds \(c.examNumber)'s full ID number")
+                let password = try NSRegularExpression(pattern: "(?<![0-9])\(c.defaultPassword)(?![0-9])")
+                for line in passwordLines {
+                    let l = String(line)
+                    #expect(password.firstMatch(in: l, range: NSRange(l.startIndex..., in: l)) == nil,
+                            "\(file) holds \(c.examNumber)'s default password: \(l.prefix(200))")
+                }
+            }
+            let found = token.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)).map { String(text[Range($0.range, in: text)!]) }
+            #expect(found == nil, "\(file) holds what looks like a session token: \(found ?? "")")
+        }
     }
 
     @Test func aServiceKilledAndRestartedInEachPhaseChangesNothingPublished() async throws {
