@@ -47,7 +47,14 @@ extension StaffDesk {
             if let exam = Self.examNumber(of: e), let room = b[.formal]?.candidates[exam]?.room, !room.isEmpty { return [room] }
             return [""]
         }
-        if e.topic.hasPrefix("timing.plan.") { Task { try? await syncAccounts() } }
+        if e.topic.hasPrefix("timing.plan.") {
+            // A new plan: the accounts follow it, once the edge has read it
+            // (not the copy it held before the event).
+            Task { [edge] in
+                _ = try? await edge.refreshPlan().value
+                try? await syncAccounts()
+            }
+        }
         let schedule = live.dirty.withLock { d -> Bool in
             d.rooms.formUnion(rooms)
             if d.scheduled { return false }
