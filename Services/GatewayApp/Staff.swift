@@ -318,8 +318,3 @@ public final class StaffDesk: Sendable {
         try await edge.mesh(service, method, request, as: p.call)
     }
 }
-
-extension SignInError {
-    /// For logs: what happened, no secret.
-    public var logText: String { "\(self)" }
-}

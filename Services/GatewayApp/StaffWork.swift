@@ -121,7 +121,7 @@ extension StaffDesk {
                                       openIncidents: incidents, standing: c.standing)
             }
             let entry = b.entry[sitting].map { EntryView(opensAtMs: $0.opens, closesAtMs: $0.closes, closed: $0.closed) }
-            return RoomBoard(room: RoomRef(id: r.id, name: r.name), sitting: sitting == .mock ? "mock" : "formal", exam: b.exam,
+            return RoomBoard(room: RoomRef(id: r.id, name: r.name), sitting: Edge.sittingName(sitting) ?? "formal", exam: b.exam,
                              entry: entry, drawn: !drawn.isEmpty, events: b.events, serverTimeMs: now, candidates: candidates)
         }
     }
@@ -534,7 +534,7 @@ public struct InterviewReply: Codable, Sendable {
     public var endsAtMs: Int64
     init(_ i: InterviewInfo) {
         examNumber = i.examNumber
-        sitting = i.sitting == .mock ? "mock" : "formal"
+        sitting = Edge.sittingName(i.sitting) ?? "formal"
         phase = Edge.phaseName(i.phase)
         startedAtMs = i.startedAtMs
         readingEndsAtMs = i.readingEndsAtMs
@@ -589,7 +589,7 @@ public struct IncidentReply: Codable, Sendable {
         examNumber = v.examNumber
         self.name = name
         self.room = room
-        sitting = v.sitting == .mock ? "mock" : "formal"
+        sitting = Edge.sittingName(v.sitting) ?? "formal"
         ground = v.ground.map(GroundReply.init)
         source = v.source
         evidence = v.evidence
