@@ -15,7 +15,7 @@ struct ExamMeshCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exam-mesh",
         abstract: "Run the interview mesh: every service as a separate process.",
-        subcommands: [Demo.self, Up.self, Generate.self],
+        subcommands: [Demo.self, Up.self, Generate.self, Day.self, Chaos.self],
         defaultSubcommand: Up.self)
 }
 
@@ -249,5 +249,125 @@ struct Demo: AsyncParsableCommand {
             try? await Task.sleep(for: .milliseconds(200))
         }
         return []
+    }
+}
+
+/// The options a big day and a crash campaign share.
+struct BigDayOptions: ParsableArguments {
+    @Option(help: "Mesh file (env EXAM_MESH).")
+    var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+    @Option(help: "Data folder, emptied first (env EXAM_DATA).")
+    var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
+    @Option(help: "Reading and answering seconds each.") var phase = 2
+    @Option(help: "Seed of the roster and the faults (the same seed, the same day).") var seed: UInt64 = 20221117
+    @Option(help: "Scrypt cost of the candidates' passwords (R63; the service's default is 16384).") var scryptN = 4096
+    @Option(help: "Clients acting at once (candidates confirming, examiners scoring).") var width = 32
+    @Option(help: "The phones' heartbeat period, ms (R31: about once a second).") var heartbeatMs = 1000
+
+    func day(candidates: Int, roomSize: Int) -> BigDay {
+        var d = BigDay()
+        d.candidates = candidates
+        d.roomSize = roomSize
+        d.phase = phase
+        d.seed = seed
+        d.scryptN = scryptN
+        d.width = width
+        d.heartbeatMs = heartbeatMs
+        return d
+    }
+
+    /// A launcher and a client on a fresh data folder.
+    func mesh(_ dataDir: String) throws -> (MeshLauncher, MeshClient) {
+        let config = try MeshConfig.load(path: mesh)
+        try? FileManager.default.removeItem(atPath: dataDir)
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: dataDir,
+                                        meshPath: URL(fileURLWithPath: mesh).standardizedFileURL.path)
+        return (launcher, MeshClient(mesh: config, caller: "exam-day"))
+    }
+}
+
+/// Runs one big day on a fresh data folder and stops the mesh after it.
+func runDay(_ day: BigDay, _ options: BigDayOptions, dataDir: String) async throws -> BigDayResult {
+    let (launcher, client) = try options.mesh(dataDir)
+    defer { client.close() }
+    do {
+        let r = try await day.run(launcher: launcher, mesh: client, say: say)
+        await launcher.stopAll()
+        return r
+    } catch {
+        say("exam-mesh: the day stopped: \(error) (logs: \(launcher.logDir))")
+        await launcher.stopAll()
+        throw ExitCode(1)
+    }
+}
+
+struct Day: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A whole exam day at size, measured: events, heartbeats, timing's lateness, RPC latency, CPU and memory, stores, catch-up, the lists.",
+        discussion: """
+            Issue 15: 10,000 candidates in rooms of 50, two phones each at one heartbeat a second, faults from a seeded \
+            schedule, every examiner scoring, publication, in about 20 minutes on 2 cores (build with -c release). \
+            Exits 1 if an acknowledged write or an event was lost, a countdown was off by more than a second, or the \
+            published lists differ from an independent computation.
+            """)
+    @OptionGroup var options: BigDayOptions
+    @Option(help: "Candidates in the generated list.") var candidates = 10_000
+    @Option(help: "Candidates per room.") var roomSize = 50
+
+    func run() async throws {
+        let dataDir = URL(fileURLWithPath: options.data).standardizedFileURL.path
+        let day = options.day(candidates: candidates, roomSize: roomSize)
+        say("exam-mesh day: \(candidates) candidates, data \(dataDir)")
+        let r = try await runDay(day, options, dataDir: dataDir)
+        say("")
+        say("exam-mesh day: figures")
+        for l in r.lines { say(l) }
+        if !r.sound { throw ExitCode(1) }
+    }
+}
+
+struct Chaos: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A crash campaign: a smaller day while random services are SIGKILLed and restarted, compared with an undisturbed run of the same seed.",
+        discussion: """
+            Issue 15: the undisturbed day first (data/undisturbed), then the same seed with --kills SIGKILLs at seeded \
+            moments (data/chaos). Prints acknowledged writes lost, events lost to a subscriber after replay, whether the \
+            published lists are identical, the worst countdown error and each restart's time to READY. Exits 1 unless \
+            nothing was lost, the lists are identical and no countdown was off by more than a second.
+            """)
+    @OptionGroup var options: BigDayOptions
+    @Option(help: "SIGKILLs over the day.") var kills = 100
+    @Option(help: "Seed of the kills' moments and victims.") var killSeed: UInt64 = 1
+    @Option(help: "Candidates in the generated list.") var candidates = 500
+    @Option(help: "Candidates per room.") var roomSize = 25
+    @Flag(help: "Skip the undisturbed run (compare with the independent computation only).") var noBaseline = false
+
+    func run() async throws {
+        let root = URL(fileURLWithPath: options.data).standardizedFileURL.path
+        var calm: BigDayResult?
+        if !noBaseline {
+            say("exam-mesh chaos: the undisturbed day (\(root)/undisturbed)")
+            calm = try await runDay(options.day(candidates: candidates, roomSize: roomSize), options, dataDir: root + "/undisturbed")
+            for l in calm!.lines.prefix(while: { !$0.hasPrefix("the day took") }) { say("  " + l) }
+        }
+        var day = options.day(candidates: candidates, roomSize: roomSize)
+        day.kills = kills
+        day.killSeed = killSeed
+        say("exam-mesh chaos: the same day with \(kills) SIGKILLs (seed \(killSeed)) (\(root)/chaos)")
+        let r = try await runDay(day, options, dataDir: root + "/chaos")
+        say("")
+        say("exam-mesh chaos: figures")
+        for l in r.lines { say(l) }
+        let identical = calm.map { $0.published == r.published && $0.physical == r.physical }
+        say("")
+        say("acknowledged writes lost: \(r.lostAcks.count) of \(r.acks)")
+        say("events lost to a subscriber after replay: \(r.missingEvents.values.reduce(0) { $0 + $1.count }) (duplicates delivered: \(r.duplicateEvents))")
+        say("published lists identical to the undisturbed run's: \(identical.map { $0 ? "yes" : "NO" } ?? "not run")"
+            + "; equal to the independent computation: \(r.listsMatchExpected ? "yes" : "NO")")
+        say("worst countdown error against the plan: \(r.worstCountdownErrorMs) ms")
+        say("restarts: \(r.restarts.count); time to READY: \(percentiles(r.restarts.map(\.readyMs)))")
+        say("  each: " + r.restarts.map { "\($0.service) \($0.readyMs)" }.joined(separator: ", "))
+        if !r.sound || identical == false || r.restarts.count < kills { throw ExitCode(1) }
     }
 }

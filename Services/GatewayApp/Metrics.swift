@@ -115,7 +115,7 @@ public final class MeshMetrics: Sendable {
         })
     }
 
-    static let gaugeMarks = ["head_seq", "uptime", "in_flight", "inflight", "store_rows", "store_bytes", "bytes",
+    static let gaugeMarks = ["head_seq", "latency_p", "latency_max", "uptime", "in_flight", "inflight", "store_rows", "store_bytes", "bytes",
                              "_open", "_live", "active", "connected", "queue", "size", "parked_now"]
 
     static func isGauge(_ name: String) -> Bool { gaugeMarks.contains { name.contains($0) } }

@@ -65,6 +65,24 @@ public struct ExamDayScript: Sendable, Codable {
     }
 }
 
+/// How the day is played at scale: how many clients act at once, whether
+/// each candidate's fault gets a line of its own, the photos' size, the
+/// phones' beat.
+public struct ExamDayOptions: Sendable {
+    /// Candidates' and examiners' clients acting at once.
+    public var width = 8
+    /// A summary line per fault played (the demo); off for a big day, where
+    /// the counts say it.
+    public var perCandidateSteps = true
+    /// Smaller photos (about 38 KB instead of 230 KB): ten thousand of them.
+    public var compactPhotos = false
+    /// The phones' heartbeat period (R31: about once a second).
+    public var heartbeatMs = 500
+    /// How long the day waits for a window's or an interview's event.
+    public var eventWait: Duration = .seconds(300)
+    public init() {}
+}
+
 /// What the day produced.
 public struct ExamDayOutcome: Sendable {
     public var confirmed: [String] = []
@@ -99,11 +117,16 @@ public final class ExamDayRun: Sendable {
     /// "formal.opened", "formal.closed", "scores.started"); tests use it to
     /// crash a service there. It must return at once (start its own task).
     let checkpoint: @Sendable (String) -> Void
+    public let options: ExamDayOptions
+    /// Every write a client here was answered OK (issue 15).
+    public let ledger = AckLedger()
 
     public init(mesh: MeshClient, roster: DemoRoster, script: ExamDayScript, outputDir: String, launcher: MeshLauncher,
+                options: ExamDayOptions = ExamDayOptions(),
                 say: @escaping @Sendable (String) -> Void = { print($0) },
                 checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.mesh = mesh
+        self.options = options
         self.launcher = launcher
         self.roster = roster
         self.script = script
@@ -139,6 +162,11 @@ public final class ExamDayRun: Sendable {
         outcome.withLock { $0.steps.append(text) }
     }
 
+    /// A line about one candidate: said only when the options want them.
+    func candidateStep(_ text: String) {
+        if options.perCandidateSteps { step(text) }
+    }
+
     func client(_ e: String) -> CandidateClient? { clients.withLock { $0[e] } }
 
     public func run() async throws -> ExamDayOutcome {
@@ -157,28 +185,42 @@ public final class ExamDayRun: Sendable {
         step("confirmation opens: \(plan.confirmation.text)")
         checkpoint("confirmation.opened")
         let already: @Sendable (RPCError) -> Bool = { $0.code == .failedPrecondition && $0.message.contains("already") }
-        try await inParallel(roster.candidates) { c in
+        let width = options.width
+        try await inParallel(roster.candidates, width: width) { c in
             if self.script.forget.contains(c.examNumber) { return }
             guard let client = try await self.retrying("login of \(c.examNumber)", { try await CandidateClient.login(self.mesh, c) }) else { return }
             self.clients.withLock { $0[c.examNumber] = client }
-            if self.script.decline.contains(c.examNumber) {
-                _ = try await self.retrying("decline of \(c.examNumber)", done: { _ in true }) { try await client.decline() }
+            let e = c.examNumber
+            if self.script.decline.contains(e) {
+                if try await self.retrying("decline of \(e)", done: { _ in true }, { try await client.decline() }) != nil {
+                    self.ledger.record(.declined(e))
+                }
             } else {
-                _ = try await self.retrying("photo of \(c.examNumber)", done: already) { try await client.uploadPhoto() }
-                _ = try await self.retrying("confirm of \(c.examNumber)", done: already) { try await client.confirm() }
+                let compact = self.options.compactPhotos
+                if let v = try await self.retrying("photo of \(e)", done: already, { try await client.uploadPhoto(compact: compact) }) {
+                    self.ledger.record(.photo(e, uploadedAtMs: v.identity?.uploadedAtMs ?? 0))
+                }
+                if try await self.retrying("confirm of \(e)", done: already, { try await client.confirm() }) != nil {
+                    self.ledger.record(.confirmed(e))
+                }
             }
         }
-        // Proctors clear the photo review queue (R4).
-        let queue = try await retrying("review queue") {
-            try await self.mesh.call("roster", RosterAPI.reviewQueue, ReviewQueueRequest(limit: 1000), as: Staff.proctor("R01"))
-        } ?? CandidateList()
-        for c in queue.candidates {
-            _ = try await retrying("review of \(c.examNumber)", done: { _ in true }) {
-                try await self.mesh.call("roster", RosterAPI.reviewPhoto, ReviewPhotoRequest(examNumber: c.examNumber, approve: true),
-                                         as: Staff.proctor("R01"))
+        // Proctors clear the photo review queue (R4), a page at a time.
+        var reviewed = 0
+        while true {
+            let queue = try await retrying("review queue") {
+                try await self.mesh.call("roster", RosterAPI.reviewQueue, ReviewQueueRequest(limit: 1000), as: Staff.proctor("R01"))
+            } ?? CandidateList()
+            if queue.candidates.isEmpty { break }
+            try await inParallel(queue.candidates.map(\.examNumber), width: width) { e in
+                if try await self.retrying("review of \(e)", done: { _ in true }, {
+                    try await self.mesh.call("roster", RosterAPI.reviewPhoto, ReviewPhotoRequest(examNumber: e, approve: true),
+                                             as: Staff.proctor("R01"))
+                }) != nil { self.ledger.record(.reviewed(e)) }
             }
+            reviewed += queue.candidates.count
         }
-        step("confirmation: photos reviewed: \(queue.candidates.count) approved")
+        step("confirmation: photos reviewed: \(reviewed) approved")
 
         // 3. Phones (R30-R35): the candidates' phones are the phone
         // simulator, a process of its own. It logs in, registers both
@@ -191,7 +233,7 @@ public final class ExamDayRun: Sendable {
         try scenario.write(to: scenarioPath)
         let ready = try await launcher.start(MeshLauncher.Spec(name: "phone-sim", arguments: ["--scenario", scenarioPath]))
         step("phones: phone-sim plays \(scenario.candidates.count) candidates' two phones (\(ready.split(separator: " ").dropFirst(2).joined(separator: " ")))")
-        let closed = try await rosterEvents.first(within: .seconds(300), "the confirmation window's end") { $0.topic == "roster.confirmation.closed" }
+        let closed = try await rosterEvents.first(within: options.eventWait, "the confirmation window's end") { $0.topic == "roster.confirmation.closed" }
         let notice = try closed.decode(RosterNotice.self)
         outcome.withLock { o in
             o.confirmed = roster.candidates.map(\.examNumber).filter { !script.decline.contains($0) && !script.forget.contains($0) }
@@ -205,11 +247,15 @@ public final class ExamDayRun: Sendable {
         for sitting in [SittingKind.mock, .formal] {
             try await runSitting(sitting, plan: plan, timing: timing, discipline: discipline, devices: devices)
         }
+        checkpoint("phones.stopping")
         if let report = await stopPhones() {
+            for c in report.candidates {
+                for p in c.phones where p.registeredAtMs != nil { ledger.record(.registered(c.examNumber, deviceID: p.deviceId)) }
+            }
             for e in script.bannedVersion.sorted() {
                 guard let main = report.candidate(e)?.phone(.main) else { continue }
                 let refusal = main.registrationFailures.first { $0.code == "FAILED_PRECONDITION" }.map { "\($0.code): \($0.message)" } ?? "not refused"
-                step("devices: \(e)'s iPhone with WeChat 8.0.20 was refused (R32: \(refusal)); "
+                candidateStep("devices: \(e)'s iPhone with WeChat 8.0.20 was refused (R32: \(refusal)); "
                      + (main.registeredAtMs != nil ? "after the update it registered" : "it never registered"))
             }
             step("phones: \(report.heartbeatsSent) heartbeats sent, \(report.heartbeatsRefused) refused; "
@@ -224,18 +270,24 @@ public final class ExamDayRun: Sendable {
         // subtraction: a candidate disqualified before the interview was
         // never among the interviewed (issue 15: "44 scored" where 45 were sealed).
         let scored = interviewed.filter { !disqualified.contains($0) }
-        try await inParallel(scored) { e in
+        try await inParallel(scored, width: width) { e in
             guard let room = plan.room(of: e) else { return }
             for examiner in room.panel {
-                _ = try await self.retrying("score of \(e) by \(examiner.id)") {
-                    try await self.staff.score(e, examiner: examiner.id, ExamDayScript.score(e, examiner.id))
-                }
+                let score = ExamDayScript.score(e, examiner.id)
+                // A retried score is the same score: scoring takes it again (a correction to itself).
+                if try await self.retrying("score of \(e) by \(examiner.id)", {
+                    try await self.staff.score(e, examiner: examiner.id, score)
+                }) != nil { self.ledger.record(.scored(e, examiner: examiner.id, score: score)) }
             }
         }
-        for room in plan.rooms { _ = try await retrying("seal of \(room.id)") { try await self.staff.sealRoom(room.id) } }
+        for room in plan.rooms {
+            if let r = try await retrying("seal of \(room.id)", { try await self.staff.sealRoom(room.id) }) {
+                for c in r.sealed { ledger.record(.sealed(c.examNumber)) }
+            }
+        }
         // Sealed as scoring has it (a seal may also come with the panel's last score).
         let sealed = Mutex(0)
-        try await inParallel(scored) { e in
+        try await inParallel(scored, width: width) { e in
             if try await self.retrying("scores of \(e)", { try await self.staff.scores(e) })?.sealed == true { sealed.withLock { $0 += 1 } }
         }
         step("scores: \(scored.count) candidates scored by their panels; \(sealed.withLock { $0 }) interview scores sealed")
@@ -264,7 +316,7 @@ public final class ExamDayRun: Sendable {
         checkpoint("\(name).opened")
         // The phones enter by themselves (R11); timing's close says who did.
         let confirmed = outcome.withLock { $0.confirmed }
-        let close = try await timing.first(within: .seconds(300), "the \(name) entry close") { e in
+        let close = try await timing.first(within: options.eventWait, "the \(name) entry close") { e in
             e.topic == "timing.entry.closed" && (try? e.decode(EntryWindowEvent.self).sitting) == sitting
         }
         let entered = try close.decode(EntryWindowEvent.self).entered
@@ -291,20 +343,22 @@ public final class ExamDayRun: Sendable {
         // Screening on entry (R13).
         for e in present {
             if formal && script.failScreening.contains(e) {
-                _ = try await retrying("screening of \(e)") {
+                if try await retrying("screening of \(e)", {
                     try await self.staff.screen(e, room: rid, sitting, failing: .noEarphonesOrHeadset, note: "earphones in both ears")
-                }
+                }) != nil { ledger.record(.screened(e, sitting, passed: false)) }
                 let incident = try await discipline.first(within: .seconds(60), "the screening incident of \(e)") { ev in
                     (try? ev.decode(IncidentEvent.self).incident?.examNumber) == e
                 }
                 let id = try incident.decode(IncidentEvent.self).incident?.incidentId ?? ""
-                _ = try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }) {
+                if try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }, {
                     try await self.staff.decide(id, disqualify: true, reason: "failed screening: earphones (R13)", room: rid)
-                }
+                }) != nil { ledger.record(.decided(incident: id, status: "disqualified")) }
                 outcome.withLock { $0.disqualified.append(e); $0.incidents.append("\(e): failed screening, disqualified before the interview") }
-                step("formal \(rid): \(e) failed screening (earphones); the chief examiner cancels the qualification (R13, R42)")
+                candidateStep("formal \(rid): \(e) failed screening (earphones); the chief examiner cancels the qualification (R13, R42)")
             } else {
-                _ = try await retrying("screening of \(e)") { try await self.staff.screen(e, room: rid, sitting) }
+                if try await retrying("screening of \(e)", { try await self.staff.screen(e, room: rid, sitting) }) != nil {
+                    ledger.record(.screened(e, sitting, passed: true))
+                }
             }
         }
         // Interviews in the drawn order (R20), one at a time (R14). The
@@ -318,6 +372,7 @@ public final class ExamDayRun: Sendable {
                                          StartInterviewRequest(roomId: rid, sitting: sitting, examNumber: e), as: Staff.proctor(rid))
             }
             let started: InterviewInfo
+            if let startedNow { ledger.record(.started(e, sitting, startedAtMs: startedNow.startedAtMs)) }
             if let startedNow { started = startedNow } else { started = try await interviewInfo(e, sitting, timing: timing) }
             // The main phone reveals the question (R14) and, if scripted,
             // ends early (R17); the phones' faults play out meanwhile.
@@ -325,7 +380,7 @@ public final class ExamDayRun: Sendable {
             let ended = try await timing.interview("timing.interview.ended", e, sitting,
                                                    within: .seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 90))
             if formal && ended.reason == "ended_early" {
-                step("formal \(rid): \(e) said \"finished\" and ended early with \(ended.remainingMs / 1000) s left (R17)")
+                candidateStep("formal \(rid): \(e) said \"finished\" and ended early with \(ended.remainingMs / 1000) s left (R17)")
             }
             outcome.withLock { formal ? $0.interviewedFormal.append(e) : $0.interviewedMock.append(e) }
         }
@@ -350,29 +405,30 @@ public final class ExamDayRun: Sendable {
                 return i.examNumber == e && i.ground?.number == 9
             }
             let id = try ev.decode(IncidentEvent.self).incident?.incidentId ?? ""
-            _ = try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }) {
+            if try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }, {
                 try await self.staff.decide(id, disqualify: true, reason: "both positions lost at once (ground 9)", room: room.id)
-            }
+            }) != nil { ledger.record(.decided(incident: id, status: "disqualified")) }
             outcome.withLock { $0.disqualified.append(e); $0.incidents.append("\(e): both phones lost, disqualified, score void") }
-            step("formal \(room.id): \(e)'s two phones went dark together; ground 9; the chief examiner voids the score (R34, R42)")
+            candidateStep("formal \(room.id): \(e)'s two phones went dark together; ground 9; the chief examiner voids the score (R34, R42)")
         }
         if script.droppedOnce.contains(e) {
             let outage = try await restored(e, .secondary, devices, within: length)
-            step("formal \(room.id): \(e)'s secondary phone was lost for \(seconds(outage)) s and came back (R33)")
+            candidateStep("formal \(room.id): \(e)'s secondary phone was lost for \(seconds(outage)) s and came back (R33)")
         }
         if script.incomingCall.contains(e) {
             let outage = try await restored(e, .main, devices, within: length)
-            step("formal \(room.id): a call cut \(e)'s main phone for \(seconds(outage)) s; the client came back by itself (R35)")
+            candidateStep("formal \(room.id): a call cut \(e)'s main phone for \(seconds(outage)) s; the client came back by itself (R35)")
         }
         if script.toldName.contains(e) {
             let rid = room.id
             if let i = try await retrying("report on \(e)", { try await self.staff.report(e, ground: 4, evidence: "said their own name while answering", room: rid, requestID: "demo-\(e)") }) {
-                _ = try await retrying("decision on \(i.incidentId)", done: { $0.code == .failedPrecondition }) {
+                ledger.record(.reported(incident: i.incidentId, examNumber: e))
+                if try await retrying("decision on \(i.incidentId)", done: { $0.code == .failedPrecondition }, {
                     try await self.staff.decide(i.incidentId, disqualify: false, reason: "said a common surname only; not identifying", room: rid)
-                }
+                }) != nil { ledger.record(.decided(incident: i.incidentId, status: "dismissed")) }
             }
             outcome.withLock { $0.incidents.append("\(e): ground 4 reported, dismissed") }
-            step("formal \(room.id): a proctor reports \(e) for ground 4; the chief examiner dismisses it (R41, R42)")
+            candidateStep("formal \(room.id): a proctor reports \(e) for ground 4; the chief examiner dismisses it (R41, R42)")
         }
     }
 
@@ -392,7 +448,7 @@ public final class ExamDayRun: Sendable {
     public func phoneScenario() -> PhoneScenario {
         let t = script.lossTimeout
         let confirmed = roster.candidates.filter { !script.decline.contains($0.examNumber) && !script.forget.contains($0.examNumber) }
-        return PhoneScenario(heartbeatMs: 500, lingerSeconds: nil, candidates: confirmed.map { c in
+        return PhoneScenario(heartbeatMs: options.heartbeatMs, lingerSeconds: nil, candidates: confirmed.map { c in
             let e = c.examNumber
             var faults: [FaultScript] = []
             // Durations against devices' loss timeout `t`: lost, but not

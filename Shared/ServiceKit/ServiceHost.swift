@@ -255,6 +255,7 @@ public final class ServiceHost<State>: Sendable {
             var all = counters.snapshot()
             for (table, n) in (try? store.tableCounts()) ?? [:] { all["store.rows.\(table)"] = n }
             all["engine.head_seq"] = Int64(engine.headSeq)
+            all.merge(server.latency.stats(prefix: "rpc.latency")) { $1 }
             // The store's size on disk (database + write-ahead log), for ops' health view.
             all["store.bytes"] = ["", "-wal"].reduce(Int64(0)) { sum, suffix in
                 sum + (((try? FileManager.default.attributesOfItem(atPath: store.path + suffix))?[.size] as? NSNumber)?.int64Value ?? 0)

@@ -8,70 +8,6 @@ import ServiceKit
 import TestSupport
 import Testing
 
-/// One row of the published total list, as the JSON export has it.
-struct PublishedRow: Equatable, CustomStringConvertible {
-    var post: String, exam: String, name: String, maskedID: String
-    var written: String, interview: String?, total: String?, rank: Int?, remark: String
-    var description: String { "\(post) \(exam) w=\(written) i=\(interview ?? "-") t=\(total ?? "-") r=\(rank.map(String.init) ?? "-") \(remark)" }
-}
-
-/// The lists the script must produce, computed here from the roster, the
-/// script and the rules, without the services (R50-R54).
-func expectedLists(_ roster: DemoRoster, _ script: ExamDayScript, _ plan: ExamPlan) -> (totals: [PublishedRow], physical: [String]) {
-    var rows: [PublishedRow] = []
-    var physical: [String] = []
-    for post in Set(roster.candidates.map(\.postCode)).sorted() {
-        let people = roster.candidates.filter { $0.postCode == post }
-        var ranked: [(c: DemoCandidate, interview: Int64, total: Int64, written: Int64)] = []
-        var unranked: [PublishedRow] = []
-        for c in people {
-            let written = try! Points(c.writtenScore).hundredths
-            func out(_ remark: String) {
-                unranked.append(PublishedRow(post: post, exam: c.examNumber, name: c.name, maskedID: ResidentID.mask(c.idNumber),
-                                             written: c.writtenScore, interview: nil, total: nil, rank: nil, remark: remark))
-            }
-            if script.decline.contains(c.examNumber) { out("放弃面试"); continue }
-            if script.forget.contains(c.examNumber) { out("未确认，视为放弃"); continue }
-            if script.absentFormal.contains(c.examNumber) { out("缺考"); continue }
-            if script.failScreening.contains(c.examNumber) { out("取消面试资格"); continue }
-            if script.bothPhonesLost.contains(c.examNumber) { out("面试成绩无效"); continue }
-            // Seven examiners: drop the highest and the lowest, mean of five, half up (R50).
-            let panel = plan.room(of: c.examNumber)!.panel
-            let scores = panel.map { try! Points(ExamDayScript.score(c.examNumber, $0.id)).hundredths }.sorted()
-            let kept = scores.dropFirst().dropLast()
-            let interview = Points.divide(kept.reduce(0, +), by: Int64(kept.count))
-            // 50/50, one rounding at the end, half up (R51).
-            let total = Points.divide(written * 50 + interview * 50, by: 100)
-            ranked.append((c, interview, total, written))
-        }
-        // By total, then the higher written score (R53).
-        ranked.sort { ($0.total, $0.written) > ($1.total, $1.written) }
-        let places = people.first!.places
-        for (i, r) in ranked.enumerated() {
-            let onList = i < places
-            if onList { physical.append(r.c.examNumber) }
-            rows.append(PublishedRow(post: post, exam: r.c.examNumber, name: r.c.name, maskedID: ResidentID.mask(r.c.idNumber),
-                                     written: r.c.writtenScore, interview: Points(hundredths: r.interview).description,
-                                     total: Points(hundredths: r.total).description, rank: i + 1, remark: onList ? "进入体检" : ""))
-        }
-        rows += unranked
-    }
-    return (rows, physical)
-}
-
-/// Reads the published JSON export (total list).
-func publishedRows(_ data: Data) throws -> (totals: [PublishedRow], physical: [String]) {
-    let doc = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-    let totals = try #require(doc["total_scores"] as? [[String: Any]])
-    let physical = try #require(doc["physical_exam"] as? [[String: Any]])
-    return (totals.map { r in
-        PublishedRow(post: r["post_code"] as? String ?? "", exam: r["exam_number"] as? String ?? "", name: r["name"] as? String ?? "",
-                     maskedID: r["masked_id"] as? String ?? "", written: r["written_score"] as? String ?? "",
-                     interview: r["interview_score"] as? String, total: r["total_score"] as? String,
-                     rank: r["rank"] as? Int, remark: r["remark"] as? String ?? "")
-    }, physical.map { $0["exam_number"] as? String ?? "" })
-}
-
 /// Runs the demo day through the real processes; `crash` kills a service
 /// with SIGKILL and restarts it at each milestone.
 func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) async throws
@@ -126,11 +62,6 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
         (try? Data(contentsOf: URL(fileURLWithPath: f))).map { (file: f, text: String(decoding: $0, as: UTF8.self)) }
     }
     return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people)
-}
-
-func differences(_ got: [PublishedRow], _ want: [PublishedRow]) -> String {
-    "\n" + zip(got, want).filter { $0 != $1 }.map { "got  \($0)\nwant \($1)" }.joined(separator: "\n")
-        + (got.count != want.count ? "\n\(got.count) rows, expected \(want.count)" : "")
 }
 
 @Suite("the exam day through real processes (R1-R55)", .serialized)
