@@ -148,6 +148,28 @@ final class ZSocket {
         }
     }
 
+    /// Sends a one-frame message of `size` bytes that `fill` writes straight
+    /// into libzmq's message buffer (no copy on our side), without blocking.
+    /// Returns errno on failure.
+    func sendFrame(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Int32 {
+        zmq_msg_close(frame)  // it may still hold the last frame received
+        guard zmq_msg_init_size(frame, size) == 0 else {
+            let e = zmq_errno()
+            zmq_msg_init(frame)
+            return e
+        }
+        fill(UnsafeMutableRawBufferPointer(start: zmq_msg_data(frame), count: size))
+        while true {
+            if zmq_msg_send(frame, raw, ZMQ_DONTWAIT) >= 0 { return 0 }  // libzmq took the message
+            let e = zmq_errno()
+            if e != EINTR {
+                zmq_msg_close(frame)
+                zmq_msg_init(frame)
+                return e
+            }
+        }
+    }
+
     /// Receives one whole message without blocking; nil when none is waiting.
     /// A message with more than `maxFrames` frames is read to its end and
     /// returned truncated with `overflow` set, so a peer cannot make us buffer

@@ -1,5 +1,5 @@
 import CZMQ
-import Bus
+@testable import Bus
 import ExamContracts
 import Foundation
 import Synchronization
@@ -134,10 +134,11 @@ final class DeliveredList: Sendable {
 /// The event frames as bus.proto writes them down, read and written by hand.
 @Suite("event wire format")
 struct EventWireTests {
-    @Test func anEventIsTwoFramesWithThePayloadInsideItsHeader() async throws {
+    @Test func anEventIsOneFrameTopicNulHeaderWithThePayloadInside() async throws {
         let pub = try await ProbePublisher(headInterval: .milliseconds(50))
         let sub = RawSocket(ZMQ_SUB, timeoutMs: 200)
-        zmq_setsockopt(sub.socket, ZMQ_SUBSCRIBE, "probe.", 6)
+        // An exact-topic subscription: the topic and its NUL.
+        zmq_setsockopt(sub.socket, ZMQ_SUBSCRIBE, "probe.wire\0", 11)
         zmq_connect(sub.socket, pub.eventsEndpoint)
         // The SUB joins asynchronously: emit until one arrives (each receive
         // waits at most 200 ms; the whole at most 10 s).
@@ -146,18 +147,51 @@ struct EventWireTests {
         var n: UInt64 = 0
         while frames.isEmpty && ContinuousClock.now < deadline {
             n += 1
+            try pub.emit("probe.wire.more", n: n)  // filtered out by the exact subscription
             try pub.emit("probe.wire", n: n)
             frames = sub.receive() ?? []
         }
-        #expect(frames.count == 2)
-        #expect(frames[0] == Array("probe.wire".utf8))
-        let header = try ProtoCodec.decode(EventHeader.self, from: frames[1])
-        #expect(header.topic == "probe.wire" && header.publisher == "probe" && header.stream == pub.outbox.stream)
-        #expect(header.payloadType == ProbeEvent.protoName)
-        #expect(try ProtoCodec.decode(ProbeEvent.self, from: header.payload).n == header.seq)
+        #expect(frames.count == 1)
+        let frame = try #require(frames.first)
+        let nul = try #require(frame.firstIndex(of: 0))
+        #expect(Array(frame[..<nul]) == Array("probe.wire".utf8))
+        let header = try ProtoCodec.decode(EventHeader.self, from: Array(frame[(nul + 1)...]))
+        #expect(header.topic == "" && header.publisher == "probe" && header.stream == pub.outbox.stream)
+        #expect(header.payloadType == ProbeEvent.protoName && header.seq % 2 == 0 && header.serverTimeMs > 0)
+        #expect(try ProtoCodec.decode(ProbeEvent.self, from: header.payload).n == header.seq / 2)
     }
 
-    @Test func theFirstVersionsThreeFrameEventsStillRead() async throws {
+    @Test func theFrameIsWhatTheGeneratedCodecWrites() throws {
+        // The hand-written writer and reader against protoc-c's packing of
+        // the same header (without its topic), payload and all.
+        let h = EventHeaderFields(topic: "roster.candidate.confirmed", publisher: "roster", stream: "s-1",
+                                  seq: 300, serverTimeMs: 1_700_000_000_123, payloadType: ProbeEvent.protoName)
+        let payload = try ProtoCodec.encode(ProbeEvent(n: 7))
+        let frame = EventFrame.encode(h, payload: payload)
+        let packed = try ProtoCodec.encode(EventHeader(publisher: h.publisher, stream: h.stream, seq: h.seq, serverTimeMs: h.serverTimeMs,
+                                                       payloadType: h.payloadType, payload: Data(payload)))
+        #expect(frame == Array(h.topic.utf8) + [0] + packed)
+        var decoder = EventHeaderDecoder()
+        for _ in 0..<2 {  // the second time through the fast path
+            let got = frame.withUnsafeBytes { bytes -> (EventHeaderFields, [UInt8])? in
+                guard let (topic, header) = EventFrame.split(bytes) else { return nil }
+                var body: [UInt8] = []
+                return decoder.decode(header, topic: topic, payload: &body).map { ($0, body) }
+            }
+            #expect(got?.0 == h)
+            #expect(got?.1 == payload)
+        }
+        // A header whose own topic disagrees with the frame's is refused.
+        let lying = Array("a.b".utf8) + [0] + (try ProtoCodec.encode(EventHeader(topic: "c.d", publisher: "p", seq: 1)))
+        let refused = lying.withUnsafeBytes { bytes -> Bool in
+            guard let (topic, header) = EventFrame.split(bytes) else { return true }
+            var body: [UInt8] = []
+            return decoder.decode(header, topic: topic, payload: &body) == nil
+        }
+        #expect(refused)
+    }
+
+    @Test func theEarlierVersionsThreeAndTwoFrameEventsStillRead() async throws {
         // A first-version publisher: [topic][EventHeader][payload] and the
         // three-frame HEAD, by hand; its replay outbox is empty, so whatever
         // arrives came live, in the old layout.
@@ -187,16 +221,22 @@ struct EventWireTests {
         // Send until the subscriber has all three (the SUB joins late), at
         // most 10 s; the pause only paces the resends.
         let deadline = ContinuousClock.now + .seconds(10)
-        while got.list.withLock({ $0.count }) < 3 && ContinuousClock.now < deadline {
+        while got.list.withLock({ $0.count }) < 6 && ContinuousClock.now < deadline {
             for seq: UInt64 in 1...3 {
                 pub.send([Array("old.tick".utf8), try header("old.tick", seq), try ProtoCodec.encode(ProbeEvent(n: seq * 10))])
             }
-            pub.send([Array(headTopic.utf8), try header(headTopic, 3), []])
+            // The second version: [topic][EventHeader with the payload inside].
+            for seq: UInt64 in 4...6 {
+                var h = try ProtoCodec.decode(EventHeader.self, from: try header("old.tick", seq))
+                h.payload = Data(try ProtoCodec.encode(ProbeEvent(n: seq * 10)))
+                pub.send([Array("old.tick".utf8), try ProtoCodec.encode(h)])
+            }
+            pub.send([Array(headTopic.utf8), try header(headTopic, 6), []])
             try await Task.sleep(for: .milliseconds(20))
         }
         let delivered = got.list.withLock { $0 }
-        #expect(delivered.map(\.seq) == [1, 2, 3])
-        #expect(try delivered.map { try $0.decode(ProbeEvent.self).n } == [10, 20, 30])
+        #expect(delivered.map(\.seq) == [1, 2, 3, 4, 5, 6])
+        #expect(try delivered.map { try $0.decode(ProbeEvent.self).n } == [10, 20, 30, 40, 50, 60])
         #expect(subscriber.counters["sub.malformed"] == 0)
         #expect(subscriber.counters["sub.replayed"] == 0)
     }

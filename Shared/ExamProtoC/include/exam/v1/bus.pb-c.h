@@ -140,15 +140,19 @@ struct  Exam__V1__ReplyHeader
 
 
 /*
- * Second frame of an event (and of HEAD).
+ * The header of an event, after the topic and its NUL in the event's frame
+ * (the second frame of HEAD and of the earlier versions' events).
  */
 struct  Exam__V1__EventHeader
 {
   ProtobufCMessage base;
   /*
-   * "roster.candidate.confirmed"
+   * "roster.candidate.confirmed"; left out of a one-frame
    */
   char *topic;
+  /*
+   * event (its frame starts with the topic)
+   */
   /*
    * "roster"
    */
