@@ -63,6 +63,16 @@ public struct DemoRoster: Sendable {
         }
     }
 
+    /// Posts for a big list: one for about every `perPost` candidates, each
+    /// with a tenth of its candidates' places (at least one), as a district
+    /// recruitment with many community posts has.
+    public static func posts(for count: Int, perPost: Int = 50) -> [DemoPost] {
+        let n = max(1, count / perPost)
+        return (1...n).map { i in
+            DemoPost(code: String(format: "SN2022-%03d", i), name: "社区专职工作者（岗位\(i)）", places: max(1, perPost / 10))
+        }
+    }
+
     /// GB 11643-1999 check character of the first 17 digits.
     public static func checkCharacter(_ first17: String) -> Character {
         let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]

@@ -83,7 +83,8 @@ extension BigDay {
     public func run(launcher: MeshLauncher, mesh: MeshClient, say: @escaping @Sendable (String) -> Void) async throws -> BigDayResult {
         let began = ContinuousClock.now
         let dataDir = launcher.dataDir
-        let people = DemoRoster(count: candidates, seed: seed)
+        // Many posts (one for about every 50 candidates), ranked each on its own (R53).
+        let people = DemoRoster(count: candidates, seed: seed, posts: DemoRoster.posts(for: candidates))
         let t = timeline
         let planPath = (dataDir as NSString).appendingPathComponent("plan.json")
         try Data(people.planJSON(roomSize: roomSize, confirmation: ("+\(t.c0)s", "+\(t.c1)s"), mockEntry: ("+\(t.m0)s", "+\(t.m1)s"),

@@ -171,7 +171,8 @@ public final class ExamDayRun: Sendable {
 
     public func run() async throws -> ExamDayOutcome {
         let plan = try await staff.plan()
-        let timing = try EventWatcher.follow(mesh, "timing", ["timing.interview.", "timing.entry.", "timing.candidate.absent"])
+        let timing = try EventWatcher.follow(mesh, "timing", ["timing.interview.", "timing.entry.", "timing.candidate.absent"],
+                                           key: EventWatcher.interviewKey)
         let rosterEvents = try EventWatcher.follow(mesh, "roster", ["roster.confirmation.closed", "roster.candidate."])
         let discipline = try EventWatcher.follow(mesh, "discipline", ["discipline.incident."])
 
