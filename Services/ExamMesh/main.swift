@@ -258,17 +258,18 @@ struct BigDayOptions: ParsableArguments {
     var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
     @Option(help: "Data folder, emptied first (env EXAM_DATA).")
     var data: String = ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data"
-    @Option(help: "Reading and answering seconds each.") var phase = 2
+    @Option(help: "Reading and answering seconds each (day: 2; chaos: 4, so a phone fault fits in an interview across a restart of devices).")
+    var phase: Int?
     @Option(help: "Seed of the roster and the faults (the same seed, the same day).") var seed: UInt64 = 20221117
     @Option(help: "Scrypt cost of the candidates' passwords (R63; the service's default is 16384).") var scryptN = 4096
     @Option(help: "Clients acting at once (candidates confirming, examiners scoring).") var width = 32
     @Option(help: "The phones' heartbeat period, ms (R31: about once a second).") var heartbeatMs = 1000
 
-    func day(candidates: Int, roomSize: Int) -> BigDay {
+    func day(candidates: Int, roomSize: Int, phase defaultPhase: Int) -> BigDay {
         var d = BigDay()
         d.candidates = candidates
         d.roomSize = roomSize
-        d.phase = phase
+        d.phase = phase ?? defaultPhase
         d.seed = seed
         d.scryptN = scryptN
         d.width = width
@@ -317,7 +318,7 @@ struct Day: AsyncParsableCommand {
 
     func run() async throws {
         let dataDir = URL(fileURLWithPath: options.data).standardizedFileURL.path
-        let day = options.day(candidates: candidates, roomSize: roomSize)
+        let day = options.day(candidates: candidates, roomSize: roomSize, phase: 2)
         say("exam-mesh day: \(candidates) candidates, data \(dataDir)")
         let r = try await runDay(day, options, dataDir: dataDir)
         say("")
@@ -340,7 +341,7 @@ struct Chaos: AsyncParsableCommand {
     @Option(help: "SIGKILLs over the day.") var kills = 100
     @Option(help: "Seed of the kills' moments and victims.") var killSeed: UInt64 = 1
     @Option(help: "Candidates in the generated list.") var candidates = 500
-    @Option(help: "Candidates per room.") var roomSize = 25
+    @Option(help: "Candidates per room.") var roomSize = 20
     @Flag(help: "Skip the undisturbed run (compare with the independent computation only).") var noBaseline = false
 
     func run() async throws {
@@ -348,10 +349,10 @@ struct Chaos: AsyncParsableCommand {
         var calm: BigDayResult?
         if !noBaseline {
             say("exam-mesh chaos: the undisturbed day (\(root)/undisturbed)")
-            calm = try await runDay(options.day(candidates: candidates, roomSize: roomSize), options, dataDir: root + "/undisturbed")
+            calm = try await runDay(options.day(candidates: candidates, roomSize: roomSize, phase: 4), options, dataDir: root + "/undisturbed")
             for l in calm!.lines.prefix(while: { !$0.hasPrefix("the day took") }) { say("  " + l) }
         }
-        var day = options.day(candidates: candidates, roomSize: roomSize)
+        var day = options.day(candidates: candidates, roomSize: roomSize, phase: 4)
         day.kills = kills
         day.killSeed = killSeed
         say("exam-mesh chaos: the same day with \(kills) SIGKILLs (seed \(killSeed)) (\(root)/chaos)")

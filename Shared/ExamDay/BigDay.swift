@@ -114,16 +114,26 @@ extension BigDay {
             var rng = SeededRandom(seed: killSeed)
             let span = Double(t.killSpan) * 1000
             let moments = (0..<kills).map { _ in Double(rng.next() % 1_000_000) / 1_000_000 * span }.sorted()
+            // A service is killed again only once it has been up three
+            // seconds: a crash, a restart, then the next crash, not a
+            // crash loop (which a supervisor's back-off would stop anyway).
+            var upSince: [String: ContinuousClock.Instant] = [:]
             for moment in moments {
                 let due = startedAt.addingTimeInterval(moment / 1000)
                 if due.timeIntervalSinceNow > 0 { try? await Task.sleep(for: .milliseconds(Int(due.timeIntervalSinceNow * 1000))) }
                 if Task.isCancelled { return }
-                let victim = victims[Int(rng.next() % UInt64(victims.count))]
+                var victim = victims[Int(rng.next() % UInt64(victims.count))]
+                while let up = upSince[victim], ContinuousClock.now - up < .seconds(3) {
+                    let rested = victims.filter { v in upSince[v].map { ContinuousClock.now - $0 >= .seconds(3) } ?? true }
+                    if !rested.isEmpty { victim = rested[Int(rng.next() % UInt64(rested.count))]; break }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
                 launcher.signal(victim, SIGKILL)
                 _ = await launcher.waitExit(victim, timeout: .seconds(10))
                 let clock = ContinuousClock.now
                 do {
                     _ = try await launcher.start(MeshLauncher.Spec(name: victim, arguments: args[victim] ?? []))
+                    upSince[victim] = ContinuousClock.now
                     let ms = (ContinuousClock.now - clock).components
                     restarts.withLock { $0.append((victim, ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)) }
                 } catch {
@@ -225,6 +235,9 @@ extension BigDay {
             lines.append("kills: \(r.restarts.count) of \(kills) planned; time to READY after a restart: \(percentiles(ms))")
             let by = Dictionary(grouping: r.restarts, by: \.service)
             lines.append("  by service: " + by.keys.sorted().map { "\($0) \(by[$0]!.count)" }.joined(separator: ", "))
+        }
+        if !outcome.unobserved.isEmpty {
+            lines.append("scripted phone faults the services did not see: \(outcome.unobserved.count) (\(outcome.unobserved.prefix(5).joined(separator: "; ")))")
         }
         lines.append("published lists equal an independent computation from the run's inputs: \(r.listsMatchExpected ? "yes" : "NO")"
                      + " (\(r.published.count) rows, \(r.physical.count) to the physical exam)")

@@ -92,6 +92,8 @@ public struct ExamDayOutcome: Sendable {
     public var interviewedFormal: [String] = []
     public var disqualified: [String] = []
     public var incidents: [String] = []
+    /// Scripted phone faults the services never reported (see `faults`).
+    public var unobserved: [String] = []
     public var publication: PublicationView?
     public var files: [String] = []
     public var steps: [String] = []
@@ -399,11 +401,19 @@ public final class ExamDayRun: Sendable {
     /// simulator plays the phones' faults; staff act on what the services
     /// report.
     func faults(_ e: String, room: ExamRoom, started: InterviewInfo, discipline: EventWatcher, devices: EventWatcher) async throws {
-        let length = Duration.seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 60)
+        // A phone fault that devices could not see (it was restarting when
+        // the phones went dark and came back) is noted, not waited for
+        // forever: the lists then say what the services saw.
+        let length = Duration.seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 15)
         if script.bothPhonesLost.contains(e) {
-            let ev = try await discipline.first(within: length, "a ground-9 incident of \(e)") { ev in
+            let found = try? await discipline.first(within: length, "a ground-9 incident of \(e)") { ev in
                 guard let i = try? ev.decode(IncidentEvent.self).incident else { return false }
                 return i.examNumber == e && i.ground?.number == 9
+            }
+            guard let ev = found else {
+                outcome.withLock { $0.unobserved.append("\(e): both phones dark, no ground-9 incident") }
+                step("formal \(room.id): \(e)'s two phones went dark together, but no ground-9 incident came (devices did not see it)")
+                return
             }
             let id = try ev.decode(IncidentEvent.self).incident?.incidentId ?? ""
             if try await retrying("decision on \(id)", done: { $0.code == .failedPrecondition }, {
@@ -413,11 +423,17 @@ public final class ExamDayRun: Sendable {
             candidateStep("formal \(room.id): \(e)'s two phones went dark together; ground 9; the chief examiner voids the score (R34, R42)")
         }
         if script.droppedOnce.contains(e) {
-            let outage = try await restored(e, .secondary, devices, within: length)
+            guard let outage = try? await restored(e, .secondary, devices, within: length) else {
+                outcome.withLock { $0.unobserved.append("\(e): secondary phone's drop not seen") }
+                return
+            }
             candidateStep("formal \(room.id): \(e)'s secondary phone was lost for \(seconds(outage)) s and came back (R33)")
         }
         if script.incomingCall.contains(e) {
-            let outage = try await restored(e, .main, devices, within: length)
+            guard let outage = try? await restored(e, .main, devices, within: length) else {
+                outcome.withLock { $0.unobserved.append("\(e): main phone's call not seen") }
+                return
+            }
             candidateStep("formal \(room.id): a call cut \(e)'s main phone for \(seconds(outage)) s; the client came back by itself (R35)")
         }
         if script.toldName.contains(e) {
@@ -455,8 +471,10 @@ public final class ExamDayRun: Sendable {
             // Durations against devices' loss timeout `t`: lost, but not
             // for long enough to be ground 9 (b) unless both phones go.
             if script.bothPhonesLost.contains(e) { faults.append(FaultScript(.bothDrop, at: 0.5, seconds: t * 2.5)) }
-            if script.droppedOnce.contains(e) { faults.append(FaultScript(.drop, role: .secondary, at: 0.5, seconds: t * 1.6)) }
-            if script.incomingCall.contains(e) { faults.append(FaultScript(.call, at: 0.5, seconds: t * 1.3)) }
+            // Long enough to be seen across one restart of devices, which
+            // judges silence afresh from its start (issue 15's crash campaign).
+            if script.droppedOnce.contains(e) { faults.append(FaultScript(.drop, role: .secondary, at: 0.5, seconds: t * 2.2)) }
+            if script.incomingCall.contains(e) { faults.append(FaultScript(.call, at: 0.5, seconds: t * 2)) }
             if script.bannedVersion.contains(e) { faults.append(FaultScript(.bannedVersion, seconds: 1)) }
             var sittings: [SittingChoice] = []
             if !script.skipMock.contains(e) { sittings.append(.mock) }
