@@ -39,11 +39,53 @@ struct DeploymentTests {
         // The gateway's HTTP address: loopback locally, every interface in a container.
         #expect(local.services[MeshConfig.gatewayName]?.http == "127.0.0.1:8080")
         #expect(compose.services[MeshConfig.gatewayName]?.http == "0.0.0.0:8080")
-        #expect((try? String(contentsOfFile: root + "/compose/docker-compose.yml", encoding: .utf8))?.contains("\"8080:8080\"") == true)
         for s in members {
             let port = { (e: String) in e.split(separator: ":").last.map(String.init) ?? "" }
             #expect(port(local.services[s]!.rpc) == port(compose.services[s]!.rpc))
             #expect(port(local.services[s]!.events) == port(compose.services[s]!.events))
+        }
+    }
+
+    /// One service's block of `docker-compose config`'s output: its lines
+    /// below `  name:`, indented deeper.
+    func block(_ name: String, of config: String) -> String {
+        let lines = config.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: "  \(name):") else { return "" }
+        return lines[(start + 1)...].prefix { $0.hasPrefix("    ") }.joined(separator: "\n")
+    }
+
+    /// Issue 16: from outside only the edge (nginx, TLS) is reached, on 443
+    /// and 80; the gateway is not published, marks its cookie Secure and
+    /// takes the client's address from the edge; the edge's configuration
+    /// and the site's certificate are mounted where exam-edge.conf reads
+    /// them, and it proxies to the gateway's port of the compose mesh.
+    @Test func theEdgeTerminatesTLSInFrontOfTheGateway() throws {
+        let (status, config) = try run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
+        #expect(status == 0, "\(config)")
+        let edge = block("edge", of: config), gateway = block("gateway", of: config)
+        #expect(!edge.isEmpty, "no edge service:\n\(config)")
+        for published in ["443", "80"] {
+            #expect(edge.contains("published: \(published)\n      target: \(published)"), "the edge does not publish \(published):\n\(edge)")
+        }
+        #expect(edge.contains("nginx/exam-edge.conf:/etc/nginx/conf.d/exam-edge.conf:ro"), "\(edge)")
+        #expect(edge.contains("target: /etc/exam/tls/site.crt") && edge.contains("target: /etc/exam/tls/site.key"), "\(edge)")
+        #expect(edge.contains("gateway"), "the edge does not depend on the gateway:\n\(edge)")
+        #expect(!gateway.isEmpty)
+        #expect(!gateway.contains("published:") && !gateway.contains("ports:"), "the gateway is published directly:\n\(gateway)")
+        #expect(gateway.contains("- --secure-cookies") && gateway.contains("- --trust-forwarded-for"), "\(gateway)")
+        // Nothing else is published either: the edge is the only door.
+        let publishing = Set((MeshConfig.serviceNames + [MeshConfig.gatewayName, "edge"]).filter { block($0, of: config).contains("published:") })
+        #expect(publishing == ["edge"])
+
+        let root = repositoryRoot()
+        let conf = try String(contentsOfFile: root + "/compose/nginx/exam-edge.conf", encoding: .utf8)
+        let mesh = try MeshConfig.load(path: root + "/compose/mesh.compose.json")
+        let port = mesh.services[MeshConfig.gatewayName]?.http?.split(separator: ":").last.map(String.init) ?? "?"
+        for line in ["listen 443 ssl http2", "listen 80", "ssl_certificate     /etc/exam/tls/site.crt;",
+                     "ssl_certificate_key /etc/exam/tls/site.key;", "ssl_protocols TLSv1.2 TLSv1.3;",
+                     "set $exam_gateway http://gateway:\(port);", "add_header Strict-Transport-Security",
+                     "location = /api/v1/ws {", "location = /api/v1/staff/live {", "client_max_body_size 8m;"] {
+            #expect(conf.contains(line), "exam-edge.conf has no '\(line)'")
         }
     }
 
