@@ -26,6 +26,9 @@ let package = Package(
         .executable(name: "gateway-bench", targets: ["GatewayBench"]),
         .executable(name: "roster-bench", targets: ["RosterBench"]),
         .executable(name: "timing-bench", targets: ["TimingBench"]),
+        // The fuzz targets' entry points (issue 16): Fuzz/Package.swift
+        // links them with libFuzzer; FuzzCorpusTests replays the corpora.
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -184,6 +187,13 @@ let package = Package(
         .executableTarget(name: "RosterBench", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "DemoKit",
         ], path: "Tests/RosterBench"),
+        // What the fuzzers feed (issue 16): the envelope decoders, the
+        // protobuf-c mirrors, the roster CSV import, the plan parser and the
+        // score sheet, each checking its own invariants (round trips).
+        .target(name: "FuzzHarness", dependencies: [
+            "Bus", "ExamContracts", "ExamPlan", "RosterCore", "ScoringCore",
+        ], path: "Fuzz/Harness"),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarness"], path: "Tests/FuzzCorpusTests"),
         .target(name: "TestSupport", dependencies: ["ServiceKit", "Bus", "ExamContracts"], path: "Tests/TestSupport"),
         .testTarget(name: "RosterCoreTests", dependencies: ["RosterCore", "ExamPlan"], path: "Tests/RosterCoreTests"),
         .testTarget(name: "TimingCoreTests", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingCoreTests"),

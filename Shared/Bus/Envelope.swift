@@ -47,7 +47,7 @@ public struct EventHeaderFields: Sendable, Equatable {
 
 /// Packs and unpacks the three envelope headers directly through protoc-c's
 /// structs: they are on every call and event, so they skip the generic codec.
-enum Envelope {
+package enum Envelope {
     private static func text(_ p: UnsafeMutablePointer<CChar>?) -> String? {
         guard let p else { return "" }
         return String(validatingCString: p)
@@ -61,7 +61,7 @@ enum Envelope {
         }
     }
 
-    static func encodeCall(_ h: CallHeaderFields) -> [UInt8] {
+    package static func encodeCall(_ h: CallHeaderFields) -> [UInt8] {
         var msg = Exam__V1__CallHeader()
         exam__v1__call_header__init(&msg)
         var who = Exam__V1__Principal()
@@ -84,11 +84,11 @@ enum Envelope {
         }
     }
 
-    static func decodeCall(_ bytes: [UInt8]) -> CallHeaderFields? {
+    package static func decodeCall(_ bytes: [UInt8]) -> CallHeaderFields? {
         bytes.withUnsafeBytes { decodeCall($0) }
     }
 
-    static func decodeCall(_ bytes: UnsafeRawBufferPointer) -> CallHeaderFields? {
+    package static func decodeCall(_ bytes: UnsafeRawBufferPointer) -> CallHeaderFields? {
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
         guard let m = exam__v1__call_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__call_header__free_unpacked(m, nil) }
@@ -112,7 +112,7 @@ enum Envelope {
     /// The bytes of the first top-level length-delimited `field` of a
     /// protobuf message, or nil (absent, or the bytes are not well formed:
     /// then protobuf-c refused them already).
-    static func firstLengthDelimited(field: UInt64, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+    package static func firstLengthDelimited(field: UInt64, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         var i = 0
         func varint() -> UInt64? {
             var v: UInt64 = 0, shift: UInt64 = 0
@@ -141,7 +141,7 @@ enum Envelope {
         return nil
     }
 
-    static func encodeReply(requestID: UInt64, code: RPCCode, message: String) -> [UInt8] {
+    package static func encodeReply(requestID: UInt64, code: RPCCode, message: String) -> [UInt8] {
         var msg = Exam__V1__ReplyHeader()
         exam__v1__reply_header__init(&msg)
         msg.request_id = requestID
@@ -152,11 +152,11 @@ enum Envelope {
         }
     }
 
-    static func decodeReply(_ bytes: [UInt8]) -> ReplyHeaderFields? {
+    package static func decodeReply(_ bytes: [UInt8]) -> ReplyHeaderFields? {
         bytes.withUnsafeBytes { decodeReply($0) }
     }
 
-    static func decodeReply(_ bytes: UnsafeRawBufferPointer) -> ReplyHeaderFields? {
+    package static func decodeReply(_ bytes: UnsafeRawBufferPointer) -> ReplyHeaderFields? {
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyFrame
         guard let m = exam__v1__reply_header__unpack(nil, bytes.count, base) else { return nil }
         defer { exam__v1__reply_header__free_unpacked(m, nil) }
@@ -167,7 +167,7 @@ enum Envelope {
         return ReplyHeaderFields(requestID: m.pointee.request_id, code: code, message: message)
     }
 
-    static func encodeEvent(_ h: EventHeaderFields, payload: [UInt8] = []) -> [UInt8] {
+    package static func encodeEvent(_ h: EventHeaderFields, payload: [UInt8] = []) -> [UInt8] {
         withEncodedEvent(h, payload: payload) { Array($0) }
     }
 
@@ -212,7 +212,7 @@ enum Envelope {
         }
     }
 
-    static func decodeEvent(_ bytes: [UInt8]) -> EventHeaderFields? {
+    package static func decodeEvent(_ bytes: [UInt8]) -> EventHeaderFields? {
         guard let m = bytes.withUnsafeBufferPointer({ exam__v1__event_header__unpack(nil, $0.count, $0.baseAddress ?? emptyFrame) }) else { return nil }
         defer { exam__v1__event_header__free_unpacked(m, nil) }
         guard let topic = text(m.pointee.topic), let publisher = text(m.pointee.publisher),
@@ -231,7 +231,7 @@ nonisolated(unsafe) private let emptyFrame = UnsafePointer(UnsafeMutablePointer<
 /// left out (the frame starts with it: ZeroMQ's prefix filter still works).
 /// Written and read by hand, not through protobuf-c: an event is the bus's
 /// hottest path, and the header has six fixed fields of two wire types.
-enum EventFrame {
+package enum EventFrame {
     /// Field keys of EventHeader (tag << 3 | wire type).
     static let publisherKey: UInt8 = 2 << 3 | 2, streamKey: UInt8 = 3 << 3 | 2, seqKey: UInt8 = 4 << 3 | 0,
                 timeKey: UInt8 = 5 << 3 | 0, typeKey: UInt8 = 6 << 3 | 2, payloadKey: UInt8 = 7 << 3 | 2
@@ -314,7 +314,7 @@ enum EventFrame {
     }
 
     /// The frame as bytes (tests, tools).
-    static func encode(_ h: EventHeaderFields, payload: [UInt8]) -> [UInt8] {
+    package static func encode(_ h: EventHeaderFields, payload: [UInt8]) -> [UInt8] {
         let n = size(h, payloadCount: payload.count)
         return [UInt8](unsafeUninitializedCapacity: n) { buf, count in
             payload.withUnsafeBytes { write(h, payload: $0, into: UnsafeMutableRawBufferPointer(buf)) }
@@ -323,7 +323,7 @@ enum EventFrame {
     }
 
     /// Splits a one-frame event at its first NUL: topic and header bytes.
-    static func split(_ frame: UnsafeRawBufferPointer) -> (topic: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer)? {
+    package static func split(_ frame: UnsafeRawBufferPointer) -> (topic: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer)? {
         guard let base = frame.baseAddress, let nul = memchr(base, 0, frame.count) else { return nil }
         let t = base.distance(to: UnsafeRawPointer(nul))
         return (UnsafeRawBufferPointer(rebasing: frame[0..<t]), UnsafeRawBufferPointer(rebasing: frame[(t + 1)...]))
@@ -391,7 +391,7 @@ final class EventFrameWriter {
 /// (topic, publisher, stream, payload type): one subscriber sees the same
 /// few values again and again, so a field costs a compare of its bytes, and
 /// a String is made only when it changes.
-struct EventHeaderDecoder {
+package struct EventHeaderDecoder {
     /// A field's last value, as Swift sees it and as the bytes it came from.
     struct Cached {
         var text = ""
@@ -414,6 +414,8 @@ struct EventHeaderDecoder {
     /// starts with the same bytes is read with two compares (`decodeLikeLast`).
     private var leadingFields: [UInt8] = [], typeField: [UInt8] = []
 
+    package init() {}
+
     mutating func decode(_ bytes: [UInt8]) -> EventHeaderFields? {
         bytes.withUnsafeBytes { decode($0)?.header }
     }
@@ -422,7 +424,7 @@ struct EventHeaderDecoder {
     /// first version's three-frame events, whose payload is the next frame).
     /// With `topic` (a one-frame event's prefix), the header's own topic
     /// field must be absent or the same.
-    mutating func decode(_ bytes: UnsafeRawBufferPointer, topic prefix: UnsafeRawBufferPointer? = nil)
+    package mutating func decode(_ bytes: UnsafeRawBufferPointer, topic prefix: UnsafeRawBufferPointer? = nil)
         -> (header: EventHeaderFields, payload: [UInt8])? {
         var payload: [UInt8] = []
         guard let header = decode(bytes, topic: prefix, payload: &payload) else { return nil }

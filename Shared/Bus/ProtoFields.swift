@@ -64,7 +64,14 @@ public struct ProtoWriter {
     @inlinable public func oneof<T>(_ i: Int, _ v: T?, _ write: (Int, T) throws -> Void) throws {
         guard let v else { return }
         try write(i, v)
-        try markOneof(field(i))
+        let f = field(i)
+        // Issue 16 (fuzzing): `string` leaves an empty string's slot NULL,
+        // and protobuf-c packs a oneof string whose pointer is NULL as
+        // absent: a member set to "" came back nil. Set, it points at "".
+        if f.type == PROTOBUF_C_TYPE_STRING, slot(f).load(as: UnsafeMutableRawPointer?.self) == nil {
+            slot(f).storeBytes(of: arena.cString(""), as: UnsafeMutablePointer<CChar>?.self)
+        }
+        try markOneof(f)
     }
 
     // Repeated fields: a C array and its count.

@@ -40,6 +40,11 @@ public enum BeijingTime {
     /// local "YYYY-MM-DD HH:MM[:SS]" taken as Beijing time.
     public static func parse(_ text: String) -> Date? {
         let t = text.trimmingCharacters(in: .whitespaces)
+        // Issue 16 (fuzzing): ICU's date parser behind ISO8601DateFormatter
+        // dies of SIGFPE on long runs of digits ("…01:00:00.0555…5Z" with
+        // 35 fraction digits took the process down). No time this accepts
+        // has more than 9 digits in a row (nanoseconds) or 64 characters.
+        guard t.utf8.count <= 64, !Self.hasLongDigitRun(t) else { return nil }
         let iso = ISO8601DateFormatter()
         iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let d = iso.date(from: t) { return d }
@@ -57,6 +62,16 @@ public enum BeijingTime {
         let cal = calendar
         guard let d = cal.date(from: c), cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: d) == c.filtered else { return nil }
         return d
+    }
+
+    /// True when `t` has more than 9 ASCII digits in a row.
+    static func hasLongDigitRun(_ t: String) -> Bool {
+        var run = 0
+        for b in t.utf8 {
+            run = (0x30...0x39).contains(b) ? run + 1 : 0
+            if run > 9 { return true }
+        }
+        return false
     }
 }
 

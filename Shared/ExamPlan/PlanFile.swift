@@ -104,7 +104,19 @@ public struct PlanFile: Codable, Sendable {
          formal.entryOpens, formal.entryCloses, publication].contains { $0.hasPrefix("+") }
     }
 
+    /// The times a plan may name: 1970-01-01 up to the end of year 9999
+    /// (what BeijingTime.iso can write).
+    static let timeRange = Date(timeIntervalSince1970: 0)...Date(timeIntervalSince1970: 253_402_300_799)
+
     static func parseTime(_ text: String, anchor: Date) -> Date? {
+        // Issue 16 (fuzzing): "+31e308m" (infinite) or "+1e300h" was taken
+        // as a time, then trapped converting to Int64 wherever the plan's
+        // times were shown (BeijingTime.iso). Out of range: not a time.
+        guard let d = parseAnyTime(text, anchor: anchor), timeRange.contains(d) else { return nil }
+        return d
+    }
+
+    private static func parseAnyTime(_ text: String, anchor: Date) -> Date? {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("+") {
             let body = t.dropFirst()

@@ -18,6 +18,14 @@ struct CodecTests {
         #expect(back == full)
     }
 
+    /// Issue 16 (fuzzing): a oneof member holding "" was packed as absent.
+    @Test func anEmptyStringOneofMemberStaysSet() throws {
+        let m = ProbeMessage(choiceText: "")
+        let back = try ProtoCodec.decode(ProbeMessage.self, from: ProtoCodec.encode(m))
+        #expect(back.choiceText == "")
+        #expect(back == m)
+    }
+
     @Test func allDefaultMessageIsZeroBytes() throws {
         #expect(try ProtoCodec.encode(ProbeMessage()).isEmpty)
         #expect(try ProtoCodec.decode(ProbeMessage.self, from: [UInt8]()) == ProbeMessage())

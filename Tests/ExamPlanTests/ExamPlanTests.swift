@@ -1,4 +1,4 @@
-import ExamPlan
+@testable import ExamPlan
 import Foundation
 import Testing
 
@@ -87,6 +87,26 @@ struct ExamPlanTests {
         #expect(p.contains { $0 == "rooms[0] (R01).panel: a room needs an examiner panel" })
         #expect(p.contains { $0 == "rooms[1] (R02).candidates: A1 is also in room R01" })
         #expect(p.count == 3)
+    }
+
+    /// Issue 16 (fuzzing): 35 digits of fractional seconds killed the
+    /// process inside ICU (SIGFPE); such a time is now simply not a time.
+    @Test func longDigitRunsAreNotTimesAndDoNotCrash() {
+        let long = "2022-11-21T01:00:00." + String(repeating: "5", count: 40) + "Z"
+        #expect(BeijingTime.parse(long) == nil)
+        #expect(BeijingTime.parse("2022-11-21T01:00:00.123456789Z") != nil)
+        #expect(BeijingTime.parse("20222222222-11-19 11:00") == nil)
+        #expect(BeijingTime.parse("2022-11-21T01:00:00.000Z") != nil)
+    }
+
+    /// Issue 16 (fuzzing): an infinite or huge relative time was accepted
+    /// and trapped (Double to Int64) when the plan's times were shown.
+    @Test func timesOutOfRangeAreNotTimes() {
+        let anchor = Date(timeIntervalSince1970: 1_668_560_400)
+        #expect(PlanFile.parseTime("+31e308m", anchor: anchor) == nil)
+        #expect(PlanFile.parseTime("+1e300h", anchor: anchor) == nil)
+        #expect(PlanFile.parseTime("+90s", anchor: anchor) == anchor.addingTimeInterval(90))
+        #expect(PlanFile.parseTime("999999999-11-19 11:00", anchor: anchor) == nil)
     }
 
     @Test func unreadableTimesAndMissingFieldsSayWhere() {

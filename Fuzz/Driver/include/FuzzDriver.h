@@ -1,0 +1,7 @@
+// libFuzzer's driver (libclang_rt.fuzzer, linked by -sanitize=fuzzer).
+// The fuzz executables call it from their own main: SwiftPM names an
+// executable's entry point itself on Linux, so libFuzzer's main is not used.
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
