@@ -261,7 +261,7 @@ struct BigDayOptions: ParsableArguments {
     @Option(help: "Reading and answering seconds each (day: 2; chaos: 4, so a phone fault fits in an interview across a restart of devices).")
     var phase: Int?
     @Option(help: "Seed of the roster and the faults (the same seed, the same day).") var seed: UInt64 = 20221117
-    @Option(help: "Scrypt cost of the candidates' passwords (R63; the service's default is 16384).") var scryptN = 4096
+    @Option(help: "Scrypt cost of the candidates' passwords (R63; the service's default is 32768).") var scryptN = 4096
     @Option(help: "Clients acting at once (candidates confirming, examiners scoring).") var width = 32
     @Option(help: "The phones' heartbeat period, ms (R31: about once a second).") var heartbeatMs = 1000
 

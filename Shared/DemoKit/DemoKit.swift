@@ -41,7 +41,7 @@ public struct DemoRoster: Sendable {
             DemoPost(code: "SN2022-03", name: "社区专职工作者（退役军人）", places: max(1, count / 50)),
         ]
         self.posts = posts
-        var usedPhones = Set<String>()
+        var usedPhones = Set<String>(), usedIDs = Set<String>()
         candidates = (0..<count).map { i in
             let post = posts[i % posts.count]
             let surname = Self.surnames[Int(rng.next() % UInt64(Self.surnames.count))]
@@ -49,8 +49,12 @@ public struct DemoRoster: Sendable {
             let name = rng.next() % 3 == 0 ? "\(surname)\(g1)" : "\(surname)\(g1)\(Self.given[Int(rng.next() % UInt64(Self.given.count))])"
             let region = Self.regions[Int(rng.next() % UInt64(Self.regions.count))]
             let year = 1984 + Int(rng.next() % 16), month = 1 + Int(rng.next() % 12), day = 1 + Int(rng.next() % 28)
-            let seq = String(format: "%03d", Int(rng.next() % 1000))
-            let body = region + String(format: "%04d%02d%02d", year, month, day) + seq
+            // R1 refuses a list with one ID number twice: at ten thousand
+            // people a birthday twin with the same sequence number turns up.
+            var body: String
+            repeat {
+                body = region + String(format: "%04d%02d%02d", year, month, day) + String(format: "%03d", Int(rng.next() % 1000))
+            } while !usedIDs.insert(body).inserted
             var phone: String
             repeat {
                 phone = "1" + ["3", "5", "7", "8", "9"][Int(rng.next() % 5)] + String(format: "%09llu", rng.next() % 1_000_000_000)
