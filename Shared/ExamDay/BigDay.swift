@@ -111,7 +111,7 @@ extension BigDay {
         // the day's span, each service restarted and timed to READY.
         let restarts = Mutex<[(service: String, readyMs: Int64)]>([])
         let monkey: Task<Void, Never>? = kills == 0 ? nil : Task {
-            var rng = SeededRandom(seed: killSeed)
+            var rng = SplitMix64(seed: killSeed)
             let span = Double(t.killSpan) * 1000
             let moments = (0..<kills).map { _ in Double(rng.next() % 1_000_000) / 1_000_000 * span }.sorted()
             // A service is killed again only once it has been up three

@@ -1,19 +1,6 @@
 import DemoKit
+import ExamPlan
 import Foundation
-
-/// A small, fast, seeded generator (SplitMix64): the same seed gives the
-/// same day, so a crashed run can be compared with an undisturbed one.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension ExamDayScript {
     /// How often each thing happens on a seeded day, per thousand candidates.
@@ -30,7 +17,8 @@ extension ExamDayScript {
     /// meets at most one fault; the faults are the demo's kinds, so the
     /// published lists follow from the script as in the demo.
     public static func seeded(_ roster: DemoRoster, seed: UInt64, rates: Rates = Rates(), lossTimeout: Double = 2) -> ExamDayScript {
-        var rng = SeededRandom(seed: seed)
+        // SplitMix64: the same seed, the same day, so a crashed run can be compared with an undisturbed one.
+        var rng = SplitMix64(seed: seed)
         var s = ExamDayScript()
         s.lossTimeout = lossTimeout
         func draw(_ perThousand: Int) -> Bool { Int(rng.next() % 1000) < perThousand }
