@@ -83,7 +83,11 @@ struct Proctor: AsyncParsableCommand {
             var lines = view.render(now: clock.now(), width: width, room: room)
             if !view.caughtUp(heads) { lines.append("(still catching up after \(Int(timeout)) s: \(view.behind(heads)))") }
             print(lines.joined(separator: "\n"))
-            return
+            // One frame is the whole job: flush it and end here, so no
+            // teardown of the subscriptions (sockets, tasks) can hold the
+            // frame back from a pipe (a test's, an ops script's).
+            fflush(nil)
+            Foundation.exit(0)
         }
         let live = !plain && isatty(1) == 1
         var lastSync = ContinuousClock.now
