@@ -53,8 +53,8 @@ struct DisciplineMeshTests {
     @Test func groundNineAndAStaffIncidentEndInDecisionsTimingActsOn() async throws {
         let h = try MeshHarness(tag: "disc", services: ["roster", "timing", "devices", "discipline"])
         let people = DemoRoster(count: 3, seed: 21)
-        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+5s", "+12s"), mockEntry: ("+13s", "+15s"),
-                                       formalEntry: ("+16s", "+22s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
+        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+9s", "+16s"), mockEntry: ("+17s", "+19s"),
+                                       formalEntry: ("+20s", "+26s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
                                        panelSize: 3)
         let devicesConfig = h.dir + "/devices.json"
         try Data(#"{ "loss_timeout_seconds": 1.5, "long_outage_seconds": 5, "max_interruptions": 3 }"#.utf8)
