@@ -15,7 +15,13 @@ struct MeshOptions: ParsableArguments {
     @Option(help: "Seconds to wait for each answer.")
     var timeout: Int = 5
 
-    func connect() throws -> MeshClient { try MeshClient(meshPath: mesh, caller: "examctl") }
+    @Option(help: "Connect with this mesh member's CurveZMQ key instead of examctl's, acting for nobody (a container's healthcheck pings as its own service).")
+    var member: String?
+
+    func connect() throws -> MeshClient {
+        guard let member else { return try MeshClient(meshPath: mesh, caller: "examctl") }
+        return try MeshClient(meshPath: mesh, caller: "examctl", member: member, principal: .anonymous)
+    }
 }
 
 @main
@@ -23,7 +29,49 @@ struct ExamCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "examctl",
         abstract: "Operate the interview mesh: health, figures, calls, events, backups.",
-        subcommands: [Ping.self, Info.self, Stats.self, Call.self, Tail.self, Backup.self])
+        subcommands: [Ping.self, Info.self, Stats.self, Call.self, Tail.self, Backup.self, Keys.self])
+}
+
+/// The mesh's CurveZMQ keys (issue 16): a key pair per member, made once,
+/// kept across runs; `--rotate` replaces the named members' pairs.
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the CurveZMQ key pair of every member of the mesh (services and tools) that has none yet.",
+        discussion: """
+            Writes <keys>/<member>.key (secret, mode 0600) and <keys>/public/<member>.pub, in the folder the mesh file's \
+            curve.keys_dir names (relative to the mesh file). Copy public/ to every host, and each .key only to the host \
+            where its member runs (compose mounts each as a secret). Services read the keys at start: restart them after \
+            adding a member or rotating a key.
+            """)
+    @Option(help: "Mesh file (env EXAM_MESH).")
+    var mesh: String = ProcessInfo.processInfo.environment["EXAM_MESH"] ?? "compose/mesh.json"
+    @Option(help: "Keys folder (default: the mesh file's curve.keys_dir), e.g. to make a deployment's keys elsewhere than where its hosts read them.")
+    var dir: String?
+    @Option(parsing: .upToNextOption, help: "More tools to make keys for (besides the mesh file's and examctl, proctor, phone-sim, exam-day).")
+    var tool: [String] = []
+    @Option(parsing: .upToNextOption, help: "Members whose key pairs to replace ('all' for every member).")
+    var rotate: [String] = []
+
+    func run() throws {
+        let config = try MeshConfig.load(path: mesh)
+        guard var curve = config.curve else {
+            throw ValidationError("\(mesh) has no curve section, so its mesh is plain: add \"curve\": {\"keys_dir\": \"keys\"} first")
+        }
+        if let dir { curve.keysDir = dir }
+        let members = MeshKeys.members(of: config, extraTools: tool)
+        for r in rotate where r != "all" && !members.contains(r) {
+            throw ValidationError("--rotate \(r): not a member of this mesh (\(members.joined(separator: ", ")))")
+        }
+        var made = try MeshKeys.ensure(dir: curve.keysDir, members: members.filter { !rotate.contains($0) && !rotate.contains("all") })
+        made += try MeshKeys.ensure(dir: curve.keysDir, members: members.filter { rotate.contains($0) || rotate.contains("all") }, rotate: true)
+        let keys = try MeshKeys.publicKeys(dir: curve.keysDir)
+        print("keys of \(config.mesh) in \(curve.keysDir): \(made.count) made, \(members.count - made.count) kept")
+        for m in members {
+            let kind = config.services[m] != nil ? (m == MeshConfig.gatewayName ? "edge" : "service") : "tool"
+            print("  \(m.padding(toLength: 12, withPad: " ", startingAt: 0)) \(kind.padding(toLength: 8, withPad: " ", startingAt: 0)) \(made.contains(m) ? "made" : "kept")  public \(keys[m]?.prefix(8) ?? "?")…")
+        }
+        print("copy \(curve.keysDir)/public/ to every host; each <member>.key only to its member's host")
+    }
 }
 
 /// Services named on the command line, or every service of the mesh.

@@ -52,6 +52,16 @@ func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
+/// How the mesh's connections are secured, and any keys the launcher made.
+func sayKeys(_ launcher: MeshLauncher, _ mesh: MeshConfig) {
+    guard let curve = mesh.curve else {
+        say("exam-mesh: WARNING the mesh file has no curve section: plain connections, actors not verified")
+        return
+    }
+    say("exam-mesh: CurveZMQ on, keys in \(curve.keysDir)"
+        + (launcher.keysMade.isEmpty ? "" : " (made now for \(launcher.keysMade.joined(separator: ", ")); `examctl keys` makes them for several hosts)"))
+}
+
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start the services and keep them running until Ctrl-C.")
     @OptionGroup var options: LaunchOptions
@@ -63,6 +73,7 @@ struct Up: AsyncParsableCommand {
         let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: data, meshPath: meshPath)
         let specs = try options.specs(mesh)
         say("exam-mesh: starting \(specs.map(\.name).joined(separator: ", ")) (data \(data), logs \(launcher.logDir))")
+        sayKeys(launcher, mesh)
         do {
             try await launcher.start(specs)
         } catch {
@@ -180,6 +191,7 @@ struct Demo: AsyncParsableCommand {
         let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: dataDir,
                                         meshPath: URL(fileURLWithPath: mesh).standardizedFileURL.path)
         say("exam-mesh demo: \(people.candidates.count) candidates, plan \(planPath), data \(dataDir), logs \(launcher.logDir)")
+        sayKeys(launcher, meshConfig)
         do {
             try await launcher.start([
                 MeshLauncher.Spec(name: "timing", arguments: ["--plan", planPath]),

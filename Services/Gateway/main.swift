@@ -227,7 +227,7 @@ struct StaffCommand: AsyncParsableCommand {
     }
 
     static func call<Req, Resp>(mesh path: String, _ method: RPCMethod<Req, Resp>, _ req: Req, by: String) async throws -> Resp {
-        let m = try MeshClient(meshPath: path, caller: "gateway-staff")
+        let m = try MeshClient(meshPath: path, caller: "gateway-staff", member: "examctl")
         defer { m.close() }
         return try await m.call(MeshConfig.gatewayName, method, req, timeout: .seconds(10), as: CallPrincipal(id: by, role: .ops))
     }

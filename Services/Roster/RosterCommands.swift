@@ -19,7 +19,7 @@ struct ClientOptions: ParsableArguments {
     func connect() throws -> MeshClient {
         let roles: [String: ActorRole] = ["ops": .ops, "proctor": .proctor, "chief_examiner": .chiefExaminer, "examiner": .examiner]
         guard let r = roles[role] else { throw ValidationError("--role: '\(role)' is not ops, proctor, examiner or chief_examiner") }
-        return try MeshClient(meshPath: mesh, caller: "roster-cli", principal: CallPrincipal(id: actor, role: r))
+        return try MeshClient(meshPath: mesh, caller: "roster-cli", member: "examctl", principal: CallPrincipal(id: actor, role: r))
     }
 }
 

@@ -252,7 +252,10 @@ enum RosterShell {
             }
             return try RosterWire.view(state, exam)
         }
-        service.serve(RosterAPI.authenticate) { req, _, state, tx in
+        service.serve(RosterAPI.authenticate) { req, info, state, tx in
+            // Service-only (issue 16): the services ask who a token is; a tool
+            // or the edge acting for a person has no business asking.
+            try info.require([.service], to: "Authenticate (who a candidate's token belongs to)")
             let exam = try op { try state.authenticate(tokenDigest: Secrets.digest(req.token), now: tx.now) }
             let c = state.candidates[exam]
             return SessionView(examNumber: exam, status: RosterWire.status(c?.status ?? .imported),

@@ -45,8 +45,10 @@ public final class EventSubscriber: Sendable {
         liveCount = counters.counter("sub.live")
         deliveredCount = counters.counter("sub.delivered")
         malformedCount = counters.counter("sub.malformed")
+        // Replay acts for nobody: every member may read the streams it can
+        // reach, and a tool must not claim to be a service (issue 16).
         self.replayClient = RpcClient(reactor: reactor, endpoint: rpcEndpoint, caller: caller,
-                                      principal: CallPrincipal(id: caller, role: .service), security: security)
+                                      principal: .anonymous, security: security)
     }
 
     /// The last position delivered.

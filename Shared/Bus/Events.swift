@@ -59,7 +59,7 @@ public final class EventPublisher: Sendable {
                 try s.set(ZMQ_SNDHWM, limits.highWaterMark)
                 try s.set(ZMQ_HEARTBEAT_IVL, limits.heartbeatIntervalMs)
                 try s.set(ZMQ_HEARTBEAT_TIMEOUT, limits.heartbeatTimeoutMs)
-                try loop.installZAP(for: security)
+                try loop.installZAP(for: security, counters: counters, logger: Logger(label: service))
                 try security.applyServer(s)
                 let actual = try s.bind(endpoint)
                 socket.set(loop, s)

@@ -11,6 +11,8 @@ public struct CallInfo: Sendable {
     public let deadlineUnixMs: Int64
     public let caller: String
     public let principal: CallPrincipal
+    /// The mesh member whose key the call came with (CurveZMQ), nil on a plain connection.
+    public let peer: String?
 
     public var isExpired: Bool { deadlineUnixMs != 0 && unixMillis() > deadlineUnixMs }
 }
@@ -93,7 +95,11 @@ public final class RpcServer: Sendable {
     public let limits: SocketLimits
     public let counters: Counters
     let security: BusSecurity
+    /// Who may assert which actor (issue 16); nil believes every header (plain meshes, tests).
+    let trust: ActorTrust?
     let logger: Logger
+    /// (member, role, method) refusals already logged: each is logged once and counted always.
+    private let loggedRefusals = Mutex<Set<String>>([])
     private let handlers = Mutex<[String: AnyHandler]>([:])
     private let router = ReactorBound<ZSocket>()
     private let draining = Atomic<Bool>(false)
@@ -102,16 +108,17 @@ public final class RpcServer: Sendable {
     private let served = Mutex(false)
     /// A debug line per call served (decided once: the hot path at info costs nothing).
     private let logsCalls: Bool
-    private let framesIn, calls, ok, errors, invalid, unimplemented, deadlineExceeded, refused, undeliverable, malformed: Counter
+    private let framesIn, calls, ok, errors, invalid, unimplemented, deadlineExceeded, refused, undeliverable, malformed, actorRefused: Counter
     /// Receipt to reply of every call taken up (issue 15): its quantiles
     /// are in exam.v1.Node/Stats as rpc.latency_p50_us / _p99_us / _max_us.
     public let latency = LatencyHistogram()
 
-    public init(reactor: Reactor, limits: SocketLimits = SocketLimits(), security: BusSecurity = .plain,
+    public init(reactor: Reactor, limits: SocketLimits = SocketLimits(), security: BusSecurity = .plain, trust: ActorTrust? = nil,
                 counters: Counters = Counters(), logger: Logger = Logger(label: "bus.rpc")) {
         self.reactor = reactor
         self.limits = limits
         self.security = security
+        self.trust = trust
         self.counters = counters
         self.logger = logger
         logsCalls = logger.logLevel <= .debug
@@ -125,6 +132,7 @@ public final class RpcServer: Sendable {
         refused = counters.counter("rpc.refused_draining")
         undeliverable = counters.counter("rpc.replies_undeliverable")
         malformed = counters.counter("rpc.dropped_malformed")
+        actorRefused = counters.counter("rpc.actor_refused")
     }
 
     public var endpoint: String? { boundEndpoint.withLock { $0 } }
@@ -207,8 +215,9 @@ public final class RpcServer: Sendable {
                 try s.set(ZMQ_RCVHWM, limits.highWaterMark)
                 try s.set(ZMQ_HEARTBEAT_IVL, limits.heartbeatIntervalMs)
                 try s.set(ZMQ_HEARTBEAT_TIMEOUT, limits.heartbeatTimeoutMs)
-                try loop.installZAP(for: security)
+                try loop.installZAP(for: security, counters: counters, logger: logger)
                 try security.applyServer(s)
+                s.readsPeer = security.isCurve
                 let actual = try s.bind(endpoint)
                 router.set(loop, s)
                 loop.add(s) { [self] socket in drain(socket, table) }
@@ -294,6 +303,19 @@ public final class RpcServer: Sendable {
                 : "unknown method '\(header.method)' (expected <package>.<Service>/<Method>, as in protos/)"))
             return
         }
+        // Nothing the services trust comes from a client's word (issue 16):
+        // the actor must be one its sender may assert.
+        if let trust, let why = trust.refusal(member: socket.peer, actor: header.principal) {
+            actorRefused.add()
+            let key = "\(socket.peer ?? "-")|\(header.principal.role.coreName)|\(header.method)"
+            if loggedRefusals.withLock({ $0.count < 1024 && $0.insert(key).inserted }) {
+                logger.warning("refused a call: its actor is not one its sender may assert (logged once per member, role and method; counted in rpc.actor_refused)",
+                               metadata: ["method": .string(header.method), "member": .string(socket.peer ?? "none"),
+                                          "actor": .string(header.principal.logName), "caller": .string(header.caller)])
+            }
+            send(socket, route, .error(.permissionDenied, "\(header.method) refused: \(why)"))
+            return
+        }
         if header.deadlineUnixMs != 0 && unixMillis() > header.deadlineUnixMs {
             deadlineExceeded.add()
             send(socket, route, .error(.deadlineExceeded, "deadline of \(header.method) passed before the call was taken up"))
@@ -308,7 +330,7 @@ public final class RpcServer: Sendable {
             return
         }
         let info = CallInfo(method: header.method, requestID: header.requestID, deadlineUnixMs: header.deadlineUnixMs,
-                            caller: header.caller, principal: header.principal)
+                            caller: header.caller, principal: header.principal, peer: socket.peer)
         var taken = route
         taken.inFlight = true
         if let immediate = handler.run(body, info, taken) {

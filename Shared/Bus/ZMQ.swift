@@ -39,6 +39,11 @@ final class ZSocket {
     /// Frames of one message for `withMessage`, kept until its body returns.
     private static let poolSize = 8
     private let pool: UnsafeMutablePointer<zmq_msg_t>
+    /// Set on a CurveZMQ server socket: `withMessage` then reads the mesh
+    /// member the ZAP handler named for the connection into `peer`.
+    var readsPeer = false
+    /// The member who sent the message `withMessage` is lending (nil on a plain connection).
+    private(set) var peer: String?
 
     init(_ context: ZMQContext, _ kind: SocketKind) throws {
         guard let s = zmq_socket(context.raw, kind.rawValue) else { throw ZMQError.last("zmq_socket") }
@@ -76,6 +81,10 @@ final class ZSocket {
             }
             if count < Self.poolSize { count += 1 } else { overflow = true }
             if zmq_msg_more(target) == 0 { break }
+        }
+        if readsPeer {
+            // From the last frame: a ROUTER's routing-id frame is its own and carries no metadata.
+            peer = zmq_msg_gets(pool + (count - 1), "User-Id").map { String(cString: $0) }
         }
         withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: count) { views in
             for i in 0..<count {

@@ -10,18 +10,22 @@ public final class MeshClient: Sendable {
     public let mesh: MeshConfig
     public let reactor: Reactor
     public let caller: String
+    /// The mesh member whose CurveZMQ key the tool connects with (issue 16).
+    public let member: String
     public let principal: CallPrincipal
     private let clients = Mutex<[String: RpcClient]>([:])
 
-    public init(mesh: MeshConfig, caller: String, principal: CallPrincipal? = nil) {
+    /// `member`: whose key to use (default: `caller`), one of the mesh's members.
+    public init(mesh: MeshConfig, caller: String, member: String? = nil, principal: CallPrincipal? = nil) {
         self.mesh = mesh
         self.caller = caller
+        self.member = member ?? caller
         self.principal = principal ?? CallPrincipal(id: caller, role: .ops)
         reactor = Reactor(name: caller)
     }
 
-    public convenience init(meshPath: String, caller: String, principal: CallPrincipal? = nil) throws {
-        self.init(mesh: try MeshConfig.load(path: meshPath), caller: caller, principal: principal)
+    public convenience init(meshPath: String, caller: String, member: String? = nil, principal: CallPrincipal? = nil) throws {
+        self.init(mesh: try MeshConfig.load(path: meshPath), caller: caller, member: member, principal: principal)
     }
 
     public func client(_ service: String) throws -> RpcClient {
@@ -29,7 +33,7 @@ public final class MeshClient: Sendable {
             if let existing = c[service] { return existing }
             let e = try mesh.endpoints(of: service)
             let client = RpcClient(reactor: reactor, endpoint: e.rpc, caller: caller, principal: principal,
-                                   security: try mesh.clientSecurity(to: service, as: caller))
+                                   security: try mesh.clientSecurity(to: service, as: member))
             c[service] = client
             return client
         }
@@ -47,7 +51,7 @@ public final class MeshClient: Sendable {
         let e = try mesh.endpoints(of: service)
         return EventSubscriber.stream(reactor: reactor, publisher: service, eventsEndpoint: e.events, rpcEndpoint: e.rpc,
                                       prefixes: prefixes, from: position, caller: caller,
-                                      security: try mesh.clientSecurity(to: service, as: caller))
+                                      security: try mesh.clientSecurity(to: service, as: member))
     }
 
     /// Follows several services at once, merged into one stream (each

@@ -10,41 +10,52 @@ import Foundation
 ///   "services": {
 ///     "roster": { "rpc": "tcp://127.0.0.1:7101", "events": "tcp://127.0.0.1:7102" },
 ///     ... },
-///   "curve": { "keys_dir": "/etc/exam/keys" } }
+///   "curve": { "keys_dir": "keys" } }
 /// ```
 /// A service binds its own `bind_rpc` / `bind_events` (default: `rpc` /
-/// `events`) and connects to the others' `rpc` / `events`.
+/// `events`) and connects to the others' `rpc` / `events`. `curve` turns on
+/// CurveZMQ (issue 16: every mesh file this repository ships has it): the
+/// keys folder (relative to the mesh file) holds `public/<member>.pub` for
+/// every member of the mesh and `<member>.key` for the members running here
+/// (`examctl keys` makes them, `MeshKeys`). Without `curve` the mesh is
+/// plain: no encryption, and every actor a call names is believed.
 public struct MeshConfig: Codable, Sendable, Equatable {
     public struct Endpoints: Codable, Sendable, Equatable {
         public var rpc: String
         public var events: String
         public var bindRPC: String?
         public var bindEvents: String?
-        /// The service's CurveZMQ public key (Z85), when the mesh is encrypted.
-        public var publicKey: String?
         /// The gateway only: where its HTTP server listens ("127.0.0.1:8080").
         public var http: String?
 
         enum CodingKeys: String, CodingKey {
-            case rpc, events, bindRPC = "bind_rpc", bindEvents = "bind_events", publicKey = "public_key", http
+            case rpc, events, bindRPC = "bind_rpc", bindEvents = "bind_events", http
         }
 
-        public init(rpc: String, events: String, bindRPC: String? = nil, bindEvents: String? = nil, publicKey: String? = nil,
-                    http: String? = nil) {
+        public init(rpc: String, events: String, bindRPC: String? = nil, bindEvents: String? = nil, http: String? = nil) {
             self.rpc = rpc
             self.events = events
             self.bindRPC = bindRPC
             self.bindEvents = bindEvents
-            self.publicKey = publicKey
             self.http = http
         }
     }
 
     public struct Curve: Codable, Sendable, Equatable {
-        /// Holds `<service>.key` (secret + public, JSON) for this host's
-        /// services and `clients/*.pub` for the allowed client keys.
+        /// Holds `public/<member>.pub` (Z85) for every member and
+        /// `<member>.key` (JSON key pair, secret) for this host's members.
+        /// Relative to the mesh file's folder when relative.
         public var keysDir: String
-        enum CodingKeys: String, CodingKey { case keysDir = "keys_dir" }
+        /// Tools' policies: member name -> the roles it may assert
+        /// ("staff", "proctor", "examiner", "chief_examiner", "ops",
+        /// "candidate"), over `MeshKeys.defaultTools`. Services assert
+        /// "service" only, the gateway staff roles and candidates too.
+        public var tools: [String: [String]]?
+        enum CodingKeys: String, CodingKey { case keysDir = "keys_dir", tools }
+        public init(keysDir: String, tools: [String: [String]]? = nil) {
+            self.keysDir = keysDir
+            self.tools = tools
+        }
     }
 
     public var mesh: String
@@ -72,11 +83,17 @@ public struct MeshConfig: Codable, Sendable, Equatable {
         } catch {
             throw ConfigError("mesh file \(path) is not valid: \(describeJSONError(error))")
         }
-        let problems = config.problems()
+        var config2 = config
+        if let keys = config.curve?.keysDir, !keys.hasPrefix("/") {
+            // Relative to the mesh file, so the file and its keys move together.
+            let folder = (URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent().path as NSString)
+            config2.curve?.keysDir = folder.appendingPathComponent(keys)
+        }
+        let problems = config2.problems()
         if !problems.isEmpty {
             throw ConfigError("mesh file \(path) has \(problems.count) problem(s):\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
-        return config
+        return config2
     }
 
     public func problems() -> [String] {
@@ -96,8 +113,19 @@ public struct MeshConfig: Codable, Sendable, Equatable {
             if let h = e.http, Self.hostPort(h) == nil {
                 out.append("services.\(name).http: '\(h)' is not host:port")
             }
-            if curve != nil && (e.publicKey?.utf8.count ?? 0) != 40 {
-                out.append("services.\(name).public_key: a 40-character Z85 key is required when curve is on")
+        }
+        return out + curveProblems()
+    }
+
+    public func curveProblems() -> [String] {
+        var out: [String] = []
+        if let curve {
+            if curve.keysDir.isEmpty { out.append("curve.keys_dir: empty (say where the keys folder is)") }
+            for (tool, roles) in (curve.tools ?? [:]).sorted(by: { $0.key < $1.key }) {
+                if services[tool] != nil { out.append("curve.tools.\(tool): a service's policy is fixed (it asserts service only)") }
+                for r in roles where ActorTrust.roles(named: r) == nil || r == "service" {
+                    out.append("curve.tools.\(tool): '\(r)' is not a role a tool may assert (staff, proctor, examiner, chief_examiner, ops, candidate)")
+                }
             }
         }
         return out

@@ -42,12 +42,22 @@ public final class MeshLauncher: Sendable {
     public let logDir: String
     private let running = Mutex<[String: Running]>([:])
 
+    /// Members whose CurveZMQ keys this launcher made: a mesh run on one
+    /// host makes its own keys once, where the mesh file says (issue 16).
+    public let keysMade: [String]
+
     public init(binDir: String, dataDir: String, meshPath: String) throws {
         self.binDir = binDir
         self.dataDir = dataDir
         self.meshPath = meshPath
         logDir = (dataDir as NSString).appendingPathComponent("logs")
         try FileManager.default.createDirectory(atPath: logDir, withIntermediateDirectories: true)
+        let config = try MeshConfig.load(path: meshPath)
+        if let curve = config.curve {
+            keysMade = try MeshKeys.ensure(dir: curve.keysDir, members: MeshKeys.members(of: config))
+        } else {
+            keysMade = []
+        }
     }
 
     /// The folder of the running executable (where SwiftPM puts its siblings).

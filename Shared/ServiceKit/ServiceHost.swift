@@ -93,7 +93,11 @@ public final class ServiceHost<State>: Sendable {
         store = try ServiceStore(path: (options.data as NSString).appendingPathComponent("\(name).sqlite"), migrations: migrations)
         let state = try load(store)
         reactor = Reactor(name: name)
-        server = RpcServer(reactor: reactor, security: security, counters: counters, logger: log)
+        let trust = try mesh.actorTrust()
+        if trust == nil {
+            log.warning("the mesh file has no curve section: connections are plain and every actor a call names is believed (for a loopback test mesh only)")
+        }
+        server = RpcServer(reactor: reactor, security: security, trust: trust, counters: counters, logger: log)
         publisher = EventPublisher(reactor: reactor, service: name, stream: store.stream, head: try store.headSeq(), counters: counters)
         engine = try Engine(service: name, store: store, state: state, counters: counters, logger: log, clock: clock)
         try engine.loadParked()
@@ -335,45 +339,5 @@ struct StoreReplaySource: ReplaySource {
             OutgoingEvent(header: EventHeaderFields(topic: r.topic, publisher: service, stream: store.stream, seq: r.seq,
                                                     serverTimeMs: r.serverTimeMs, payloadType: r.payloadType), payload: r.payload)
         }, page.through, page.head)
-    }
-}
-
-extension MeshConfig {
-    /// The CurveZMQ settings of `service`'s own sockets (plain when the mesh is).
-    func serverSecurity(for service: String) throws -> BusSecurity {
-        guard let curve else { return .plain }
-        let keys = try CurveKeys.load(dir: curve.keysDir, service: service)
-        return .curveServer(keys: keys, allowedClients: try CurveKeys.allowedClients(dir: curve.keysDir, services: self))
-    }
-
-    /// The CurveZMQ settings for connecting to `service` with `me`'s key pair.
-    public func clientSecurity(to service: String, as me: String) throws -> BusSecurity {
-        guard let curve else { return .plain }
-        guard let server = services[service]?.publicKey else { throw ConfigError("no public key for \(service) in the mesh file") }
-        return .curveClient(keys: try CurveKeys.load(dir: curve.keysDir, service: me), serverPublicKey: server)
-    }
-}
-
-/// Key files of a CurveZMQ mesh: `<dir>/<name>.key` holds a key pair (JSON:
-/// {"publicKey":…, "secretKey":…}); `<dir>/clients/*.pub` the extra client
-/// public keys (tools) a service accepts besides its peers.
-public enum CurveKeys {
-    public static func load(dir: String, service: String) throws -> CurveKeyPair {
-        let path = (dir as NSString).appendingPathComponent("\(service).key")
-        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError("curve key \(path) cannot be read") }
-        do { return try JSONDecoder().decode(CurveKeyPair.self, from: data) } catch {
-            throw ConfigError("curve key \(path) is not valid: \(describeJSONError(error))")
-        }
-    }
-
-    static func allowedClients(dir: String, services: MeshConfig) throws -> Set<String> {
-        var keys = Set(services.services.values.compactMap(\.publicKey))
-        let clients = (dir as NSString).appendingPathComponent("clients")
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: clients)) ?? [] where f.hasSuffix(".pub") {
-            if let text = try? String(contentsOfFile: (clients as NSString).appendingPathComponent(f), encoding: .utf8) {
-                keys.insert(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            }
-        }
-        return keys
     }
 }

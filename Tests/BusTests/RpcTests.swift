@@ -207,7 +207,7 @@ struct RpcTests {
         let serverKeys = try CurveKeyPair.generate()
         let good = try CurveKeyPair.generate()
         let bad = try CurveKeyPair.generate()
-        let service = try await ProbeServer(security: .curveServer(keys: serverKeys, allowedClients: [good.publicKey]))
+        let service = try await ProbeServer(security: .curveServer(keys: serverKeys, members: [good.publicKey: "good"]))
         let reactor = Reactor(name: "client")
         defer { reactor.shutdown() }
         let allowed = RpcClient(reactor: reactor, endpoint: service.endpoint, caller: "good",

@@ -15,7 +15,10 @@ public final class MeshHarness: Sendable {
 
     public init(tag: String, services: [String]) throws {
         dir = try temporaryFolder(tag)
-        mesh = MeshConfig.ipc(in: dir, services: services)
+        var mesh = MeshConfig.ipc(in: dir, services: services)
+        // CurveZMQ on, as everywhere (issue 16); the tests' own client plays staff and candidates.
+        mesh.curve = MeshConfig.Curve(keysDir: dir + "/keys", tools: ["test": ["staff", "candidate"]])
+        self.mesh = mesh
         meshPath = dir + "/mesh.json"
         try mesh.write(to: meshPath)
         launcher = try MeshLauncher(binDir: executablesFolder, dataDir: dir, meshPath: meshPath)
