@@ -27,8 +27,8 @@ public final class MeshLauncher: Sendable {
         // own termination handler; every field below is set once at start.
         let spec: Spec
         let process: Process
-        let ready = DispatchSemaphore(value: 0)
-        let exited = DispatchSemaphore(value: 0)
+        let ready = Latch()
+        let exited = Latch()
         let readyLine = Mutex<String?>(nil)
         init(spec: Spec, process: Process) {
             self.spec = spec
@@ -104,17 +104,16 @@ public final class MeshLauncher: Sendable {
             }
             for line in lines where line.hasPrefix("READY \(spec.name)") {
                 r.readyLine.withLock { $0 = line }
-                r.ready.signal()
+                r.ready.open()
             }
         }
         process.terminationHandler = { _ in
-            r.exited.signal()
-            r.ready.signal()  // wakes a start still waiting: it sees the exit
+            r.exited.open()
+            r.ready.open()  // wakes a start still waiting: it sees the exit
         }
         try process.run()
         running.withLock { $0[spec.name] = r }
-        let ms = Int(readyTimeout.components.seconds * 1000)
-        let gotSignal = await Task.detached { r.ready.wait(timeout: .now() + .milliseconds(ms)) == .success }.value
+        let gotSignal = await r.ready.wait(timeout: readyTimeout)
         if let line = r.readyLine.withLock({ $0 }) { return line }
         if gotSignal {
             throw LaunchError(description: "\(spec.name) exited with status \(process.terminationStatus) before it was ready; last log lines:\n\(tail(logFile))")
@@ -148,9 +147,7 @@ public final class MeshLauncher: Sendable {
     /// Waits for `name` to exit; returns its status, or nil after `timeout`.
     public func waitExit(_ name: String, timeout: Duration) async -> Int32? {
         guard let r = running.withLock({ $0[name] }) else { return nil }
-        let ms = Int(timeout.components.seconds * 1000)
-        let ok = await Task.detached { r.exited.wait(timeout: .now() + .milliseconds(ms)) == .success }.value
-        if ok { r.exited.signal() }  // leave it signalled for later waiters
+        let ok = await r.exited.wait(timeout: timeout)
         return ok ? r.process.terminationStatus : nil
     }
 

@@ -47,6 +47,11 @@ actor Barrier {
 }
 
 /// A BusProbe service on its own reactor, bound to an ephemeral loopback port.
+final class PeerLog: Sendable {
+    let list = Mutex<[String?]>([])
+    var all: [String?] { list.withLock { $0 } }
+}
+
 final class ProbeServer: Sendable {
     let reactor = Reactor(name: "probe-server")
     let server: RpcServer
@@ -55,12 +60,18 @@ final class ProbeServer: Sendable {
     /// The n of each Hold call as it enters its handler.
     let held: AsyncStream<UInt64>
 
-    init(limits: SocketLimits = SocketLimits(), barrier: Barrier? = nil, security: BusSecurity = .plain) async throws {
-        server = RpcServer(reactor: reactor, limits: limits, security: security)
+    /// The mesh member each Echo call came from (CurveZMQ), in order.
+    let peers = PeerLog()
+
+    init(limits: SocketLimits = SocketLimits(), barrier: Barrier? = nil, security: BusSecurity = .plain, trust: ActorTrust? = nil) async throws {
+        server = RpcServer(reactor: reactor, limits: limits, security: security, trust: trust)
         self.barrier = barrier
         let (held, entered) = AsyncStream<UInt64>.makeStream()
         self.held = held
-        server.serveInline(BusProbeAPI.echo) { req, _ in req }
+        server.serveInline(BusProbeAPI.echo) { [peers] req, info in
+            peers.list.withLock { $0.append(info.peer) }
+            return req
+        }
         server.serveInline(BusProbeAPI.fail) { req, _ in throw RPCError(req.code, req.message) }
         server.serve(BusProbeAPI.hold) { [barrier] req, _ in
             entered.yield(req.n)

@@ -203,6 +203,27 @@ struct RpcTests {
         #expect(await service.server.waitIdle(timeout: .seconds(5)))
     }
 
+    /// Issue 16: the ZAP handler names the member behind each key; the
+    /// server believes only the actors that member may assert.
+    @Test func curveNamesTheMemberAndTrustRefusesWhatItMayNotAssert() async throws {
+        let serverKeys = try CurveKeyPair.generate()
+        let phone = try CurveKeyPair.generate()
+        let service = try await ProbeServer(security: .curveServer(keys: serverKeys, members: [phone.publicKey: "phone-sim"]),
+                                            trust: ActorTrust(roles: ["phone-sim": [.candidate]]))
+        let reactor = Reactor(name: "client")
+        defer { reactor.shutdown() }
+        let client = RpcClient(reactor: reactor, endpoint: service.endpoint, caller: "phones",
+                               security: .curveClient(keys: phone, serverPublicKey: serverKeys.publicKey))
+        #expect(try await client.call(BusProbeAPI.echo, ProbeMessage(n: 1), as: CallPrincipal(id: "2022110001", role: .candidate)).n == 1)
+        #expect(service.peers.all == ["phone-sim"])
+        await #expect(throws: RPCError(.permissionDenied, "exam.v1.BusProbe/Echo refused: mesh member 'phone-sim' may not act as ops 'ops-1' (it may assert: candidate)")) {
+            _ = try await client.call(BusProbeAPI.echo, ProbeMessage(n: 2), as: CallPrincipal(id: "ops-1", role: .ops))
+        }
+        #expect(service.peers.all.count == 1, "the handler never ran for the refused call")
+        #expect(service.server.counters["rpc.actor_refused"] == 1)
+        #expect(service.server.counters["zap.accepted"] >= 1)
+    }
+
     @Test func curveAllowsListedClientsOnly() async throws {
         let serverKeys = try CurveKeyPair.generate()
         let good = try CurveKeyPair.generate()
@@ -222,5 +243,6 @@ struct RpcTests {
         await #expect(throws: RPCError.self) {
             _ = try await plain.call(BusProbeAPI.echo, ProbeMessage(n: 5), timeout: .milliseconds(500))
         }
+        #expect(service.server.counters["zap.refused"] >= 1, "the stranger's key was refused by ZAP and counted")
     }
 }

@@ -12,7 +12,7 @@ import Testing
 /// with SIGKILL and restarts it at each milestone.
 func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) async throws
     -> (rows: [PublishedRow], physical: [String], expected: (totals: [PublishedRow], physical: [String]), csv: Data,
-        texts: [(file: String, text: String)], people: DemoRoster) {
+        texts: [(file: String, text: String)], people: DemoRoster, secretKeys: [String: String]) {
     let h = try MeshHarness(tag: tag, services: MeshConfig.serviceNames)
     let people = DemoRoster(count: 16, seed: 20221117)
     let roomSize = 4, phase = 3
@@ -61,7 +61,14 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
     let texts = (logs + outcome.files).compactMap { f in
         (try? Data(contentsOf: URL(fileURLWithPath: f))).map { (file: f, text: String(decoding: $0, as: UTF8.self)) }
     }
-    return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people)
+    // The mesh members' CurveZMQ secret keys, to look for in the logs.
+    var secretKeys: [String: String] = [:]
+    if let dir = h.mesh.curve?.keysDir {
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasSuffix(".key") {
+            secretKeys[f] = try MeshKeys.load(dir: dir, member: String(f.dropLast(4))).secretKey
+        }
+    }
+    return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people, secretKeys)
 }
 
 @Suite("the exam day through real processes (R1-R55)", .serialized)
@@ -101,7 +108,11 @@ struct ExamDayTests {
             }
             let found = token.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)).map { String(text[Range($0.range, in: text)!]) }
             #expect(found == nil, "\(file) holds what looks like a session token: \(found ?? "")")
+            for (keyFile, secret) in r.secretKeys {
+                #expect(!text.contains(secret), "\(file) holds the CurveZMQ secret key of \(keyFile)")
+            }
         }
+        #expect(r.secretKeys.count >= 6, "the mesh ran with CurveZMQ keys: \(r.secretKeys.keys.sorted())")
     }
 
     @Test func aServiceKilledAndRestartedInEachPhaseChangesNothingPublished() async throws {

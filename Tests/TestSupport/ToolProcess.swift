@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 import Synchronization
 
 /// A command-line tool run by a test (proctor, phone-sim, examctl): its
@@ -6,7 +7,7 @@ import Synchronization
 public final class ToolProcess: Sendable {
     public let lines: AsyncStream<String>
     let process: Process
-    let exited = DispatchSemaphore(value: 0)
+    let exited = Latch()
 
     public init(_ executable: String, _ arguments: [String]) throws {
         let exe = (executablesFolder as NSString).appendingPathComponent(executable)
@@ -40,7 +41,7 @@ public final class ToolProcess: Sendable {
             for line in complete { continuation.yield(line) }
         }
         let done = exited
-        process.terminationHandler = { _ in done.signal() }
+        process.terminationHandler = { _ in done.open() }
         try process.run()
     }
 
@@ -60,9 +61,7 @@ public final class ToolProcess: Sendable {
 
     /// The exit status, waiting at most `limit`.
     public func waitExit(within limit: Duration = .seconds(10)) async throws -> Int32 {
-        let ms = Int(limit.components.seconds * 1000)
-        let semaphore = exited
-        let ok = await Task.detached { semaphore.wait(timeout: .now() + .milliseconds(ms)) == .success }.value
+        let ok = await exited.wait(timeout: limit)
         if !ok { throw TimedOut(what: "\(process.executableURL?.lastPathComponent ?? "tool") to exit") }
         process.waitUntilExit()
         return process.terminationStatus
