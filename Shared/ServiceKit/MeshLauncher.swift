@@ -41,6 +41,11 @@ public final class MeshLauncher: Sendable {
     public let meshPath: String
     public let logDir: String
     private let running = Mutex<[String: Running]>([:])
+    /// Processes replaced by a restart, kept until the launcher goes: a
+    /// Process released while Foundation still runs its termination handler
+    /// or pipe reader crashes inside libdispatch (seen once, after a SIGKILL
+    /// and an immediate restart).
+    private let retired = Mutex<[Running]>([])
 
     /// Members whose CurveZMQ keys this launcher made: a mesh run on one
     /// host makes its own keys once, where the mesh file says (issue 16).
@@ -108,11 +113,14 @@ public final class MeshLauncher: Sendable {
             }
         }
         process.terminationHandler = { _ in
-            r.exited.open()
             r.ready.open()  // wakes a start still waiting: it sees the exit
+            r.exited.open()
         }
         try process.run()
-        running.withLock { $0[spec.name] = r }
+        running.withLock { all in
+            if let old = all[spec.name] { retired.withLock { $0.append(old) } }
+            all[spec.name] = r
+        }
         let gotSignal = await r.ready.wait(timeout: readyTimeout)
         if let line = r.readyLine.withLock({ $0 }) { return line }
         if gotSignal {

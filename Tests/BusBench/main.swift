@@ -16,6 +16,9 @@
 // `--only replay`). The events go to the publisher in batches of 256 built
 // beforehand, as an engine hands over one group commit's events.
 //
+// With CurveZMQ (issue 16) each round also measures raw and bus with both
+// sides encrypted, and prints CURVE's own cost against plain.
+//
 // Usage: bus-bench [--calls N] [--events N] [--payload BYTES] [--rounds R]
 //                  [--only bus|dealer|raw|events|raw-events|raw-pubsub|replay]
 // The `--only` event modes also print the CPU time an event costs (all
@@ -41,6 +44,28 @@ let only: String? = CommandLine.arguments.firstIndex(of: "--only").flatMap { i i
     i + 1 < CommandLine.arguments.count ? CommandLine.arguments[i + 1] : nil
 }
 let payload = [UInt8](repeating: 0x5A, count: payloadSize)
+
+/// CurveZMQ (issue 16): the server's and the client's key pairs, the same
+/// for raw libzmq and the bus, so each measures the same encryption.
+let serverKeys = try CurveKeyPair.generate(), clientKeys = try CurveKeyPair.generate()
+/// The bus's server side with CURVE: ZAP names the client "bench", which may act as a service.
+let busServerSecurity = BusSecurity.curveServer(keys: serverKeys, members: [clientKeys.publicKey: "bench"])
+let busClientSecurity = BusSecurity.curveClient(keys: clientKeys, serverPublicKey: serverKeys.publicKey)
+let benchTrust = ActorTrust(roles: ["bench": [.service]])
+
+/// CURVE on a raw socket, as the bus sets it (a raw server without a ZAP handler accepts any client key).
+func rawCurve(_ socket: UnsafeMutableRawPointer, server: Bool) {
+    func set(_ option: Int32, _ text: String) { _ = zmq_setsockopt(socket, option, text, text.utf8.count) }
+    if server {
+        var one: Int32 = 1
+        zmq_setsockopt(socket, ZMQ_CURVE_SERVER, &one, 4)
+        set(ZMQ_CURVE_SECRETKEY, serverKeys.secretKey)
+    } else {
+        set(ZMQ_CURVE_SERVERKEY, serverKeys.publicKey)
+        set(ZMQ_CURVE_PUBLICKEY, clientKeys.publicKey)
+        set(ZMQ_CURVE_SECRETKEY, clientKeys.secretKey)
+    }
+}
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -85,7 +110,7 @@ final class RawContext: @unchecked Sendable {  // libzmq contexts are thread-saf
     deinit { zmq_ctx_term(raw) }
 }
 
-func rawReqRep() -> Double {
+func rawReqRep(curve: Bool = false) -> Double {
     // Two contexts, as two processes would have: each side its own I/O thread.
     let ctx = RawContext(), clientCtx = RawContext()
     let endpoint = Handoff<String>()
@@ -93,6 +118,7 @@ func rawReqRep() -> Double {
     // Each socket is created and used on one thread only.
     let server = Thread {
         let rep = zmq_socket(ctx.raw, ZMQ_REP)!
+        if curve { rawCurve(rep, server: true) }
         zmq_bind(rep, "tcp://127.0.0.1:*")
         endpoint.put(lastEndpoint(rep))
         var msg = zmq_msg_t()
@@ -108,6 +134,7 @@ func rawReqRep() -> Double {
     }
     server.start()
     let req = zmq_socket(clientCtx.raw, ZMQ_REQ)!
+    if curve { rawCurve(req, server: false) }
     zmq_connect(req, endpoint.take())
     var reply = [UInt8](repeating: 0, count: payloadSize + 16)
     let start = now()
@@ -175,13 +202,14 @@ func rawDealerRouter() -> Double {
 
 // MARK: bus RPC
 
-func busRPC(onReactor: Bool) async throws -> Double {
+func busRPC(onReactor: Bool, curve: Bool = false) async throws -> Double {
     let serverReactor = Reactor(name: "bench-server")
-    let server = RpcServer(reactor: serverReactor)
+    let server = curve ? RpcServer(reactor: serverReactor, security: busServerSecurity, trust: benchTrust) : RpcServer(reactor: serverReactor)
     server.serveInline(BusProbeAPI.echo) { req, _ in req }
     let endpoint = try await server.bind("tcp://127.0.0.1:*")
     let clientReactor = Reactor(name: "bench-client")
-    let client = RpcClient(reactor: clientReactor, endpoint: endpoint, caller: "bench")
+    let client = curve ? RpcClient(reactor: clientReactor, endpoint: endpoint, caller: "bench", security: busClientSecurity)
+        : RpcClient(reactor: clientReactor, endpoint: endpoint, caller: "bench")
     let request = ProbeMessage(payload: Data(payload))
     _ = try await client.call(BusProbeAPI.echo, request)  // connect
     let start = now()
@@ -208,7 +236,7 @@ func busRPC(onReactor: Bool) async throws -> Double {
 /// libzmq's I/O threads, before any code of the bus runs.
 enum RawFraming { case payload, busTwoFrames, busOneFrame }
 
-func rawPubSub(_ framing: RawFraming = .payload) -> Double {
+func rawPubSub(_ framing: RawFraming = .payload, curve: Bool = false) -> Double {
     let ctx = RawContext(), subCtx = RawContext()
     let endpoint = Handoff<String>()
     let subscribed = Handoff<Bool>()
@@ -218,6 +246,7 @@ func rawPubSub(_ framing: RawFraming = .payload) -> Double {
         let pub = zmq_socket(ctx.raw, ZMQ_PUB)!
         var hwm: Int32 = 0  // unbounded: every message arrives, none dropped
         zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, 4)
+        if curve { rawCurve(pub, server: true) }
         zmq_bind(pub, "tcp://127.0.0.1:*")
         endpoint.put(lastEndpoint(pub))
         // Slow joiner: send probes until the subscriber says one arrived.
@@ -251,6 +280,7 @@ func rawPubSub(_ framing: RawFraming = .payload) -> Double {
     var hwm: Int32 = 0
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, 4)
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0)
+    if curve { rawCurve(sub, server: false) }
     zmq_connect(sub, endpoint.take())
     var scratch = [UInt8](repeating: 0, count: payloadSize + 128)
     var received = 0
@@ -308,15 +338,16 @@ struct BenchPublisher {
     let publisher: EventPublisher
     let rpc: String, events: String
 
-    init() async throws {
-        let server = RpcServer(reactor: reactor)
+    init(curve: Bool = false) async throws {
+        let security = curve ? busServerSecurity : .plain
+        let server = RpcServer(reactor: reactor, security: security, trust: curve ? benchTrust : nil)
         server.serveReplay(outbox)
         rpc = try await server.bind("tcp://127.0.0.1:*")
         publisher = EventPublisher(reactor: reactor, service: "bench", stream: "bench", head: 0)
         // The raw PUB's send queue: unbounded (see rawPubSub).
         var limits = SocketLimits()
         limits.highWaterMark = 0
-        events = try await publisher.bind("tcp://127.0.0.1:*", limits: limits)
+        events = try await publisher.bind("tcp://127.0.0.1:*", limits: limits, security: security)
     }
 
     func append(_ topic: String) -> OutgoingEvent {
@@ -324,14 +355,14 @@ struct BenchPublisher {
     }
 }
 
-func busEvents() async throws -> Double {
-    let bench = try await BenchPublisher()
+func busEvents(curve: Bool = false) async throws -> Double {
+    let bench = try await BenchPublisher(curve: curve)
     let (reactor, publisher, rpc, events) = (bench.reactor, bench.publisher, bench.rpc, bench.events)
     let subReactor = Reactor(name: "bench-sub")
     let counter = DeliveryCount()
     counter.expect(1)
     let sub = EventSubscriber(reactor: subReactor, publisher: "bench", eventsEndpoint: events, rpcEndpoint: rpc,
-                              prefixes: ["bench."], from: .start, caller: "bench") { _ in counter.add() }
+                              prefixes: ["bench."], from: .start, caller: "bench", security: curve ? busClientSecurity : .plain) { _ in counter.add() }
     sub.start()
     // Connected: one event round trip before measuring.
     publisher.publish([bench.append("bench.warmup")])
@@ -409,7 +440,7 @@ if let only {
 print("bus-bench: loopback tcp, payload \(payloadSize) B, \(calls) calls, \(eventCount) events, \(rounds) rounds")
 print("each round measures raw and bus back to back (order flipped every other round); the ratio is the median of the per-round ratios")
 var dealerRTT: [Double] = [], rawRTT: [Double] = [], busRTT: [Double] = [], poolRTT: [Double] = [], rawEv: [Double] = [], busEv: [Double] = [],
-    framedEv: [Double] = []
+    framedEv: [Double] = [], rawCurveRTT: [Double] = [], busCurveRTT: [Double] = [], rawCurveEv: [Double] = [], busCurveEv: [Double] = []
 // Short rounds, raw and bus back to back, the order flipped every other
 // round: this machine's noise drifts over seconds, and a ratio taken over
 // the same few seconds is what can be compared.
@@ -431,6 +462,11 @@ for round in 0..<rounds {
         rawEv.append(rawPubSub())
     }
     framedEv.append(rawPubSub(.busOneFrame))
+    // CurveZMQ on both sides (issue 16), raw and bus back to back.
+    rawCurveRTT.append(rawReqRep(curve: true))
+    busCurveRTT.append(try await busRPC(onReactor: true, curve: true))
+    rawCurveEv.append(rawPubSub(curve: true))
+    busCurveEv.append(try await busEvents(curve: true))
 }
 let rpcRatio = median(zip(busRTT, rawRTT).map { $0 / $1 })
 let dealerRatio = median(zip(dealerRTT, rawRTT).map { $0 / $1 })
@@ -445,5 +481,12 @@ print(String(format: "                 raw DEALER/ROUTER, the bus's frames and z
              median(dealerRTT), dealerRatio))
 print(String(format: "events/s         raw PUB/SUB %9.0f   bus %9.0f     ratio %.2f   (target >= 0.75, issue 15)", median(rawEv), median(busEv), evRatio))
 print(String(format: "                 raw PUB/SUB, the bus's frame (topic NUL header+payload) %9.0f     ratio %.2f   (the bytes' share)", median(framedEv), framedRatio))
+print(String(format: "with CurveZMQ     raw REQ/REP %7.1f µs   bus %7.1f µs   ratio %.2fx  (issue 16: both sides encrypted; the bus checks the actor too)",
+             median(rawCurveRTT), median(busCurveRTT), median(zip(busCurveRTT, rawCurveRTT).map { $0 / $1 })))
+print(String(format: "                 raw PUB/SUB %9.0f   bus %9.0f     ratio %.2f", median(rawCurveEv), median(busCurveEv),
+             median(zip(busCurveEv, rawCurveEv).map { $0 / $1 })))
+print(String(format: "CURVE's own cost: raw REQ/REP %.2fx the plain round trip, bus %.2fx; raw PUB/SUB %.2f of plain events/s, bus %.2f",
+             median(zip(rawCurveRTT, rawRTT).map { $0 / $1 }), median(zip(busCurveRTT, busRTT).map { $0 / $1 }),
+             median(zip(rawCurveEv, rawEv).map { $0 / $1 }), median(zip(busCurveEv, busEv).map { $0 / $1 })))
 print("per round (bus/raw): RPC " + zip(busRTT, rawRTT).map { String(format: "%.2f", $0 / $1) }.joined(separator: " ")
       + ";  events " + zip(busEv, rawEv).map { String(format: "%.2f", $0 / $1) }.joined(separator: " "))

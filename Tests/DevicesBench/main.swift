@@ -217,6 +217,8 @@ func percentile(_ xs: [Int64], _ p: Double) -> Int64 {
 func benchBus() async throws -> Double {
     let dir = "/tmp/exam-bench-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    // Plain: roster is an in-process stand-in here, and what is measured is
+    // devices' heartbeat path (bus-bench prints CurveZMQ's cost on its own).
     let mesh = MeshConfig.ipc(in: dir, services: ["roster", "devices"])
     let meshPath = dir + "/mesh.json"
     try mesh.write(to: meshPath)

@@ -91,6 +91,7 @@ let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gateway
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 var meshConfig = MeshConfig.ipc(in: dir, services: ["roster", "timing", "devices", "gateway"])
 meshConfig.services["gateway"]?.http = "127.0.0.1:0"
+meshConfig.curve = MeshConfig.Curve(keysDir: dir + "/keys")  // as deployed (issue 16)
 let meshPath = dir + "/mesh.json"
 try meshConfig.write(to: meshPath)
 let people = DemoRoster(count: candidates, seed: 7)
@@ -108,7 +109,8 @@ guard let ready = launcher.readyLine("gateway"),
       let http = ready.split(separator: " ").first(where: { $0.hasPrefix("http=") })?.dropFirst(5),
       let port = Int(http.split(separator: ":").last ?? "") else { fatalError("gateway said no http address") }
 let gatewayPID = launcher.pid("gateway")!
-let mesh = MeshClient(mesh: meshConfig, caller: "gateway-bench")
+// The bench's own calls stand in for the gateway's (it asserts the gateway's service actor), so it uses the gateway's key.
+let mesh = MeshClient(mesh: meshConfig, caller: "gateway-bench", member: "gateway")
 let ops = CallPrincipal(id: "ops", role: .ops)
 _ = try await mesh.call("roster", RosterAPI.import, ImportRequest(csv: people.csv(), fileName: "bench.csv"), timeout: .seconds(120), as: ops)
 print("gateway-bench: \(candidates) candidates, gateway http=\(http) pid \(gatewayPID), open-file limit \(fileLimit), temp \(dir)")

@@ -76,7 +76,8 @@ func probe(_ tools: MeshClient, _ people: DemoRoster, until stop: @escaping @Sen
 
 let dir = "/tmp/exam-roster-bench-\(UUID().uuidString.prefix(8))"
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-let mesh = MeshConfig.ipc(in: dir, services: ["roster"])
+var mesh = MeshConfig.ipc(in: dir, services: ["roster"])
+mesh.curve = MeshConfig.Curve(keysDir: dir + "/keys", tools: ["roster-bench": ["staff", "candidate"]])  // as deployed (issue 16)
 let meshPath = dir + "/mesh.json"
 try mesh.write(to: meshPath)
 let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: dir, meshPath: meshPath)

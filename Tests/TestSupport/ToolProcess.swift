@@ -9,6 +9,8 @@ public final class ToolProcess: Sendable {
     let process: Process
     let exited = Latch()
 
+    private static let everyProcess = Mutex<[Process]>([])
+
     public init(_ executable: String, _ arguments: [String]) throws {
         let exe = (executablesFolder as NSString).appendingPathComponent(executable)
         let (lines, continuation) = AsyncStream<String>.makeStream()
@@ -43,6 +45,8 @@ public final class ToolProcess: Sendable {
         let done = exited
         process.terminationHandler = { _ in done.open() }
         try process.run()
+        // Never released while Foundation may still be in its handlers (see MeshLauncher.retired).
+        Self.everyProcess.withLock { $0.append(process) }
     }
 
     /// Runs a tool to its end and returns its output (stdout) and status.
