@@ -143,6 +143,22 @@ enum DevicesShell {
                                    heartbeats: state.heartbeats)
         }
 
+        // Which phone this is (recordings, issue 14): the key proves it.
+        service.serve(DevicesAPI.verifyDevice) { req, info, state, _ in
+            guard info.principal.role == .service else {
+                throw RPCError.permissionDenied("VerifyDevice is for services; \(info.principal.id.isEmpty ? "an anonymous caller" : info.principal.id) may not")
+            }
+            let deviceID = try required(req.deviceId, "device_id")
+            guard state.keys.verify(req.deviceKey, deviceID: deviceID) else {
+                throw RPCError.unauthenticated("device \(deviceID): wrong device key (use the key RegisterDevice returned)")
+            }
+            guard let d = state.core.devices[deviceID] else { throw RPCError.notFound("device \(deviceID) is not registered") }
+            if let other = d.replacedBy {
+                throw RPCError.permissionDenied("device \(deviceID) was replaced by \(other) as \(d.registration.examNumber)'s phone")
+            }
+            return VerifiedDevice(deviceId: deviceID, examNumber: d.registration.examNumber, role: DevicesWire.role(d.registration.role))
+        }
+
         // Who takes part (roster) and when the formal interview runs (timing).
         service.follow("roster", prefixes: ["roster.candidate."]) { event, state, tx in
             let c = try event.decode(CandidateEvent.self)

@@ -52,6 +52,14 @@ public enum ChecklistItemKind: Int32, ProtoEnum {
     public static let protoName = "exam.v1.ChecklistItemKind"
 }
 
+public enum CompletenessStatus: Int32, ProtoEnum {
+    case unspecified = 0
+    case pending = 1
+    case complete = 2
+    case incomplete = 3
+    public static let protoName = "exam.v1.CompletenessStatus"
+}
+
 public enum DecisionEffect: Int32, ProtoEnum {
     case none = 0
     case qualificationCancelled = 1
@@ -78,6 +86,14 @@ public enum ExportFormat: Int32, ProtoEnum {
     case csv = 0
     case json = 1
     public static let protoName = "exam.v1.ExportFormat"
+}
+
+public enum GapKind: Int32, ProtoEnum {
+    case unspecified = 0
+    case start = 1
+    case middle = 2
+    case end = 3
+    public static let protoName = "exam.v1.GapKind"
 }
 
 public enum Ground9Kind: Int32, ProtoEnum {
@@ -189,6 +205,98 @@ public struct AccountEvent: ProtoMessage {
     }
 }
 
+public struct AppendChunkRequest: ProtoMessage {
+    public static let protoName = "exam.v1.AppendChunkRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var phone: PhoneCredentials?
+    public var recordingId: String
+    public var index: UInt32
+    public var offset: UInt64
+    public var mediaStartMs: Int64
+    public var mediaEndMs: Int64
+    public var byteCount: UInt32
+    public var sha256: String
+    public var data: Data
+    public var final: Bool
+
+    public init(
+        phone: PhoneCredentials? = nil,
+        recordingId: String = "",
+        index: UInt32 = 0,
+        offset: UInt64 = 0,
+        mediaStartMs: Int64 = 0,
+        mediaEndMs: Int64 = 0,
+        byteCount: UInt32 = 0,
+        sha256: String = "",
+        data: Data = Data(),
+        final: Bool = false
+    ) {
+        self.phone = phone
+        self.recordingId = recordingId
+        self.index = index
+        self.offset = offset
+        self.mediaStartMs = mediaStartMs
+        self.mediaEndMs = mediaEndMs
+        self.byteCount = byteCount
+        self.sha256 = sha256
+        self.data = data
+        self.final = final
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.phone = try r.message(0, PhoneCredentials.self)
+        self.recordingId = try r.string(1)
+        self.index = r.uint32(2)
+        self.offset = r.uint64(3)
+        self.mediaStartMs = r.int64(4)
+        self.mediaEndMs = r.int64(5)
+        self.byteCount = r.uint32(6)
+        self.sha256 = try r.string(7)
+        self.data = r.bytes(8)
+        self.final = r.bool(9)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.phone)
+        try w.string(1, self.recordingId)
+        w.uint32(2, self.index)
+        w.uint64(3, self.offset)
+        w.int64(4, self.mediaStartMs)
+        w.int64(5, self.mediaEndMs)
+        w.uint32(6, self.byteCount)
+        try w.string(7, self.sha256)
+        w.bytes(8, self.data)
+        w.bool(9, self.final)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.phone = try c.decodeIfPresent(PhoneCredentials.self, forKey: .phone)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.index = try c.decodeIfPresent(UInt32.self, forKey: .index) ?? 0
+        self.offset = try c.decodeIfPresent(UInt64.self, forKey: .offset) ?? 0
+        self.mediaStartMs = try c.decodeIfPresent(Int64.self, forKey: .mediaStartMs) ?? 0
+        self.mediaEndMs = try c.decodeIfPresent(Int64.self, forKey: .mediaEndMs) ?? 0
+        self.byteCount = try c.decodeIfPresent(UInt32.self, forKey: .byteCount) ?? 0
+        self.sha256 = try c.decodeIfPresent(String.self, forKey: .sha256) ?? ""
+        self.data = try c.decodeIfPresent(Data.self, forKey: .data) ?? Data()
+        self.final = try c.decodeIfPresent(Bool.self, forKey: .final) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case phone = "phone"
+        case recordingId = "recording_id"
+        case index = "index"
+        case offset = "offset"
+        case mediaStartMs = "media_start_ms"
+        case mediaEndMs = "media_end_ms"
+        case byteCount = "byte_count"
+        case sha256 = "sha256"
+        case data = "data"
+        case final = "final"
+    }
+}
+
 public struct BackupReply: ProtoMessage {
     public static let protoName = "exam.v1.BackupReply"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -258,6 +366,49 @@ public struct BackupRequest: ProtoMessage {
 
     enum CodingKeys: String, CodingKey {
         case path = "path"
+    }
+}
+
+public struct BlobProblem: ProtoMessage {
+    public static let protoName = "exam.v1.BlobProblem"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var sha256: String
+    public var problem: String
+    public var recordingIds: [String]
+
+    public init(
+        sha256: String = "",
+        problem: String = "",
+        recordingIds: [String] = []
+    ) {
+        self.sha256 = sha256
+        self.problem = problem
+        self.recordingIds = recordingIds
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.sha256 = try r.string(0)
+        self.problem = try r.string(1)
+        self.recordingIds = try r.strings(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.sha256)
+        try w.string(1, self.problem)
+        try w.strings(2, self.recordingIds)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.sha256 = try c.decodeIfPresent(String.self, forKey: .sha256) ?? ""
+        self.problem = try c.decodeIfPresent(String.self, forKey: .problem) ?? ""
+        self.recordingIds = try c.decodeIfPresent([String].self, forKey: .recordingIds) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sha256 = "sha256"
+        case problem = "problem"
+        case recordingIds = "recording_ids"
     }
 }
 
@@ -1142,6 +1293,206 @@ public struct ChecklistResult: ProtoMessage {
     }
 }
 
+public struct ChunkInfo: ProtoMessage {
+    public static let protoName = "exam.v1.ChunkInfo"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var index: UInt32
+    public var offset: UInt64
+    public var byteCount: UInt32
+    public var sha256: String
+    public var mediaStartMs: Int64
+    public var mediaEndMs: Int64
+    public var storedAtMs: Int64
+
+    public init(
+        index: UInt32 = 0,
+        offset: UInt64 = 0,
+        byteCount: UInt32 = 0,
+        sha256: String = "",
+        mediaStartMs: Int64 = 0,
+        mediaEndMs: Int64 = 0,
+        storedAtMs: Int64 = 0
+    ) {
+        self.index = index
+        self.offset = offset
+        self.byteCount = byteCount
+        self.sha256 = sha256
+        self.mediaStartMs = mediaStartMs
+        self.mediaEndMs = mediaEndMs
+        self.storedAtMs = storedAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.index = r.uint32(0)
+        self.offset = r.uint64(1)
+        self.byteCount = r.uint32(2)
+        self.sha256 = try r.string(3)
+        self.mediaStartMs = r.int64(4)
+        self.mediaEndMs = r.int64(5)
+        self.storedAtMs = r.int64(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.index)
+        w.uint64(1, self.offset)
+        w.uint32(2, self.byteCount)
+        try w.string(3, self.sha256)
+        w.int64(4, self.mediaStartMs)
+        w.int64(5, self.mediaEndMs)
+        w.int64(6, self.storedAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.index = try c.decodeIfPresent(UInt32.self, forKey: .index) ?? 0
+        self.offset = try c.decodeIfPresent(UInt64.self, forKey: .offset) ?? 0
+        self.byteCount = try c.decodeIfPresent(UInt32.self, forKey: .byteCount) ?? 0
+        self.sha256 = try c.decodeIfPresent(String.self, forKey: .sha256) ?? ""
+        self.mediaStartMs = try c.decodeIfPresent(Int64.self, forKey: .mediaStartMs) ?? 0
+        self.mediaEndMs = try c.decodeIfPresent(Int64.self, forKey: .mediaEndMs) ?? 0
+        self.storedAtMs = try c.decodeIfPresent(Int64.self, forKey: .storedAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index = "index"
+        case offset = "offset"
+        case byteCount = "byte_count"
+        case sha256 = "sha256"
+        case mediaStartMs = "media_start_ms"
+        case mediaEndMs = "media_end_ms"
+        case storedAtMs = "stored_at_ms"
+    }
+}
+
+public struct CompletenessEvent: ProtoMessage {
+    public static let protoName = "exam.v1.CompletenessEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var completeness: InterviewCompleteness?
+    public var examNumber: String
+    public var sitting: SittingKind
+
+    public init(
+        completeness: InterviewCompleteness? = nil,
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified
+    ) {
+        self.completeness = completeness
+        self.examNumber = examNumber
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.completeness = try r.message(0, InterviewCompleteness.self)
+        self.examNumber = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.completeness)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.completeness = try c.decodeIfPresent(InterviewCompleteness.self, forKey: .completeness)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case completeness = "completeness"
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+    }
+}
+
+public struct CompletenessReport: ProtoMessage {
+    public static let protoName = "exam.v1.CompletenessReport"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var interviews: [InterviewCompleteness]
+    public var complete: UInt32
+    public var incomplete: UInt32
+    public var pending: UInt32
+
+    public init(
+        interviews: [InterviewCompleteness] = [],
+        complete: UInt32 = 0,
+        incomplete: UInt32 = 0,
+        pending: UInt32 = 0
+    ) {
+        self.interviews = interviews
+        self.complete = complete
+        self.incomplete = incomplete
+        self.pending = pending
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.interviews = try r.messages(0, InterviewCompleteness.self)
+        self.complete = r.uint32(1)
+        self.incomplete = r.uint32(2)
+        self.pending = r.uint32(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.interviews)
+        w.uint32(1, self.complete)
+        w.uint32(2, self.incomplete)
+        w.uint32(3, self.pending)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.interviews = try c.decodeIfPresent([InterviewCompleteness].self, forKey: .interviews) ?? []
+        self.complete = try c.decodeIfPresent(UInt32.self, forKey: .complete) ?? 0
+        self.incomplete = try c.decodeIfPresent(UInt32.self, forKey: .incomplete) ?? 0
+        self.pending = try c.decodeIfPresent(UInt32.self, forKey: .pending) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case interviews = "interviews"
+        case complete = "complete"
+        case incomplete = "incomplete"
+        case pending = "pending"
+    }
+}
+
+public struct CompletenessRequest: ProtoMessage {
+    public static let protoName = "exam.v1.CompletenessRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var sitting: SittingKind
+    public var onlyIncomplete: Bool
+
+    public init(
+        sitting: SittingKind = .unspecified,
+        onlyIncomplete: Bool = false
+    ) {
+        self.sitting = sitting
+        self.onlyIncomplete = onlyIncomplete
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.sitting = try r.enumeration(0, SittingKind.self)
+        self.onlyIncomplete = r.bool(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.sitting)
+        w.bool(1, self.onlyIncomplete)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.onlyIncomplete = try c.decodeIfPresent(Bool.self, forKey: .onlyIncomplete) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sitting = "sitting"
+        case onlyIncomplete = "only_incomplete"
+    }
+}
+
 public struct CorrectRequest: ProtoMessage {
     public static let protoName = "exam.v1.CorrectRequest"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -1234,6 +1585,56 @@ public struct CountsRequest: ProtoMessage {
     public init() {}
     public init(protoReader r: ProtoReader) throws {}
     public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct CreateUploadRequest: ProtoMessage {
+    public static let protoName = "exam.v1.CreateUploadRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var phone: PhoneCredentials?
+    public var sitting: SittingKind
+    public var role: DeviceRole
+    public var mimeType: String
+
+    public init(
+        phone: PhoneCredentials? = nil,
+        sitting: SittingKind = .unspecified,
+        role: DeviceRole = .unspecified,
+        mimeType: String = ""
+    ) {
+        self.phone = phone
+        self.sitting = sitting
+        self.role = role
+        self.mimeType = mimeType
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.phone = try r.message(0, PhoneCredentials.self)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.role = try r.enumeration(2, DeviceRole.self)
+        self.mimeType = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.phone)
+        w.enumeration(1, self.sitting)
+        w.enumeration(2, self.role)
+        try w.string(3, self.mimeType)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.phone = try c.decodeIfPresent(PhoneCredentials.self, forKey: .phone)
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.mimeType = try c.decodeIfPresent(String.self, forKey: .mimeType) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case phone = "phone"
+        case sitting = "sitting"
+        case role = "role"
+        case mimeType = "mime_type"
+    }
 }
 
 public struct DecideRequest: ProtoMessage {
@@ -2190,6 +2591,85 @@ public struct ExportLogRequest: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
+public struct ExportRecordingsReply: ProtoMessage {
+    public static let protoName = "exam.v1.ExportRecordingsReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var files: [ExportedFile]
+    public var manifestPath: String
+
+    public init(
+        files: [ExportedFile] = [],
+        manifestPath: String = ""
+    ) {
+        self.files = files
+        self.manifestPath = manifestPath
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.files = try r.messages(0, ExportedFile.self)
+        self.manifestPath = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.files)
+        try w.string(1, self.manifestPath)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.files = try c.decodeIfPresent([ExportedFile].self, forKey: .files) ?? []
+        self.manifestPath = try c.decodeIfPresent(String.self, forKey: .manifestPath) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case files = "files"
+        case manifestPath = "manifest_path"
+    }
+}
+
+public struct ExportRecordingsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ExportRecordingsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var folder: String
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        folder: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.folder = folder
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.folder = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+        try w.string(2, self.folder)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.folder = try c.decodeIfPresent(String.self, forKey: .folder) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case folder = "folder"
+    }
+}
+
 public struct ExportReply: ProtoMessage {
     public static let protoName = "exam.v1.ExportReply"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -2266,6 +2746,56 @@ public struct ExportRequest: ProtoMessage {
     enum CodingKeys: String, CodingKey {
         case list = "list"
         case format = "format"
+    }
+}
+
+public struct ExportedFile: ProtoMessage {
+    public static let protoName = "exam.v1.ExportedFile"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var path: String
+    public var role: DeviceRole
+    public var bytes: UInt64
+    public var sha256: String
+
+    public init(
+        path: String = "",
+        role: DeviceRole = .unspecified,
+        bytes: UInt64 = 0,
+        sha256: String = ""
+    ) {
+        self.path = path
+        self.role = role
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.path = try r.string(0)
+        self.role = try r.enumeration(1, DeviceRole.self)
+        self.bytes = r.uint64(2)
+        self.sha256 = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.path)
+        w.enumeration(1, self.role)
+        w.uint64(2, self.bytes)
+        try w.string(3, self.sha256)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.bytes = try c.decodeIfPresent(UInt64.self, forKey: .bytes) ?? 0
+        self.sha256 = try c.decodeIfPresent(String.self, forKey: .sha256) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path = "path"
+        case role = "role"
+        case bytes = "bytes"
+        case sha256 = "sha256"
     }
 }
 
@@ -3499,6 +4029,91 @@ public struct InfoRequest: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
+public struct InterviewCompleteness: ProtoMessage {
+    public static let protoName = "exam.v1.InterviewCompleteness"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var interviewStartedAtMs: Int64
+    public var interviewEndedAtMs: Int64
+    public var status: CompletenessStatus
+    public var problems: [RecordingProblem]
+    public var checkedAtMs: Int64
+    public var evidence: String
+
+    public init(
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        interviewStartedAtMs: Int64 = 0,
+        interviewEndedAtMs: Int64 = 0,
+        status: CompletenessStatus = .unspecified,
+        problems: [RecordingProblem] = [],
+        checkedAtMs: Int64 = 0,
+        evidence: String = ""
+    ) {
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.interviewStartedAtMs = interviewStartedAtMs
+        self.interviewEndedAtMs = interviewEndedAtMs
+        self.status = status
+        self.problems = problems
+        self.checkedAtMs = checkedAtMs
+        self.evidence = evidence
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.roomId = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.interviewStartedAtMs = r.int64(3)
+        self.interviewEndedAtMs = r.int64(4)
+        self.status = try r.enumeration(5, CompletenessStatus.self)
+        self.problems = try r.messages(6, RecordingProblem.self)
+        self.checkedAtMs = r.int64(7)
+        self.evidence = try r.string(8)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        try w.string(1, self.roomId)
+        w.enumeration(2, self.sitting)
+        w.int64(3, self.interviewStartedAtMs)
+        w.int64(4, self.interviewEndedAtMs)
+        w.enumeration(5, self.status)
+        try w.messages(6, self.problems)
+        w.int64(7, self.checkedAtMs)
+        try w.string(8, self.evidence)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.interviewStartedAtMs = try c.decodeIfPresent(Int64.self, forKey: .interviewStartedAtMs) ?? 0
+        self.interviewEndedAtMs = try c.decodeIfPresent(Int64.self, forKey: .interviewEndedAtMs) ?? 0
+        self.status = try c.decodeIfPresent(CompletenessStatus.self, forKey: .status) ?? .unspecified
+        self.problems = try c.decodeIfPresent([RecordingProblem].self, forKey: .problems) ?? []
+        self.checkedAtMs = try c.decodeIfPresent(Int64.self, forKey: .checkedAtMs) ?? 0
+        self.evidence = try c.decodeIfPresent(String.self, forKey: .evidence) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case interviewStartedAtMs = "interview_started_at_ms"
+        case interviewEndedAtMs = "interview_ended_at_ms"
+        case status = "status"
+        case problems = "problems"
+        case checkedAtMs = "checked_at_ms"
+        case evidence = "evidence"
+    }
+}
+
 public struct InterviewEvent: ProtoMessage {
     public static let protoName = "exam.v1.InterviewEvent"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -3708,6 +4323,92 @@ public struct InterviewInfo: ProtoMessage {
         case questionRevealed = "question_revealed"
         case endReason = "end_reason"
         case recordingSaved = "recording_saved"
+    }
+}
+
+public struct InterviewRecordings: ProtoMessage {
+    public static let protoName = "exam.v1.InterviewRecordings"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var recordings: [RecordingView]
+    public var completeness: InterviewCompleteness?
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        recordings: [RecordingView] = [],
+        completeness: InterviewCompleteness? = nil
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.recordings = recordings
+        self.completeness = completeness
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+        self.recordings = try r.messages(2, RecordingView.self)
+        self.completeness = try r.message(3, InterviewCompleteness.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+        try w.messages(2, self.recordings)
+        try w.message(3, self.completeness)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.recordings = try c.decodeIfPresent([RecordingView].self, forKey: .recordings) ?? []
+        self.completeness = try c.decodeIfPresent(InterviewCompleteness.self, forKey: .completeness)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case recordings = "recordings"
+        case completeness = "completeness"
+    }
+}
+
+public struct InterviewRecordingsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.InterviewRecordingsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
     }
 }
 
@@ -4239,6 +4940,49 @@ public struct PanelScore: ProtoMessage {
         case examinerId = "examiner_id"
         case score = "score"
         case submittedAtMs = "submitted_at_ms"
+    }
+}
+
+public struct PhoneCredentials: ProtoMessage {
+    public static let protoName = "exam.v1.PhoneCredentials"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var token: String
+    public var deviceId: String
+    public var deviceKey: String
+
+    public init(
+        token: String = "",
+        deviceId: String = "",
+        deviceKey: String = ""
+    ) {
+        self.token = token
+        self.deviceId = deviceId
+        self.deviceKey = deviceKey
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.token = try r.string(0)
+        self.deviceId = try r.string(1)
+        self.deviceKey = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.token)
+        try w.string(1, self.deviceId)
+        try w.string(2, self.deviceKey)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.deviceKey = try c.decodeIfPresent(String.self, forKey: .deviceKey) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token = "token"
+        case deviceId = "device_id"
+        case deviceKey = "device_key"
     }
 }
 
@@ -5134,6 +5878,524 @@ public struct RankingView: ProtoMessage {
         case places = "places"
         case ranked = "ranked"
         case unranked = "unranked"
+    }
+}
+
+public struct ReadEvent: ProtoMessage {
+    public static let protoName = "exam.v1.ReadEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var recordingId: String
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var reader: String
+    public var what: String
+    public var offset: UInt64
+    public var length: UInt64
+    public var atMs: Int64
+
+    public init(
+        recordingId: String = "",
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        reader: String = "",
+        what: String = "",
+        offset: UInt64 = 0,
+        length: UInt64 = 0,
+        atMs: Int64 = 0
+    ) {
+        self.recordingId = recordingId
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.reader = reader
+        self.what = what
+        self.offset = offset
+        self.length = length
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.recordingId = try r.string(0)
+        self.examNumber = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.reader = try r.string(3)
+        self.what = try r.string(4)
+        self.offset = r.uint64(5)
+        self.length = r.uint64(6)
+        self.atMs = r.int64(7)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.recordingId)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.sitting)
+        try w.string(3, self.reader)
+        try w.string(4, self.what)
+        w.uint64(5, self.offset)
+        w.uint64(6, self.length)
+        w.int64(7, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.reader = try c.decodeIfPresent(String.self, forKey: .reader) ?? ""
+        self.what = try c.decodeIfPresent(String.self, forKey: .what) ?? ""
+        self.offset = try c.decodeIfPresent(UInt64.self, forKey: .offset) ?? 0
+        self.length = try c.decodeIfPresent(UInt64.self, forKey: .length) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recordingId = "recording_id"
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case reader = "reader"
+        case what = "what"
+        case offset = "offset"
+        case length = "length"
+        case atMs = "at_ms"
+    }
+}
+
+public struct ReadRangeReply: ProtoMessage {
+    public static let protoName = "exam.v1.ReadRangeReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var recordingId: String
+    public var offset: UInt64
+    public var data: Data
+    public var totalBytes: UInt64
+    public var mimeType: String
+    public var finished: Bool
+
+    public init(
+        recordingId: String = "",
+        offset: UInt64 = 0,
+        data: Data = Data(),
+        totalBytes: UInt64 = 0,
+        mimeType: String = "",
+        finished: Bool = false
+    ) {
+        self.recordingId = recordingId
+        self.offset = offset
+        self.data = data
+        self.totalBytes = totalBytes
+        self.mimeType = mimeType
+        self.finished = finished
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.recordingId = try r.string(0)
+        self.offset = r.uint64(1)
+        self.data = r.bytes(2)
+        self.totalBytes = r.uint64(3)
+        self.mimeType = try r.string(4)
+        self.finished = r.bool(5)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.recordingId)
+        w.uint64(1, self.offset)
+        w.bytes(2, self.data)
+        w.uint64(3, self.totalBytes)
+        try w.string(4, self.mimeType)
+        w.bool(5, self.finished)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.offset = try c.decodeIfPresent(UInt64.self, forKey: .offset) ?? 0
+        self.data = try c.decodeIfPresent(Data.self, forKey: .data) ?? Data()
+        self.totalBytes = try c.decodeIfPresent(UInt64.self, forKey: .totalBytes) ?? 0
+        self.mimeType = try c.decodeIfPresent(String.self, forKey: .mimeType) ?? ""
+        self.finished = try c.decodeIfPresent(Bool.self, forKey: .finished) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recordingId = "recording_id"
+        case offset = "offset"
+        case data = "data"
+        case totalBytes = "total_bytes"
+        case mimeType = "mime_type"
+        case finished = "finished"
+    }
+}
+
+public struct ReadRangeRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ReadRangeRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var recordingId: String
+    public var offset: UInt64
+    public var length: UInt32
+
+    public init(
+        recordingId: String = "",
+        offset: UInt64 = 0,
+        length: UInt32 = 0
+    ) {
+        self.recordingId = recordingId
+        self.offset = offset
+        self.length = length
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.recordingId = try r.string(0)
+        self.offset = r.uint64(1)
+        self.length = r.uint32(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.recordingId)
+        w.uint64(1, self.offset)
+        w.uint32(2, self.length)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.offset = try c.decodeIfPresent(UInt64.self, forKey: .offset) ?? 0
+        self.length = try c.decodeIfPresent(UInt32.self, forKey: .length) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recordingId = "recording_id"
+        case offset = "offset"
+        case length = "length"
+    }
+}
+
+public struct RecordingEvent: ProtoMessage {
+    public static let protoName = "exam.v1.RecordingEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var recordingId: String
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var role: DeviceRole
+    public var deviceId: String
+    public var chunks: UInt32
+    public var bytes: UInt64
+    public var atMs: Int64
+
+    public init(
+        recordingId: String = "",
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        role: DeviceRole = .unspecified,
+        deviceId: String = "",
+        chunks: UInt32 = 0,
+        bytes: UInt64 = 0,
+        atMs: Int64 = 0
+    ) {
+        self.recordingId = recordingId
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.role = role
+        self.deviceId = deviceId
+        self.chunks = chunks
+        self.bytes = bytes
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.recordingId = try r.string(0)
+        self.examNumber = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.role = try r.enumeration(3, DeviceRole.self)
+        self.deviceId = try r.string(4)
+        self.chunks = r.uint32(5)
+        self.bytes = r.uint64(6)
+        self.atMs = r.int64(7)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.recordingId)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.role)
+        try w.string(4, self.deviceId)
+        w.uint32(5, self.chunks)
+        w.uint64(6, self.bytes)
+        w.int64(7, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.chunks = try c.decodeIfPresent(UInt32.self, forKey: .chunks) ?? 0
+        self.bytes = try c.decodeIfPresent(UInt64.self, forKey: .bytes) ?? 0
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recordingId = "recording_id"
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case role = "role"
+        case deviceId = "device_id"
+        case chunks = "chunks"
+        case bytes = "bytes"
+        case atMs = "at_ms"
+    }
+}
+
+public struct RecordingGap: ProtoMessage {
+    public static let protoName = "exam.v1.RecordingGap"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var kind: GapKind
+    public var fromMs: Int64
+    public var toMs: Int64
+    public var lengthMs: Int64
+    public var duringSignalLoss: Bool
+    public var outageLostAtMs: Int64
+    public var outageRestoredAtMs: Int64
+
+    public init(
+        kind: GapKind = .unspecified,
+        fromMs: Int64 = 0,
+        toMs: Int64 = 0,
+        lengthMs: Int64 = 0,
+        duringSignalLoss: Bool = false,
+        outageLostAtMs: Int64 = 0,
+        outageRestoredAtMs: Int64 = 0
+    ) {
+        self.kind = kind
+        self.fromMs = fromMs
+        self.toMs = toMs
+        self.lengthMs = lengthMs
+        self.duringSignalLoss = duringSignalLoss
+        self.outageLostAtMs = outageLostAtMs
+        self.outageRestoredAtMs = outageRestoredAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.kind = try r.enumeration(0, GapKind.self)
+        self.fromMs = r.int64(1)
+        self.toMs = r.int64(2)
+        self.lengthMs = r.int64(3)
+        self.duringSignalLoss = r.bool(4)
+        self.outageLostAtMs = r.int64(5)
+        self.outageRestoredAtMs = r.int64(6)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.kind)
+        w.int64(1, self.fromMs)
+        w.int64(2, self.toMs)
+        w.int64(3, self.lengthMs)
+        w.bool(4, self.duringSignalLoss)
+        w.int64(5, self.outageLostAtMs)
+        w.int64(6, self.outageRestoredAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.kind = try c.decodeIfPresent(GapKind.self, forKey: .kind) ?? .unspecified
+        self.fromMs = try c.decodeIfPresent(Int64.self, forKey: .fromMs) ?? 0
+        self.toMs = try c.decodeIfPresent(Int64.self, forKey: .toMs) ?? 0
+        self.lengthMs = try c.decodeIfPresent(Int64.self, forKey: .lengthMs) ?? 0
+        self.duringSignalLoss = try c.decodeIfPresent(Bool.self, forKey: .duringSignalLoss) ?? false
+        self.outageLostAtMs = try c.decodeIfPresent(Int64.self, forKey: .outageLostAtMs) ?? 0
+        self.outageRestoredAtMs = try c.decodeIfPresent(Int64.self, forKey: .outageRestoredAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind = "kind"
+        case fromMs = "from_ms"
+        case toMs = "to_ms"
+        case lengthMs = "length_ms"
+        case duringSignalLoss = "during_signal_loss"
+        case outageLostAtMs = "outage_lost_at_ms"
+        case outageRestoredAtMs = "outage_restored_at_ms"
+    }
+}
+
+public struct RecordingProblem: ProtoMessage {
+    public static let protoName = "exam.v1.RecordingProblem"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var role: DeviceRole
+    public var recordingId: String
+    public var kind: String
+    public var text: String
+    public var gap: RecordingGap?
+
+    public init(
+        role: DeviceRole = .unspecified,
+        recordingId: String = "",
+        kind: String = "",
+        text: String = "",
+        gap: RecordingGap? = nil
+    ) {
+        self.role = role
+        self.recordingId = recordingId
+        self.kind = kind
+        self.text = text
+        self.gap = gap
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.role = try r.enumeration(0, DeviceRole.self)
+        self.recordingId = try r.string(1)
+        self.kind = try r.string(2)
+        self.text = try r.string(3)
+        self.gap = try r.message(4, RecordingGap.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.enumeration(0, self.role)
+        try w.string(1, self.recordingId)
+        try w.string(2, self.kind)
+        try w.string(3, self.text)
+        try w.message(4, self.gap)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.kind = try c.decodeIfPresent(String.self, forKey: .kind) ?? ""
+        self.text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        self.gap = try c.decodeIfPresent(RecordingGap.self, forKey: .gap)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case role = "role"
+        case recordingId = "recording_id"
+        case kind = "kind"
+        case text = "text"
+        case gap = "gap"
+    }
+}
+
+public struct RecordingView: ProtoMessage {
+    public static let protoName = "exam.v1.RecordingView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var recordingId: String
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var role: DeviceRole
+    public var deviceId: String
+    public var mimeType: String
+    public var chunks: UInt32
+    public var bytes: UInt64
+    public var mediaStartMs: Int64
+    public var mediaEndMs: Int64
+    public var finished: Bool
+    public var closed: Bool
+    public var createdAtMs: Int64
+    public var chunkList: [ChunkInfo]
+    public var sha256: String
+
+    public init(
+        recordingId: String = "",
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        role: DeviceRole = .unspecified,
+        deviceId: String = "",
+        mimeType: String = "",
+        chunks: UInt32 = 0,
+        bytes: UInt64 = 0,
+        mediaStartMs: Int64 = 0,
+        mediaEndMs: Int64 = 0,
+        finished: Bool = false,
+        closed: Bool = false,
+        createdAtMs: Int64 = 0,
+        chunkList: [ChunkInfo] = [],
+        sha256: String = ""
+    ) {
+        self.recordingId = recordingId
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.role = role
+        self.deviceId = deviceId
+        self.mimeType = mimeType
+        self.chunks = chunks
+        self.bytes = bytes
+        self.mediaStartMs = mediaStartMs
+        self.mediaEndMs = mediaEndMs
+        self.finished = finished
+        self.closed = closed
+        self.createdAtMs = createdAtMs
+        self.chunkList = chunkList
+        self.sha256 = sha256
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.recordingId = try r.string(0)
+        self.examNumber = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.role = try r.enumeration(3, DeviceRole.self)
+        self.deviceId = try r.string(4)
+        self.mimeType = try r.string(5)
+        self.chunks = r.uint32(6)
+        self.bytes = r.uint64(7)
+        self.mediaStartMs = r.int64(8)
+        self.mediaEndMs = r.int64(9)
+        self.finished = r.bool(10)
+        self.closed = r.bool(11)
+        self.createdAtMs = r.int64(12)
+        self.chunkList = try r.messages(13, ChunkInfo.self)
+        self.sha256 = try r.string(14)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.recordingId)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.role)
+        try w.string(4, self.deviceId)
+        try w.string(5, self.mimeType)
+        w.uint32(6, self.chunks)
+        w.uint64(7, self.bytes)
+        w.int64(8, self.mediaStartMs)
+        w.int64(9, self.mediaEndMs)
+        w.bool(10, self.finished)
+        w.bool(11, self.closed)
+        w.int64(12, self.createdAtMs)
+        try w.messages(13, self.chunkList)
+        try w.string(14, self.sha256)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.mimeType = try c.decodeIfPresent(String.self, forKey: .mimeType) ?? ""
+        self.chunks = try c.decodeIfPresent(UInt32.self, forKey: .chunks) ?? 0
+        self.bytes = try c.decodeIfPresent(UInt64.self, forKey: .bytes) ?? 0
+        self.mediaStartMs = try c.decodeIfPresent(Int64.self, forKey: .mediaStartMs) ?? 0
+        self.mediaEndMs = try c.decodeIfPresent(Int64.self, forKey: .mediaEndMs) ?? 0
+        self.finished = try c.decodeIfPresent(Bool.self, forKey: .finished) ?? false
+        self.closed = try c.decodeIfPresent(Bool.self, forKey: .closed) ?? false
+        self.createdAtMs = try c.decodeIfPresent(Int64.self, forKey: .createdAtMs) ?? 0
+        self.chunkList = try c.decodeIfPresent([ChunkInfo].self, forKey: .chunkList) ?? []
+        self.sha256 = try c.decodeIfPresent(String.self, forKey: .sha256) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recordingId = "recording_id"
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case role = "role"
+        case deviceId = "device_id"
+        case mimeType = "mime_type"
+        case chunks = "chunks"
+        case bytes = "bytes"
+        case mediaStartMs = "media_start_ms"
+        case mediaEndMs = "media_end_ms"
+        case finished = "finished"
+        case closed = "closed"
+        case createdAtMs = "created_at_ms"
+        case chunkList = "chunk_list"
+        case sha256 = "sha256"
     }
 }
 
@@ -6962,11 +8224,285 @@ public struct UploadIdPhotoRequest: ProtoMessage {
     }
 }
 
+public struct UploadRequest: ProtoMessage {
+    public static let protoName = "exam.v1.UploadRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var phone: PhoneCredentials?
+    public var recordingId: String
+
+    public init(
+        phone: PhoneCredentials? = nil,
+        recordingId: String = ""
+    ) {
+        self.phone = phone
+        self.recordingId = recordingId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.phone = try r.message(0, PhoneCredentials.self)
+        self.recordingId = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.phone)
+        try w.string(1, self.recordingId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.phone = try c.decodeIfPresent(PhoneCredentials.self, forKey: .phone)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case phone = "phone"
+        case recordingId = "recording_id"
+    }
+}
+
+public struct UploadState: ProtoMessage {
+    public static let protoName = "exam.v1.UploadState"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var recordingId: String
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var role: DeviceRole
+    public var nextIndex: UInt32
+    public var nextOffset: UInt64
+    public var finished: Bool
+    public var closed: Bool
+    public var duplicate: Bool
+    public var maxChunkBytes: UInt32
+    public var serverTimeMs: Int64
+    public var mimeType: String
+
+    public init(
+        recordingId: String = "",
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        role: DeviceRole = .unspecified,
+        nextIndex: UInt32 = 0,
+        nextOffset: UInt64 = 0,
+        finished: Bool = false,
+        closed: Bool = false,
+        duplicate: Bool = false,
+        maxChunkBytes: UInt32 = 0,
+        serverTimeMs: Int64 = 0,
+        mimeType: String = ""
+    ) {
+        self.recordingId = recordingId
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.role = role
+        self.nextIndex = nextIndex
+        self.nextOffset = nextOffset
+        self.finished = finished
+        self.closed = closed
+        self.duplicate = duplicate
+        self.maxChunkBytes = maxChunkBytes
+        self.serverTimeMs = serverTimeMs
+        self.mimeType = mimeType
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.recordingId = try r.string(0)
+        self.examNumber = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.role = try r.enumeration(3, DeviceRole.self)
+        self.nextIndex = r.uint32(4)
+        self.nextOffset = r.uint64(5)
+        self.finished = r.bool(6)
+        self.closed = r.bool(7)
+        self.duplicate = r.bool(8)
+        self.maxChunkBytes = r.uint32(9)
+        self.serverTimeMs = r.int64(10)
+        self.mimeType = try r.string(11)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.recordingId)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.role)
+        w.uint32(4, self.nextIndex)
+        w.uint64(5, self.nextOffset)
+        w.bool(6, self.finished)
+        w.bool(7, self.closed)
+        w.bool(8, self.duplicate)
+        w.uint32(9, self.maxChunkBytes)
+        w.int64(10, self.serverTimeMs)
+        try w.string(11, self.mimeType)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.recordingId = try c.decodeIfPresent(String.self, forKey: .recordingId) ?? ""
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+        self.nextIndex = try c.decodeIfPresent(UInt32.self, forKey: .nextIndex) ?? 0
+        self.nextOffset = try c.decodeIfPresent(UInt64.self, forKey: .nextOffset) ?? 0
+        self.finished = try c.decodeIfPresent(Bool.self, forKey: .finished) ?? false
+        self.closed = try c.decodeIfPresent(Bool.self, forKey: .closed) ?? false
+        self.duplicate = try c.decodeIfPresent(Bool.self, forKey: .duplicate) ?? false
+        self.maxChunkBytes = try c.decodeIfPresent(UInt32.self, forKey: .maxChunkBytes) ?? 0
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+        self.mimeType = try c.decodeIfPresent(String.self, forKey: .mimeType) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recordingId = "recording_id"
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case role = "role"
+        case nextIndex = "next_index"
+        case nextOffset = "next_offset"
+        case finished = "finished"
+        case closed = "closed"
+        case duplicate = "duplicate"
+        case maxChunkBytes = "max_chunk_bytes"
+        case serverTimeMs = "server_time_ms"
+        case mimeType = "mime_type"
+    }
+}
+
+public struct VerifiedDevice: ProtoMessage {
+    public static let protoName = "exam.v1.VerifiedDevice"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceId: String
+    public var examNumber: String
+    public var role: DeviceRole
+
+    public init(
+        deviceId: String = "",
+        examNumber: String = "",
+        role: DeviceRole = .unspecified
+    ) {
+        self.deviceId = deviceId
+        self.examNumber = examNumber
+        self.role = role
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceId = try r.string(0)
+        self.examNumber = try r.string(1)
+        self.role = try r.enumeration(2, DeviceRole.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceId)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.role)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.role = try c.decodeIfPresent(DeviceRole.self, forKey: .role) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceId = "device_id"
+        case examNumber = "exam_number"
+        case role = "role"
+    }
+}
+
+public struct VerifyBlobsReply: ProtoMessage {
+    public static let protoName = "exam.v1.VerifyBlobsReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var blobsChecked: UInt32
+    public var bytesChecked: UInt64
+    public var problems: [BlobProblem]
+
+    public init(
+        blobsChecked: UInt32 = 0,
+        bytesChecked: UInt64 = 0,
+        problems: [BlobProblem] = []
+    ) {
+        self.blobsChecked = blobsChecked
+        self.bytesChecked = bytesChecked
+        self.problems = problems
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.blobsChecked = r.uint32(0)
+        self.bytesChecked = r.uint64(1)
+        self.problems = try r.messages(2, BlobProblem.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.blobsChecked)
+        w.uint64(1, self.bytesChecked)
+        try w.messages(2, self.problems)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.blobsChecked = try c.decodeIfPresent(UInt32.self, forKey: .blobsChecked) ?? 0
+        self.bytesChecked = try c.decodeIfPresent(UInt64.self, forKey: .bytesChecked) ?? 0
+        self.problems = try c.decodeIfPresent([BlobProblem].self, forKey: .problems) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case blobsChecked = "blobs_checked"
+        case bytesChecked = "bytes_checked"
+        case problems = "problems"
+    }
+}
+
+public struct VerifyBlobsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.VerifyBlobsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public init() {}
+    public init(protoReader r: ProtoReader) throws {}
+    public func protoWrite(to w: inout ProtoWriter) throws {}
+}
+
+public struct VerifyDeviceRequest: ProtoMessage {
+    public static let protoName = "exam.v1.VerifyDeviceRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var deviceId: String
+    public var deviceKey: String
+
+    public init(
+        deviceId: String = "",
+        deviceKey: String = ""
+    ) {
+        self.deviceId = deviceId
+        self.deviceKey = deviceKey
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.deviceId = try r.string(0)
+        self.deviceKey = try r.string(1)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.deviceId)
+        try w.string(1, self.deviceKey)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.deviceId = try c.decodeIfPresent(String.self, forKey: .deviceId) ?? ""
+        self.deviceKey = try c.decodeIfPresent(String.self, forKey: .deviceKey) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceId = "device_id"
+        case deviceKey = "device_key"
+    }
+}
+
 /// Every message mirror of protos/ by its full protobuf name.
 public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.AccountEvent": AccountEvent.self,
+    "exam.v1.AppendChunkRequest": AppendChunkRequest.self,
     "exam.v1.BackupReply": BackupReply.self,
     "exam.v1.BackupRequest": BackupRequest.self,
+    "exam.v1.BlobProblem": BlobProblem.self,
     "exam.v1.CallHeader": CallHeader.self,
     "exam.v1.CandidateDevicesView": CandidateDevicesView.self,
     "exam.v1.CandidateEvent": CandidateEvent.self,
@@ -6980,9 +8516,14 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.CandidateView": CandidateView.self,
     "exam.v1.ChangePasswordRequest": ChangePasswordRequest.self,
     "exam.v1.ChecklistResult": ChecklistResult.self,
+    "exam.v1.ChunkInfo": ChunkInfo.self,
+    "exam.v1.CompletenessEvent": CompletenessEvent.self,
+    "exam.v1.CompletenessReport": CompletenessReport.self,
+    "exam.v1.CompletenessRequest": CompletenessRequest.self,
     "exam.v1.CorrectRequest": CorrectRequest.self,
     "exam.v1.Counter": Counter.self,
     "exam.v1.CountsRequest": CountsRequest.self,
+    "exam.v1.CreateUploadRequest": CreateUploadRequest.self,
     "exam.v1.DecideRequest": DecideRequest.self,
     "exam.v1.DecisionEvent": DecisionEvent.self,
     "exam.v1.DecisionView": DecisionView.self,
@@ -6999,8 +8540,11 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.ExamPlanInfo": ExamPlanInfo.self,
     "exam.v1.ExportLogReply": ExportLogReply.self,
     "exam.v1.ExportLogRequest": ExportLogRequest.self,
+    "exam.v1.ExportRecordingsReply": ExportRecordingsReply.self,
+    "exam.v1.ExportRecordingsRequest": ExportRecordingsRequest.self,
     "exam.v1.ExportReply": ExportReply.self,
     "exam.v1.ExportRequest": ExportRequest.self,
+    "exam.v1.ExportedFile": ExportedFile.self,
     "exam.v1.FaceComparisonRequest": FaceComparisonRequest.self,
     "exam.v1.FitnessEvent": FitnessEvent.self,
     "exam.v1.FitnessView": FitnessView.self,
@@ -7027,8 +8571,11 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.IncidentView": IncidentView.self,
     "exam.v1.InfoReply": InfoReply.self,
     "exam.v1.InfoRequest": InfoRequest.self,
+    "exam.v1.InterviewCompleteness": InterviewCompleteness.self,
     "exam.v1.InterviewEvent": InterviewEvent.self,
     "exam.v1.InterviewInfo": InterviewInfo.self,
+    "exam.v1.InterviewRecordings": InterviewRecordings.self,
+    "exam.v1.InterviewRecordingsRequest": InterviewRecordingsRequest.self,
     "exam.v1.InterviewRequest": InterviewRequest.self,
     "exam.v1.LeaveRequest": LeaveRequest.self,
     "exam.v1.ListCandidatesRequest": ListCandidatesRequest.self,
@@ -7042,6 +8589,7 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.Outage": Outage.self,
     "exam.v1.OutagesView": OutagesView.self,
     "exam.v1.PanelScore": PanelScore.self,
+    "exam.v1.PhoneCredentials": PhoneCredentials.self,
     "exam.v1.PhotoCheck": PhotoCheck.self,
     "exam.v1.PhotoReply": PhotoReply.self,
     "exam.v1.PingReply": PingReply.self,
@@ -7062,6 +8610,13 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.RankedCandidate": RankedCandidate.self,
     "exam.v1.RankingRequest": RankingRequest.self,
     "exam.v1.RankingView": RankingView.self,
+    "exam.v1.ReadEvent": ReadEvent.self,
+    "exam.v1.ReadRangeReply": ReadRangeReply.self,
+    "exam.v1.ReadRangeRequest": ReadRangeRequest.self,
+    "exam.v1.RecordingEvent": RecordingEvent.self,
+    "exam.v1.RecordingGap": RecordingGap.self,
+    "exam.v1.RecordingProblem": RecordingProblem.self,
+    "exam.v1.RecordingView": RecordingView.self,
     "exam.v1.RegisterReply": RegisterReply.self,
     "exam.v1.RegisterRequest": RegisterRequest.self,
     "exam.v1.ReplayReply": ReplayReply.self,
@@ -7102,6 +8657,12 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.SubmitSheetRequest": SubmitSheetRequest.self,
     "exam.v1.TokenRequest": TokenRequest.self,
     "exam.v1.UploadIdPhotoRequest": UploadIdPhotoRequest.self,
+    "exam.v1.UploadRequest": UploadRequest.self,
+    "exam.v1.UploadState": UploadState.self,
+    "exam.v1.VerifiedDevice": VerifiedDevice.self,
+    "exam.v1.VerifyBlobsReply": VerifyBlobsReply.self,
+    "exam.v1.VerifyBlobsRequest": VerifyBlobsRequest.self,
+    "exam.v1.VerifyDeviceRequest": VerifyDeviceRequest.self,
 ]
 
 /// Methods of `exam.v1.BusProbe`.
@@ -7126,7 +8687,8 @@ public enum DevicesAPI {
     public static let getCandidateDevices = RPCMethod<DevicesCandidateRef, CandidateDevicesView>("exam.v1.Devices/GetCandidateDevices")
     public static let listOutages = RPCMethod<DevicesCandidateRef, OutagesView>("exam.v1.Devices/ListOutages")
     public static let fleetCounts = RPCMethod<FleetCountsRequest, FleetCountsView>("exam.v1.Devices/FleetCounts")
-    public static let allMethods: [String] = ["exam.v1.Devices/RegisterDevice", "exam.v1.Devices/Heartbeat", "exam.v1.Devices/HeartbeatBatch", "exam.v1.Devices/Fitness", "exam.v1.Devices/GetCandidateDevices", "exam.v1.Devices/ListOutages", "exam.v1.Devices/FleetCounts"]
+    public static let verifyDevice = RPCMethod<VerifyDeviceRequest, VerifiedDevice>("exam.v1.Devices/VerifyDevice")
+    public static let allMethods: [String] = ["exam.v1.Devices/RegisterDevice", "exam.v1.Devices/Heartbeat", "exam.v1.Devices/HeartbeatBatch", "exam.v1.Devices/Fitness", "exam.v1.Devices/GetCandidateDevices", "exam.v1.Devices/ListOutages", "exam.v1.Devices/FleetCounts", "exam.v1.Devices/VerifyDevice"]
 }
 
 /// Methods of `exam.v1.Discipline`.
@@ -7160,6 +8722,20 @@ public enum NodeAPI {
     public static let replay = RPCMethod<ReplayRequest, ReplayReply>("exam.v1.Node/Replay")
     public static let backup = RPCMethod<BackupRequest, BackupReply>("exam.v1.Node/Backup")
     public static let allMethods: [String] = ["exam.v1.Node/Ping", "exam.v1.Node/Info", "exam.v1.Node/Stats", "exam.v1.Node/Replay", "exam.v1.Node/Backup"]
+}
+
+/// Methods of `exam.v1.Recordings`.
+public enum RecordingsAPI {
+    public static let serviceName = "exam.v1.Recordings"
+    public static let createUpload = RPCMethod<CreateUploadRequest, UploadState>("exam.v1.Recordings/CreateUpload")
+    public static let appendChunk = RPCMethod<AppendChunkRequest, UploadState>("exam.v1.Recordings/AppendChunk")
+    public static let getUpload = RPCMethod<UploadRequest, UploadState>("exam.v1.Recordings/GetUpload")
+    public static let listRecordings = RPCMethod<InterviewRecordingsRequest, InterviewRecordings>("exam.v1.Recordings/ListRecordings")
+    public static let readRange = RPCMethod<ReadRangeRequest, ReadRangeReply>("exam.v1.Recordings/ReadRange")
+    public static let export = RPCMethod<ExportRecordingsRequest, ExportRecordingsReply>("exam.v1.Recordings/Export")
+    public static let completeness = RPCMethod<CompletenessRequest, CompletenessReport>("exam.v1.Recordings/Completeness")
+    public static let verify = RPCMethod<VerifyBlobsRequest, VerifyBlobsReply>("exam.v1.Recordings/Verify")
+    public static let allMethods: [String] = ["exam.v1.Recordings/CreateUpload", "exam.v1.Recordings/AppendChunk", "exam.v1.Recordings/GetUpload", "exam.v1.Recordings/ListRecordings", "exam.v1.Recordings/ReadRange", "exam.v1.Recordings/Export", "exam.v1.Recordings/Completeness", "exam.v1.Recordings/Verify"]
 }
 
 /// Methods of `exam.v1.Roster`.

@@ -8,6 +8,7 @@
 #include "exam/v1/node.pb-c.h"
 #include "exam/v1/plan.pb-c.h"
 #include "exam/v1/probe.pb-c.h"
+#include "exam/v1/recordings.pb-c.h"
 #include "exam/v1/roster.pb-c.h"
 #include "exam/v1/scoring.pb-c.h"
 #include "exam/v1/timing.pb-c.h"

@@ -682,6 +682,96 @@ void   exam__v1__outages_view__free_unpacked
   assert(message->base.descriptor == &exam__v1__outages_view__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   exam__v1__verify_device_request__init
+                     (Exam__V1__VerifyDeviceRequest         *message)
+{
+  static const Exam__V1__VerifyDeviceRequest init_value = EXAM__V1__VERIFY_DEVICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t exam__v1__verify_device_request__get_packed_size
+                     (const Exam__V1__VerifyDeviceRequest *message)
+{
+  assert(message->base.descriptor == &exam__v1__verify_device_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t exam__v1__verify_device_request__pack
+                     (const Exam__V1__VerifyDeviceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &exam__v1__verify_device_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t exam__v1__verify_device_request__pack_to_buffer
+                     (const Exam__V1__VerifyDeviceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &exam__v1__verify_device_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Exam__V1__VerifyDeviceRequest *
+       exam__v1__verify_device_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Exam__V1__VerifyDeviceRequest *)
+     protobuf_c_message_unpack (&exam__v1__verify_device_request__descriptor,
+                                allocator, len, data);
+}
+void   exam__v1__verify_device_request__free_unpacked
+                     (Exam__V1__VerifyDeviceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &exam__v1__verify_device_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   exam__v1__verified_device__init
+                     (Exam__V1__VerifiedDevice         *message)
+{
+  static const Exam__V1__VerifiedDevice init_value = EXAM__V1__VERIFIED_DEVICE__INIT;
+  *message = init_value;
+}
+size_t exam__v1__verified_device__get_packed_size
+                     (const Exam__V1__VerifiedDevice *message)
+{
+  assert(message->base.descriptor == &exam__v1__verified_device__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t exam__v1__verified_device__pack
+                     (const Exam__V1__VerifiedDevice *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &exam__v1__verified_device__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t exam__v1__verified_device__pack_to_buffer
+                     (const Exam__V1__VerifiedDevice *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &exam__v1__verified_device__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Exam__V1__VerifiedDevice *
+       exam__v1__verified_device__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Exam__V1__VerifiedDevice *)
+     protobuf_c_message_unpack (&exam__v1__verified_device__descriptor,
+                                allocator, len, data);
+}
+void   exam__v1__verified_device__free_unpacked
+                     (Exam__V1__VerifiedDevice *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &exam__v1__verified_device__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   exam__v1__fleet_counts_request__init
                      (Exam__V1__FleetCountsRequest         *message)
 {
@@ -2126,6 +2216,121 @@ const ProtobufCMessageDescriptor exam__v1__outages_view__descriptor =
   (ProtobufCMessageInit) exam__v1__outages_view__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor exam__v1__verify_device_request__field_descriptors[2] =
+{
+  {
+    "device_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__VerifyDeviceRequest, device_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "device_key",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__VerifyDeviceRequest, device_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned exam__v1__verify_device_request__field_indices_by_name[] = {
+  0,   /* field[0] = device_id */
+  1,   /* field[1] = device_key */
+};
+static const ProtobufCIntRange exam__v1__verify_device_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor exam__v1__verify_device_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "exam.v1.VerifyDeviceRequest",
+  "VerifyDeviceRequest",
+  "Exam__V1__VerifyDeviceRequest",
+  "exam.v1",
+  sizeof(Exam__V1__VerifyDeviceRequest),
+  2,
+  exam__v1__verify_device_request__field_descriptors,
+  exam__v1__verify_device_request__field_indices_by_name,
+  1,  exam__v1__verify_device_request__number_ranges,
+  (ProtobufCMessageInit) exam__v1__verify_device_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor exam__v1__verified_device__field_descriptors[3] =
+{
+  {
+    "device_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__VerifiedDevice, device_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "exam_number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__VerifiedDevice, exam_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__VerifiedDevice, role),
+    &exam__v1__device_role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned exam__v1__verified_device__field_indices_by_name[] = {
+  0,   /* field[0] = device_id */
+  1,   /* field[1] = exam_number */
+  2,   /* field[2] = role */
+};
+static const ProtobufCIntRange exam__v1__verified_device__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor exam__v1__verified_device__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "exam.v1.VerifiedDevice",
+  "VerifiedDevice",
+  "Exam__V1__VerifiedDevice",
+  "exam.v1",
+  sizeof(Exam__V1__VerifiedDevice),
+  3,
+  exam__v1__verified_device__field_descriptors,
+  exam__v1__verified_device__field_indices_by_name,
+  1,  exam__v1__verified_device__number_ranges,
+  (ProtobufCMessageInit) exam__v1__verified_device__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 #define exam__v1__fleet_counts_request__field_descriptors NULL
 #define exam__v1__fleet_counts_request__field_indices_by_name NULL
 #define exam__v1__fleet_counts_request__number_ranges NULL
@@ -2948,7 +3153,7 @@ const ProtobufCEnumDescriptor exam__v1__ground9_kind__descriptor =
   exam__v1__ground9_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor exam__v1__devices__method_descriptors[7] =
+static const ProtobufCMethodDescriptor exam__v1__devices__method_descriptors[8] =
 {
   { "RegisterDevice", &exam__v1__register_request__descriptor, &exam__v1__register_reply__descriptor },
   { "Heartbeat", &exam__v1__heartbeat_request__descriptor, &exam__v1__heartbeat_reply__descriptor },
@@ -2957,6 +3162,7 @@ static const ProtobufCMethodDescriptor exam__v1__devices__method_descriptors[7] 
   { "GetCandidateDevices", &exam__v1__devices_candidate_ref__descriptor, &exam__v1__candidate_devices_view__descriptor },
   { "ListOutages", &exam__v1__devices_candidate_ref__descriptor, &exam__v1__outages_view__descriptor },
   { "FleetCounts", &exam__v1__fleet_counts_request__descriptor, &exam__v1__fleet_counts_view__descriptor },
+  { "VerifyDevice", &exam__v1__verify_device_request__descriptor, &exam__v1__verified_device__descriptor },
 };
 const unsigned exam__v1__devices__method_indices_by_name[] = {
   3,        /* Fitness */
@@ -2965,7 +3171,8 @@ const unsigned exam__v1__devices__method_indices_by_name[] = {
   1,        /* Heartbeat */
   2,        /* HeartbeatBatch */
   5,        /* ListOutages */
-  0         /* RegisterDevice */
+  0,        /* RegisterDevice */
+  7         /* VerifyDevice */
 };
 const ProtobufCServiceDescriptor exam__v1__devices__descriptor =
 {
@@ -2974,7 +3181,7 @@ const ProtobufCServiceDescriptor exam__v1__devices__descriptor =
   "Devices",
   "Exam__V1__Devices",
   "exam.v1",
-  7,
+  8,
   exam__v1__devices__method_descriptors,
   exam__v1__devices__method_indices_by_name
 };
@@ -3033,6 +3240,14 @@ void exam__v1__devices__fleet_counts(ProtobufCService *service,
 {
   assert(service->descriptor == &exam__v1__devices__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void exam__v1__devices__verify_device(ProtobufCService *service,
+                                      const Exam__V1__VerifyDeviceRequest *input,
+                                      Exam__V1__VerifiedDevice_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &exam__v1__devices__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__devices__init (Exam__V1__Devices_Service *service,
                               Exam__V1__Devices_ServiceDestroy destroy)

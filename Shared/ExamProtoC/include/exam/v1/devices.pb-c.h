@@ -32,6 +32,8 @@ typedef struct Exam__V1__CandidateDevicesView Exam__V1__CandidateDevicesView;
 typedef struct Exam__V1__FitnessView Exam__V1__FitnessView;
 typedef struct Exam__V1__Outage Exam__V1__Outage;
 typedef struct Exam__V1__OutagesView Exam__V1__OutagesView;
+typedef struct Exam__V1__VerifyDeviceRequest Exam__V1__VerifyDeviceRequest;
+typedef struct Exam__V1__VerifiedDevice Exam__V1__VerifiedDevice;
 typedef struct Exam__V1__FleetCountsRequest Exam__V1__FleetCountsRequest;
 typedef struct Exam__V1__FleetCountsView Exam__V1__FleetCountsView;
 typedef struct Exam__V1__DeviceEvent Exam__V1__DeviceEvent;
@@ -337,6 +339,32 @@ struct  Exam__V1__OutagesView
 #define EXAM__V1__OUTAGES_VIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__outages_view__descriptor) \
     , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Exam__V1__VerifyDeviceRequest
+{
+  ProtobufCMessage base;
+  char *device_id;
+  char *device_key;
+};
+#define EXAM__V1__VERIFY_DEVICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&exam__v1__verify_device_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A phone proven by its key: the candidate it belongs to and its role.
+ */
+struct  Exam__V1__VerifiedDevice
+{
+  ProtobufCMessage base;
+  char *device_id;
+  char *exam_number;
+  Exam__V1__DeviceRole role;
+};
+#define EXAM__V1__VERIFIED_DEVICE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&exam__v1__verified_device__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EXAM__V1__DEVICE_ROLE__DEVICE_ROLE_UNSPECIFIED }
 
 
 struct  Exam__V1__FleetCountsRequest
@@ -745,6 +773,44 @@ Exam__V1__OutagesView *
 void   exam__v1__outages_view__free_unpacked
                      (Exam__V1__OutagesView *message,
                       ProtobufCAllocator *allocator);
+/* Exam__V1__VerifyDeviceRequest methods */
+void   exam__v1__verify_device_request__init
+                     (Exam__V1__VerifyDeviceRequest         *message);
+size_t exam__v1__verify_device_request__get_packed_size
+                     (const Exam__V1__VerifyDeviceRequest   *message);
+size_t exam__v1__verify_device_request__pack
+                     (const Exam__V1__VerifyDeviceRequest   *message,
+                      uint8_t             *out);
+size_t exam__v1__verify_device_request__pack_to_buffer
+                     (const Exam__V1__VerifyDeviceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Exam__V1__VerifyDeviceRequest *
+       exam__v1__verify_device_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   exam__v1__verify_device_request__free_unpacked
+                     (Exam__V1__VerifyDeviceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Exam__V1__VerifiedDevice methods */
+void   exam__v1__verified_device__init
+                     (Exam__V1__VerifiedDevice         *message);
+size_t exam__v1__verified_device__get_packed_size
+                     (const Exam__V1__VerifiedDevice   *message);
+size_t exam__v1__verified_device__pack
+                     (const Exam__V1__VerifiedDevice   *message,
+                      uint8_t             *out);
+size_t exam__v1__verified_device__pack_to_buffer
+                     (const Exam__V1__VerifiedDevice   *message,
+                      ProtobufCBuffer     *buffer);
+Exam__V1__VerifiedDevice *
+       exam__v1__verified_device__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   exam__v1__verified_device__free_unpacked
+                     (Exam__V1__VerifiedDevice *message,
+                      ProtobufCAllocator *allocator);
 /* Exam__V1__FleetCountsRequest methods */
 void   exam__v1__fleet_counts_request__init
                      (Exam__V1__FleetCountsRequest         *message);
@@ -925,6 +991,12 @@ typedef void (*Exam__V1__Outage_Closure)
 typedef void (*Exam__V1__OutagesView_Closure)
                  (const Exam__V1__OutagesView *message,
                   void *closure_data);
+typedef void (*Exam__V1__VerifyDeviceRequest_Closure)
+                 (const Exam__V1__VerifyDeviceRequest *message,
+                  void *closure_data);
+typedef void (*Exam__V1__VerifiedDevice_Closure)
+                 (const Exam__V1__VerifiedDevice *message,
+                  void *closure_data);
 typedef void (*Exam__V1__FleetCountsRequest_Closure)
                  (const Exam__V1__FleetCountsRequest *message,
                   void *closure_data);
@@ -981,6 +1053,10 @@ struct Exam__V1__Devices_Service
                        const Exam__V1__FleetCountsRequest *input,
                        Exam__V1__FleetCountsView_Closure closure,
                        void *closure_data);
+  void (*verify_device)(Exam__V1__Devices_Service *service,
+                        const Exam__V1__VerifyDeviceRequest *input,
+                        Exam__V1__VerifiedDevice_Closure closure,
+                        void *closure_data);
 };
 typedef void (*Exam__V1__Devices_ServiceDestroy)(Exam__V1__Devices_Service *);
 void exam__v1__devices__init (Exam__V1__Devices_Service *service,
@@ -995,7 +1071,8 @@ void exam__v1__devices__init (Exam__V1__Devices_Service *service,
       function_prefix__ ## fitness,\
       function_prefix__ ## get_candidate_devices,\
       function_prefix__ ## list_outages,\
-      function_prefix__ ## fleet_counts  }
+      function_prefix__ ## fleet_counts,\
+      function_prefix__ ## verify_device  }
 void exam__v1__devices__register_device(ProtobufCService *service,
                                         const Exam__V1__RegisterRequest *input,
                                         Exam__V1__RegisterReply_Closure closure,
@@ -1024,6 +1101,10 @@ void exam__v1__devices__fleet_counts(ProtobufCService *service,
                                      const Exam__V1__FleetCountsRequest *input,
                                      Exam__V1__FleetCountsView_Closure closure,
                                      void *closure_data);
+void exam__v1__devices__verify_device(ProtobufCService *service,
+                                      const Exam__V1__VerifyDeviceRequest *input,
+                                      Exam__V1__VerifiedDevice_Closure closure,
+                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1047,6 +1128,8 @@ extern const ProtobufCMessageDescriptor exam__v1__candidate_devices_view__descri
 extern const ProtobufCMessageDescriptor exam__v1__fitness_view__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__outage__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__outages_view__descriptor;
+extern const ProtobufCMessageDescriptor exam__v1__verify_device_request__descriptor;
+extern const ProtobufCMessageDescriptor exam__v1__verified_device__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__fleet_counts_request__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__fleet_counts_view__descriptor;
 extern const ProtobufCMessageDescriptor exam__v1__device_event__descriptor;
