@@ -1,8 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// The interview mesh: five services (roster, timing, devices, discipline,
-// scoring) over ZeroMQ + protobuf-c, each with its own SQLite store.
+// The interview mesh: six services (roster, timing, devices, discipline,
+// scoring, recordings) over ZeroMQ + protobuf-c, each with its own SQLite store.
 // See README.md and ../shared/SPEC.md.
 
 let package = Package(
@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "bus-probe", targets: ["BusProbe"]),
         .executable(name: "examctl", targets: ["ExamCtl"]),
         .executable(name: "discipline", targets: ["Discipline"]),
+        .executable(name: "recordings", targets: ["Recordings"]),
         .executable(name: "timing", targets: ["Timing"]),
         .executable(name: "scoring", targets: ["Scoring"]),
         .executable(name: "roster", targets: ["Roster"]),
@@ -75,6 +76,9 @@ let package = Package(
         ], path: "Services/DevicesCore"),
         .target(name: "DisciplineCore", dependencies: ["ExamPlan"], path: "Services/DisciplineCore"),
         .target(name: "ScoringCore", dependencies: ["ExamPlan"], path: "Services/ScoringCore"),
+        .target(name: "RecordingsCore", dependencies: [
+            "ExamPlan", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Services/RecordingsCore"),
         // Salted slow password hashes and opaque tokens (roster's candidates, the gateway's staff).
         .target(name: "Passwords", dependencies: [
             "RosterCore",
@@ -117,6 +121,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Services/Roster"),
+
+        .executableTarget(name: "Recordings", dependencies: [
+            "RecordingsCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Services/Recordings"),
 
         .executableTarget(name: "Devices", dependencies: [
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
@@ -200,6 +210,7 @@ let package = Package(
         .testTarget(name: "DevicesCoreTests", dependencies: ["DevicesCore", "ExamPlan"], path: "Tests/DevicesCoreTests"),
         .testTarget(name: "DisciplineCoreTests", dependencies: ["DisciplineCore", "ExamPlan"], path: "Tests/DisciplineCoreTests"),
         .testTarget(name: "ScoringCoreTests", dependencies: ["ScoringCore", "ExamPlan"], path: "Tests/ScoringCoreTests"),
+        .testTarget(name: "RecordingsCoreTests", dependencies: ["RecordingsCore", "ExamPlan"], path: "Tests/RecordingsCoreTests"),
         .testTarget(name: "ProctorBoardTests", dependencies: ["ExamDay", "Bus", "ExamContracts"], path: "Tests/ProctorBoardTests"),
         .testTarget(name: "ExamPlanTests", dependencies: ["ExamPlan"], path: "Tests/ExamPlanTests"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "ExamContracts", "CZMQ"],
@@ -222,6 +233,7 @@ let package = Package(
         ], path: "Tests/GatewayTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan", "PhoneSim",
+            .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/IntegrationTests"),
     ]
 )

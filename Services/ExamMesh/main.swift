@@ -199,6 +199,7 @@ struct Demo: AsyncParsableCommand {
                 MeshLauncher.Spec(name: "devices", arguments: ["--config", devicesConfig]),
                 MeshLauncher.Spec(name: "discipline"),
                 MeshLauncher.Spec(name: "scoring"),
+                MeshLauncher.Spec(name: "recordings", arguments: ["--grace", "5", "--max-gap", "5"]),
             ] + (meshConfig.services[MeshConfig.gatewayName] == nil ? [] : [MeshLauncher.Spec(name: MeshConfig.gatewayName)]))
         } catch {
             say("exam-mesh demo: \(error)")

@@ -95,7 +95,7 @@ extension BigDay {
             .write(to: URL(fileURLWithPath: devicesConfig))
         let args: [String: [String]] = [
             "timing": ["--plan", planPath], "roster": ["--scrypt-n", String(scryptN)], "devices": ["--config", devicesConfig],
-            "discipline": [], "scoring": [], MeshConfig.gatewayName: [],
+            "discipline": [], "scoring": [], "recordings": ["--grace", "5"], MeshConfig.gatewayName: [],
         ]
         let members = MeshConfig.serviceNames + (gateway && mesh.mesh.services[MeshConfig.gatewayName] != nil ? [MeshConfig.gatewayName] : [])
         try await launcher.start(members.map { MeshLauncher.Spec(name: $0, arguments: args[$0] ?? []) })

@@ -68,7 +68,7 @@ public struct MeshConfig: Codable, Sendable, Equatable {
         self.curve = curve
     }
 
-    public static let serviceNames = ["roster", "timing", "devices", "discipline", "scoring"]
+    public static let serviceNames = ["roster", "timing", "devices", "discipline", "scoring", "recordings"]
     /// The edge (R60): a member of the mesh like the services, with an HTTP address.
     public static let gatewayName = "gateway"
 

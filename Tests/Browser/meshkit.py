@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ["roster", "timing", "devices", "discipline", "scoring", "gateway"]
+SERVICES = ["roster", "timing", "devices", "discipline", "scoring", "recordings", "gateway"]
 
 # Sitting kinds and roles as examctl's JSON writes protobuf enums (numbers).
 MOCK, FORMAL = 1, 2

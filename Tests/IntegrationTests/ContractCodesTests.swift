@@ -92,6 +92,7 @@ struct ContractCodesTests {
         Member(name: "devices", proto: "protos/exam/v1/devices.proto", folders: ["Services/DevicesCore", "Services/Devices"]),
         Member(name: "discipline", proto: "protos/exam/v1/discipline.proto", folders: ["Services/DisciplineCore", "Services/Discipline"]),
         Member(name: "scoring", proto: "protos/exam/v1/scoring.proto", folders: ["Services/ScoringCore", "Services/Scoring"]),
+        Member(name: "recordings", proto: "protos/exam/v1/recordings.proto", folders: ["Services/RecordingsCore", "Services/Recordings"]),
         // The gateway's bus side: exam.v1.Gateway is served from the staff
         // desk (its HTTP errors are the OpenAPI document's business).
         Member(name: "gateway", proto: "protos/exam/v1/gateway.proto", folders: ["Services/Gateway", "Services/GatewayApp"]),

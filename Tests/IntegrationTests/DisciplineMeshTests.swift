@@ -33,6 +33,9 @@ final class TestPhones: Sendable {
         }
     }
 
+    /// The key devices gave the phone `deviceID` ("" before it registered).
+    func key(_ deviceID: String) -> String { keys.withLock { $0[deviceID] ?? "" } }
+
     func silence(_ deviceIDs: [String]) { silent.withLock { $0.formUnion(deviceIDs) } }
 
     /// One heartbeat from every phone not silenced, every `every`.

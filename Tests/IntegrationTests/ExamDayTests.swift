@@ -27,7 +27,8 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
         .write(to: URL(fileURLWithPath: devicesConfig))
     let level = logLevel.map { ["--log-level", $0] } ?? []
     let args: [String: [String]] = ["timing": ["--plan", planPath] + level, "roster": ["--scrypt-n", "1024"] + level,
-                                    "devices": ["--config", devicesConfig] + level, "discipline": level, "scoring": level]
+                                    "devices": ["--config", devicesConfig] + level, "discipline": level, "scoring": level,
+                                    "recordings": ["--grace", "2"] + level]
     try await h.launcher.start(MeshConfig.serviceNames.map { MeshLauncher.Spec(name: $0, arguments: args[$0]!) })
     let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
     let restarts = Task<Void, Never> {}
