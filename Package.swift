@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "gateway-bench", targets: ["GatewayBench"]),
         .executable(name: "roster-bench", targets: ["RosterBench"]),
         .executable(name: "timing-bench", targets: ["TimingBench"]),
+        .executable(name: "recordings-bench", targets: ["RecordingsBench"]),
         // The fuzz targets' entry points (issue 16): Fuzz/Package.swift
         // links them with libFuzzer; FuzzCorpusTests replays the corpora.
         .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
@@ -194,6 +195,9 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ], path: "Tests/GatewayBench"),
+        .executableTarget(name: "RecordingsBench", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Tests/RecordingsBench"),
         .executableTarget(name: "RosterBench", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "DemoKit",
         ], path: "Tests/RosterBench"),
