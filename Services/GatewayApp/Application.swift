@@ -162,7 +162,68 @@ struct EdgeRoutes: Sendable {
             let s = try await session(req)
             return try json(try await edge.end(s, try sitting(ctx), try await decode(MainPhoneBody.self, req, ctx, what: "end")))
         }
+        // Recordings (issue 14, R36-R39): tus-like resumable upload.
+        api.post("sittings/:sitting/recording") { req, ctx in
+            let s = try await session(req)
+            let proof = try PhoneProof.from(req)
+            let body = try await decode(CreateRecordingBody.self, req, ctx, what: "recording")
+            let v = try await Self.tus { try await edge.createRecording(s, try sitting(ctx), proof, body) }
+            var r = try json(v, status: .created)
+            r.headers[.location] = "/api/v1/recordings/\(v.recordingId)"
+            Self.uploadHeaders(&r, v)
+            return r
+        }
+        // Where the server's copy ends: HEAD (tus, headers only) or GET (JSON too).
+        @Sendable func uploadState(_ req: Request, _ ctx: EdgeRequestContext, body: Bool) async throws -> Response {
+            let s = try await session(req)
+            let v = try await Self.tus {
+                try await edge.uploadState(s, recording: ctx.parameters.get("recordingId") ?? "", try PhoneProof.from(req))
+            }
+            var r = try body ? json(v) : Response(status: .ok)
+            Self.uploadHeaders(&r, v)
+            return r
+        }
+        api.head("recordings/:recordingId") { req, ctx in try await uploadState(req, ctx, body: false) }
+        api.get("recordings/:recordingId/upload") { req, ctx in try await uploadState(req, ctx, body: true) }
+        api.patch("recordings/:recordingId") { req, ctx in
+            // Too large is refused from its Content-Length before anything
+            // else (413, nothing reaches the mesh); a body without one is
+            // cut at the limit while it is read.
+            let limit = RecordingLimits.maxChunkBytes
+            if let cl = req.headers[.contentLength].flatMap(Int.init), cl > limit {
+                throw EdgeBodyTooLarge(message: "body: the chunk's \(cl) bytes are more than the \(limit) allowed; send it in slices of at most 1 MiB (R37)")
+            }
+            let s = try await session(req)
+            let proof = try PhoneProof.from(req)
+            let h = try ChunkHeaders.parse { name in req.headers[.init(name)!] }
+            let bytes = try await body(req, limit: limit, what: "the chunk (at most 1 MiB, R37)")
+            let v = try await Self.tus {
+                try await edge.appendChunk(s, recording: ctx.parameters.get("recordingId") ?? "", proof, h, bytes)
+            }
+            var r = Response(status: .noContent)
+            Self.uploadHeaders(&r, v)
+            return r
+        }
     }
+
+    /// tus's answer headers: where the upload stands.
+    static func uploadHeaders(_ r: inout Response, _ v: UploadView) {
+        r.headers[.init("Upload-Offset")!] = String(v.nextOffset)
+        r.headers[.init("Upload-Index")!] = String(v.nextIndex)
+        r.headers[.init("Upload-Finished")!] = v.finished || v.closed ? "true" : "false"
+        if v.duplicate { r.headers[.init("Upload-Duplicate")!] = "true" }
+    }
+
+    /// A chunk out of order is tus's 409 Conflict (the message names the
+    /// index and offset expected); every other code as the README's table.
+    static func tus<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as EdgeError where e.code == "OUT_OF_RANGE" {
+            throw EdgeErrorWithStatus(error: e, status: .conflict)
+        }
+    }
+
 
     func session(_ req: Request) async throws -> CandidateSession {
         let header = req.headers[.authorization] ?? ""
@@ -203,6 +264,12 @@ struct EdgeRoutes: Sendable {
         let b = try await body(req, limit: edge.settings.jsonBodyLimit, what: "the \(what) body")
         return try EdgeJSON.decode(type, from: Data(buffer: b), what: what)
     }
+}
+
+/// An edge error answered with another status than the table's (tus's 409).
+struct EdgeErrorWithStatus: Error {
+    var error: EdgeError
+    var status: HTTPResponse.Status
 }
 
 /// A body over its limit: 413, code RESOURCE_EXHAUSTED.
@@ -246,6 +313,11 @@ struct EdgeMiddleware: RouterMiddleware {
             struct Body: Encodable { var code: String; var message: String; var rows: [ImportRefused.BadRow] }
             response = (try? json(Body(code: "INVALID_ARGUMENT", message: e.message, rows: e.rows), status: .badRequest))
                 ?? errorResponse(.invalid(e.message))
+        } catch let e as EdgeErrorWithStatus {
+            response = errorResponse(e.error, status: e.status)
+        } catch let e as RangeRefused {
+            response = errorResponse(EdgeError("OUT_OF_RANGE", e.message), status: .rangeNotSatisfiable)
+            response.headers[.contentRange] = "bytes */\(e.total.map(String.init) ?? "*")"
         } catch let e as EdgeBodyTooLarge {
             response = errorResponse(EdgeError("RESOURCE_EXHAUSTED", e.message), status: .contentTooLarge)
         } catch let e as HTTPError {

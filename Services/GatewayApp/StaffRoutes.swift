@@ -128,6 +128,17 @@ struct StaffRoutes: Sendable {
             try json(try await desk.seal(try await staff(req, changing: true), room: room(ctx)))
         }
 
+        // Recordings (R38, R39): the chief of the candidate's room and ops.
+        api.get("candidates/:exam/recordings") { req, ctx in
+            let p = try await staff(req, changing: false)
+            return try json(try await desk.recordings(p, examNumber: ctx.parameters.get("exam") ?? "",
+                                                      sitting: req.uri.queryParameters.get("sitting").map { String($0) }))
+        }
+        api.get("recordings/:recordingId/video") { req, ctx in
+            let p = try await staff(req, changing: false)
+            return try await desk.playback(p, recording: ctx.parameters.get("recordingId") ?? "", range: req.headers[.range])
+        }
+
         // Examiners (R50)
         api.get("rooms/:room/scores") { req, ctx in
             try json(try await desk.myScores(try await staff(req, changing: false), room: room(ctx)))
