@@ -711,6 +711,7 @@
     closeSocket();
     clearTimeout(S.wsRetryTimer);
     clearInterval(S.tickTimer);
+    if (S.rec) stopRecording(S.rec);
     stopCamera();
     releaseWakeLock();
     show('conn-banner', false);
@@ -794,6 +795,7 @@
       });
     }
     sendStatusNow();
+    syncRecording(S.sit);
   }
 
   function stopCamera() {
@@ -1301,6 +1303,7 @@
     show('turn-next', !!st.yourTurnNext);
 
     renderInterview(st);
+    syncRecording(st);
 
     // R18: a phone that had entered and came back (drop, reload) re-enters
     // by itself once per connection while the countdown still runs; the
@@ -1432,6 +1435,237 @@
     } else {
       show('end-button', false);
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // 5. Recording (R36, R37; issue 14): this phone's camera and microphone,
+  // recorded with MediaRecorder (WebM) from the interview's start to its end
+  // in slices of a few seconds. Each slice is a chunk of the phone's
+  // recording, uploaded in order with its SHA-256 and its media times on
+  // the server's clock (tus-like: PATCH at the index and offset where the
+  // server's copy ends). Unsent slices wait in an outbox (memory) through a
+  // dropped connection; after one, the page asks where the server's copy
+  // ends and sends from there: nothing twice, nothing lost.
+  // ---------------------------------------------------------------------------
+
+  const REC_SLICE_MS = 2000;
+  const REC_MAX_CHUNK = 1048576;
+  const REC_TYPES = ['video/webm;codecs=vp8,opus', 'video/webm;codecs=vp8', 'video/webm'];
+
+  function recWanted(st) {
+    return !!(st && st.interview && st.interview.startedAtMs > 0 && !interviewOver(st));
+  }
+
+  /** Starts or stops the recorder as the interview's state says. */
+  function syncRecording(st) {
+    if (!S.dayActive || !st || !S.day) return;
+    const r = S.rec;
+    if (recWanted(st)) {
+      if (r && r.sitting === S.day.sitting && r.startedAtMs === st.interview.startedAtMs) return;
+      if (r) stopRecording(r);
+      if (S.stream) startRecording(st);
+    } else if (r && r.recorder && r.recorder.state !== 'inactive' && st.interview && interviewOver(st)) {
+      stopRecording(r);
+    }
+  }
+
+  function startRecording(st) {
+    const type = window.MediaRecorder && REC_TYPES.find((t) => MediaRecorder.isTypeSupported(t));
+    const rec = {
+      sitting: S.day.sitting, startedAtMs: st.interview.startedAtMs, type: type || '', id: null, base: null,
+      seq: 0, outbox: [], sentIndex: 0, sentOffset: 0, uploaded: 0, lastEnd: 0, recorder: null,
+      sending: false, resync: true, finished: false, error: '', retryTimer: 0, failures: 0,
+    };
+    S.rec = rec;
+    if (!type || !(window.crypto && crypto.subtle)) {
+      rec.error = '本机浏览器无法录像（不支持 MediaRecorder 或需通过 HTTPS 访问），请更换系统浏览器。';
+      renderRecording();
+      return;
+    }
+    let recorder;
+    try {
+      recorder = new MediaRecorder(S.stream, { mimeType: type, videoBitsPerSecond: 800000, audioBitsPerSecond: 48000 });
+    } catch (err) {
+      rec.error = '无法开始录像：' + ((err && err.message) || '未知错误');
+      renderRecording();
+      return;
+    }
+    rec.recorder = recorder;
+    rec.lastEnd = Math.round(serverNow());
+    recorder.addEventListener('dataavailable', (ev) => onSlice(rec, ev.data, recorder.state === 'inactive'));
+    recorder.addEventListener('error', (ev) => {
+      rec.error = '录像出错：' + ((ev.error && ev.error.message) || '未知错误');
+      renderRecording();
+    });
+    recorder.start(REC_SLICE_MS);
+    renderRecording();
+    pumpRecording(rec);
+  }
+
+  function stopRecording(rec) {
+    if (rec.recorder && rec.recorder.state !== 'inactive') {
+      try { rec.recorder.stop(); } catch (_) { /* already stopped */ }
+    }
+    renderRecording();
+  }
+
+  /** One slice from MediaRecorder: into the outbox (split at 1 MiB). */
+  function onSlice(rec, blob, last) {
+    const end = Math.max(rec.lastEnd, Math.round(serverNow()));
+    const size = blob ? blob.size : 0;
+    if (size === 0) {
+      // An empty last slice: the last one not yet sent ends the recording.
+      const tail = rec.outbox[rec.outbox.length - 1];
+      if (last && tail) tail.final = true;
+    } else {
+      const parts = Math.ceil(size / REC_MAX_CHUNK);
+      for (let i = 0; i < parts; i += 1) {
+        const start = rec.lastEnd + Math.round(((end - rec.lastEnd) * i) / parts);
+        const stop = rec.lastEnd + Math.round(((end - rec.lastEnd) * (i + 1)) / parts);
+        rec.outbox.push({ seq: rec.seq++, blob: blob.slice(i * REC_MAX_CHUNK, Math.min(size, (i + 1) * REC_MAX_CHUNK)),
+          start, end: stop, final: last && i === parts - 1, sha: '' });
+      }
+    }
+    rec.lastEnd = end;
+    renderRecording();
+    pumpRecording(rec);
+  }
+
+  function recHeaders() {
+    return {
+      Authorization: 'Bearer ' + S.token,
+      'X-Device-Id': persistentId(K.deviceId),
+      'X-Device-Key': store.get(K.deviceKey) || '',
+    };
+  }
+
+  async function recFail(res) {
+    const text = await res.text().catch(() => '');
+    const err = window.ExamWeb.errorFrom(res.status, text, res.headers.get('Retry-After'), () => `录像上传失败（HTTP ${res.status}）`);
+    if (res.status === 401) { err.handled = true; sessionExpired(); }
+    return err;
+  }
+
+  /** Create or resume (tus POST): where the server's copy ends. */
+  async function openRecording(rec) {
+    const res = await fetch(`${API}/sittings/${rec.sitting}/recording`, {
+      method: 'POST', cache: 'no-store',
+      headers: Object.assign(recHeaders(), { 'Content-Type': 'application/json', Accept: 'application/json' }),
+      body: JSON.stringify({ role: S.day.role, mimeType: rec.type }),
+    });
+    if (!res.ok) throw await recFail(res);
+    const v = await res.json();
+    rec.id = v.recordingId;
+    if (rec.base === null) rec.base = v.nextIndex; // a reloaded page carries on after what was stored
+    rec.sentIndex = v.nextIndex;
+    rec.sentOffset = v.nextOffset;
+    // Slices the server already has (their answer was lost in a drop) are not sent again.
+    while (rec.outbox.length && rec.base + rec.outbox[0].seq < rec.sentIndex) {
+      rec.outbox.shift();
+      rec.uploaded += 1;
+    }
+    if (v.finished || v.closed) {
+      rec.finished = !!v.finished;
+      if (!v.finished) rec.error = '录像已截止上传，未上传的片段无法再提交。';
+      rec.outbox = [];
+    }
+    rec.resync = false;
+  }
+
+  function hex(buf) {
+    return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  /** tus PATCH: the outbox's first slice at the index and offset the server expects. */
+  async function sendSlice(rec, item) {
+    const body = await item.blob.arrayBuffer();
+    if (!item.sha) item.sha = hex(await crypto.subtle.digest('SHA-256', body));
+    const res = await fetch(`${API}/recordings/${encodeURIComponent(rec.id)}`, {
+      method: 'PATCH', cache: 'no-store', body,
+      headers: Object.assign(recHeaders(), {
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Index': String(rec.base + item.seq),
+        'Upload-Offset': String(rec.sentOffset),
+        'Upload-Checksum': 'sha256 ' + item.sha,
+        'Media-Start': String(item.start),
+        'Media-End': String(item.end),
+        'Upload-Final': item.final ? 'true' : 'false',
+      }),
+    });
+    if (!res.ok) throw await recFail(res);
+    rec.sentIndex = Number(res.headers.get('Upload-Index'));
+    rec.sentOffset = Number(res.headers.get('Upload-Offset'));
+    rec.outbox.shift();
+    rec.uploaded += 1;
+    if (item.final) rec.finished = true;
+  }
+
+  /** Sends the outbox in order, one request at a time; after a failure,
+   * asks where the server's copy ends before sending again. */
+  async function pumpRecording(rec) {
+    if (rec.sending || rec.finished || !rec.type) return;
+    rec.sending = true;
+    clearTimeout(rec.retryTimer);
+    try {
+      while (S.rec === rec && !rec.finished && (rec.resync || rec.outbox.length)) {
+        if (rec.resync || !rec.id) { await openRecording(rec); continue; }
+        await sendSlice(rec, rec.outbox[0]);
+        rec.failures = 0;
+        if (rec.error && !rec.finished) rec.error = '';
+        renderRecording();
+      }
+    } catch (err) {
+      rec.resync = true;
+      rec.failures += 1;
+      // Refusals that another try cannot change (no interview, the other
+      // phone, closed) are shown; network trouble and the rest are retried.
+      const status = err && err.status;
+      if (status === 401) rec.error = '登录已失效，录像无法上传。';
+      else if (status === 403 || (status === 400 && err.code === 'FAILED_PRECONDITION')) rec.error = '录像上传被拒绝：' + (err.message || '');
+      if (S.rec === rec && status !== 401 && status !== 403) {
+        const delay = Math.min(5000, 500 * 2 ** Math.min(rec.failures, 4));
+        rec.retryTimer = setTimeout(() => pumpRecording(rec), delay);
+      }
+    } finally {
+      rec.sending = false;
+      renderRecording();
+    }
+  }
+
+  /** "录像中 ●", with what waits to be uploaded. */
+  function renderRecording() {
+    const rec = S.rec;
+    const box = $('rec-indicator');
+    if (!box) return;
+    if (!rec || !S.dayActive) { box.hidden = true; return; }
+    const pending = rec.outbox.length;
+    const recording = !!(rec.recorder && rec.recorder.state !== 'inactive');
+    let state;
+    let title;
+    let detail;
+    if (rec.error && !rec.finished) {
+      state = 'error';
+      title = recording ? '录像中（上传异常）' : '录像上传异常';
+      detail = rec.error + (pending ? ` 待上传 ${pending} 段。` : '');
+    } else if (rec.finished && !pending) {
+      state = 'done';
+      title = '录像已全部上传';
+      detail = `共 ${rec.uploaded} 段`;
+    } else if (recording) {
+      state = pending > 1 ? 'uploading' : 'recording';
+      title = '录像中';
+      detail = pending > 1 ? `网络较慢或中断，待上传 ${pending} 段，恢复后将自动续传` : `已上传 ${rec.uploaded} 段`;
+    } else {
+      state = 'uploading';
+      title = '录像已结束，正在上传';
+      detail = `待上传 ${pending} 段，请保持网络连接，不要关闭本页面`;
+    }
+    box.hidden = false;
+    box.dataset.state = state;
+    box.dataset.pending = String(pending);
+    box.dataset.uploaded = String(rec.uploaded);
+    setText('rec-title', title);
+    setText('rec-detail', detail);
   }
 
   async function doEnter(auto) {
@@ -1568,6 +1802,7 @@
       if (S.dayActive && !S.ws) { S.wsAttempt = 0; connectPipeline(); }
     });
     window.addEventListener('offline', () => { if (S.ws) S.ws.close(); });
+    window.addEventListener('online', () => { if (S.rec) pumpRecording(S.rec); });
   }
 
   async function boot() {

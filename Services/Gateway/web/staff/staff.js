@@ -1138,6 +1138,7 @@
         el('span', { text: p.id }), p.chief ? el('span', { cls: 'chief-mark', text: '主考' }) : null));
     }
     head.append(el('th', { cls: 'num', text: '面试成绩', attrs: { scope: 'col' } }));
+    head.append(el('th', { text: '录像', attrs: { scope: 'col' } }));
     const body = $('sheet-body');
     clear(body);
     for (const c of d.candidates || []) {
@@ -1155,9 +1156,40 @@
         else tr.append(el('td', { cls: 'num muted', text: '—', data: { examiner: p.id } }));
       }
       tr.append(el('td', { cls: 'num mono strong', text: c.interviewScore || '—' }));
+      const watch = el('button', { cls: 'btn btn-small', text: '录像', attrs: { type: 'button' }, data: { recordings: c.examNumber } });
+      watch.addEventListener('click', () => openRecordings(c.examNumber, c.name, watch));
+      tr.append(el('td', {}, watch));
       body.append(tr);
     }
     show('sheet-empty', (d.candidates || []).length === 0);
+  }
+
+  // The interview's two recordings (R38, R39): completeness and playback
+  // (the <video> asks the gateway with Range requests; each read is logged).
+  const REC_ROLE_TEXT = { main: '主机位 · 面试录像', secondary: '副机位 · 环境录像' };
+  const COMPLETENESS_TEXT = { pending: '待检查（面试进行中或刚结束）', complete: '完整', incomplete: '不完整' };
+
+  async function openRecordings(examNumber, name, button) {
+    const d = await act(button, 'sheet-anchor', () => api('GET', `${STAFF}/candidates/${encodeURIComponent(examNumber)}/recordings?sitting=formal`));
+    if (!d) return;
+    const card = $('recordings-card');
+    card.hidden = false;
+    card.dataset.exam = examNumber;
+    $('recordings-title').textContent = `面试录像：${examNumber} ${name || ''}`;
+    const problems = (d.problems || []).map((p) => p.text).join('；');
+    $('recordings-status').textContent = `完整性：${COMPLETENESS_TEXT[d.completeness] || d.completeness}${problems ? '。' + problems : ''}`;
+    const box = $('recordings-videos');
+    clear(box);
+    for (const r of d.recordings || []) {
+      const v = el('video', { attrs: { controls: '', preload: 'metadata', src: r.url }, data: { recording: r.recordingId } });
+      const mb = (Number(r.bytes) / 1048576).toFixed(1);
+      const secs = r.mediaEndMs > r.mediaStartMs ? Math.round((r.mediaEndMs - r.mediaStartMs) / 1000) : 0;
+      box.append(el('figure', {}, v, el('figcaption', {
+        text: `${REC_ROLE_TEXT[r.role] || r.role}：${r.chunks} 段，${mb} MB，约 ${secs} 秒${r.finished ? '' : '（未完成）'}`,
+      })));
+    }
+    if (!(d.recordings || []).length) box.append(el('p', { cls: 'empty', text: '没有录像。' }));
+    card.scrollIntoView({ block: 'nearest' });
   }
 
   async function onSeal() {
@@ -1368,6 +1400,7 @@
     $('chief-room').addEventListener('change', () => loadChief());
     $('incident-status').addEventListener('change', () => loadChief());
     $('seal-button').addEventListener('click', onSeal);
+    $('recordings-close').addEventListener('click', () => { clear($('recordings-videos')); $('recordings-card').hidden = true; });
     $('import-file').addEventListener('change', onImportFile);
     $('import-button').addEventListener('click', onImport);
     $('counts-refresh').addEventListener('click', () => loadCounts($('counts-refresh')));
