@@ -197,6 +197,7 @@ let package = Package(
         ], path: "Tests/GatewayBench"),
         .executableTarget(name: "RecordingsBench", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], path: "Tests/RecordingsBench"),
         .executableTarget(name: "RosterBench", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "DemoKit",

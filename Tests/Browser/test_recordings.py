@@ -211,10 +211,12 @@ def test_both_phones_record_and_a_dropped_phone_resumes(browser, rec_mesh: Recor
     folder = Path(tempfile.mkdtemp(prefix="recordings-export-")) / "out"
     exported = mesh.examctl("recordings", "Recordings/Export", {"exam_number": me.exam_number, "sitting": FORMAL,
                                                                  "folder": str(folder)}, actor="ops:ops", timeout=60)
-    files = {f.get("role", 0): Path(f["path"]) for f in exported["files"]}
+    files = {f.get("role", 0): f for f in exported["files"]}
     for role, name in ((ROLE_MAIN, "main"), (ROLE_SECONDARY, "secondary")):
-        path = files[role]
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == views[role - 1]["sha256"], f"{name}: exported bytes differ"
+        path = Path(files[role]["path"])
+        data = path.read_bytes()
+        assert len(data) == int(views[role - 1]["bytes"]), f"{name}: exported {len(data)} bytes, stored {views[role - 1]['bytes']}"
+        assert hashlib.sha256(data).hexdigest() == files[role]["sha256"], f"{name}: exported bytes differ from the manifest"
         seconds = last_packet_seconds(path)
         print(f"{name}: {path.stat().st_size} bytes, ffprobe {seconds:.2f} s, interview {interview_s:.2f} s")
         shutil.copy(path, shots / f"{name}.webm")
@@ -255,7 +257,7 @@ def bad_chunks(mesh: Mesh, me: Candidate, other: Candidate, main: cd.Phone, sec:
         assert body["code"] == code and mentions in body["message"], body
 
     far = nxt["nextIndex"] + 50
-    refused(chunk(main, far, nxt["nextOffset"]), 409, "OUT_OF_RANGE", "expected")
+    refused(chunk(main, far, nxt["nextOffset"]), 409, "OUT_OF_RANGE", "out of order")
     refused(chunk(main, far, nxt["nextOffset"], digest="0" * 64), 400, "INVALID_ARGUMENT", "nothing kept")
     refused(chunk(main, far, nxt["nextOffset"], body=b"\0" * (1_048_576 + 1)), 413, "RESOURCE_EXHAUSTED", "1 MiB")
     # The secondary phone's credentials on the main phone's recording.

@@ -11,9 +11,12 @@
 //            the answer). Printed: MB/s, chunks/s, p50/p99 per chunk, and
 //            the ratio to raw.
 //
-// Paths are `IngestPath`s: the gateway's HTTP path (tus-like PATCH through
-// the gateway into the same bus calls) is to be added as another one,
-// printed beside these two, by whoever builds the gateway's endpoints.
+//   3. gateway: a real `gateway` process in front of the same recordings,
+//            `--streams` HTTP/1.1 connections each sending its phone's
+//            chunks as tus-like PATCH /api/v1/recordings/{id} (bearer token,
+//            device id and key, Upload-Index/-Offset/-Checksum): the
+//            gateway's own SHA-256 check, then the same AppendChunk on the
+//            bus. Printed the same way, with its ratio to raw.
 //
 // Roster, devices and timing are played by stand-ins in this process
 // (Authenticate, VerifyDevice, GetInterview and timing.interview.started),
@@ -21,12 +24,16 @@
 // CurveZMQ's own cost).
 //
 // Build both in release first:
-//   swift build -c release --product recordings && swift build -c release --product recordings-bench
+//   swift build -c release --product recordings && swift build -c release --product gateway \
+//     && swift build -c release --product recordings-bench
 //   .build/release/recordings-bench [--streams 4] [--mib 256] [--chunk-kib 1024] [--dir PARENT] [--keep]
 import Bus
 import Crypto
 import ExamContracts
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import ServiceKit
 import Synchronization
 
@@ -74,6 +81,8 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
 struct Prepared: Sendable {
     var data: Data
     var sha: String
+    /// The same bytes for HTTP (made before the clock, like the hash).
+    var buffer: ByteBuffer
 }
 
 /// How chunks reach the disk: each path uploads `stream`'s chunks in order.
@@ -233,6 +242,68 @@ final class BusPath: IngestPath {
     }
 }
 
+// MARK: 3. Through the gateway's HTTP (tus-like PATCH) into the same recordings
+
+/// A stream is one phone with its own keep-alive HTTP connection; its
+/// candidates are other exam numbers than the bus path's (a fresh recording each).
+final class GatewayPath: IngestPath {
+    let port: Int
+    let startMs: Int64
+    let first: Int
+    let state = Mutex<[Int: (id: String, offset: UInt64, client: TestClient)]>([:])
+    var name: String { "gateway HTTP + bus + disk (PATCH /api/v1/recordings/{id})" }
+
+    init(port: Int, startMs: Int64, firstCandidate: Int) {
+        self.port = port
+        self.startMs = startMs
+        first = firstCandidate
+    }
+
+    func headers(_ s: Int) -> HTTPFields {
+        let e = exam(first + s / 2)
+        let device = "\(e)-\(s % 2 == 0 ? "main" : "secondary")"
+        var h: HTTPFields = [.authorization: "Bearer tok-\(e)"]
+        h[HTTPField.Name("X-Device-Id")!] = device
+        h[HTTPField.Name("X-Device-Key")!] = "key-" + device
+        return h
+    }
+
+    func prepare(stream s: Int) async throws {
+        let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(60)))
+        client.connect()
+        var h = headers(s)
+        h[.contentType] = "application/json"
+        let r = try await client.post("/api/v1/sittings/formal/recording", headers: h,
+                                      body: ByteBuffer(string: #"{"role":"\#(s % 2 == 0 ? "main" : "secondary")","mimeType":"video/webm"}"#))
+        guard r.status == .created, let id = r.headers[.location]?.split(separator: "/").last,
+              let offset = r.headers[HTTPField.Name("Upload-Offset")!].flatMap(UInt64.init) else {
+            throw BenchError("create over HTTP: \(r.status) \(r.body.map { String(buffer: $0) } ?? "")")
+        }
+        state.withLock { $0[s] = (String(id), offset, client) }
+    }
+
+    func append(stream s: Int, index: Int, _ chunk: Prepared, final: Bool) async throws {
+        let (id, offset, client) = state.withLock { $0[s]! }
+        var h = headers(s)
+        h[.contentType] = "application/offset+octet-stream"
+        h[HTTPField.Name("Upload-Index")!] = String(index)
+        h[HTTPField.Name("Upload-Offset")!] = String(offset)
+        h[HTTPField.Name("Upload-Checksum")!] = "sha256 " + chunk.sha
+        h[HTTPField.Name("Media-Start")!] = String(startMs + Int64(index) * 1000)
+        h[HTTPField.Name("Media-End")!] = String(startMs + Int64(index + 1) * 1000)
+        h[HTTPField.Name("Upload-Final")!] = final ? "true" : "false"
+        let r = try await client.execute(.init("/api/v1/recordings/\(id)", method: .patch, headers: h, body: chunk.buffer))
+        guard r.status == .noContent, let next = r.headers[HTTPField.Name("Upload-Offset")!].flatMap(UInt64.init) else {
+            throw BenchError("PATCH \(id) #\(index): \(r.status) \(r.body.map { String(buffer: $0) } ?? "")")
+        }
+        state.withLock { $0[s]!.offset = next }
+    }
+
+    func close() async {
+        for c in state.withLock({ $0.values.map(\.client) }) { try? await c.shutdown() }
+    }
+}
+
 func percentile(_ xs: [Int64], _ p: Double) -> Int64 {
     guard !xs.isEmpty else { return 0 }
     let s = xs.sorted()
@@ -256,7 +327,7 @@ print("recordings-bench: \(streams) streams x \(chunksPerStream) chunks of \(chu
 print("preparing chunks (bytes and SHA-256, before the clock)...")
 var prepared: [[Prepared]] = []
 for s in 0..<streams {
-    prepared.append((0..<chunksPerStream).map { i in let d = chunkData(s, i); return Prepared(data: Data(d), sha: sha256Hex(d)) })
+    prepared.append((0..<chunksPerStream).map { i in let d = chunkData(s, i); return Prepared(data: Data(d), sha: sha256Hex(d), buffer: ByteBuffer(bytes: d)) })
 }
 
 // 1. raw
@@ -265,11 +336,12 @@ let (rawLine, rawMBs) = line("1. raw files", rawSecs, rawLat, raw: nil)
 print(rawLine)
 
 // 2. bus + disk
-let mesh = MeshConfig.ipc(in: dir, services: ["roster", "devices", "timing", "recordings"])
+var mesh = MeshConfig.ipc(in: dir, services: ["roster", "devices", "timing", "recordings", "gateway"])
+mesh.services["gateway"]?.http = "127.0.0.1:0"
 let meshPath = dir + "/mesh.json"
 try mesh.write(to: meshPath)
 let standIns = StandIns()
-try await standIns.start(mesh, candidates: (streams + 1) / 2)
+try await standIns.start(mesh, candidates: 2 * ((streams + 1) / 2))
 let launcher = try MeshLauncher(binDir: MeshLauncher.ownBinDir, dataDir: dir, meshPath: meshPath)
 try await launcher.start(MeshLauncher.Spec(name: "recordings", arguments: ["--log-level", "warning", "--grace", "3600"]))
 let tools = MeshClient(mesh: mesh, caller: "recordings-bench")
@@ -277,7 +349,18 @@ let bus = BusPath(client: try tools.client("recordings"), startMs: standIns.star
 let (busSecs, busLat) = try await run(bus, prepared)
 let (busLine, _) = line("2. bus + disk", busSecs, busLat, raw: rawMBs)
 print(busLine)
-// 3. the gateway's HTTP path goes here (another IngestPath), printed with its ratio to raw.
+
+// 3. gateway HTTP + bus + disk: a gateway process in front of the same recordings.
+try await launcher.start(MeshLauncher.Spec(name: "gateway", arguments: ["--log-level", "warning"]))
+guard let ready = launcher.readyLine("gateway"), let http = ready.split(separator: " ").first(where: { $0.hasPrefix("http=") }),
+      let port = Int(http.split(separator: ":").last ?? "") else { throw BenchError("the gateway said no http address") }
+let gateway = GatewayPath(port: port, startMs: standIns.startedAtMs, firstCandidate: (streams + 1) / 2)
+let (gwSecs, gwLat) = try await run(gateway, prepared)
+await gateway.close()
+let (gwLine, gwMBs) = line("3. gateway HTTP + bus + disk", gwSecs, gwLat, raw: rawMBs)
+print(gwLine)
+print(String(format: "   target: at least 100 MB/s through the gateway: %@", gwMBs >= 100 ? "met" : "NOT met"))
+_ = await launcher.stop("gateway")
 
 let stats = try await tools.call("recordings", NodeAPI.stats, StatsRequest(), timeout: .seconds(5))
 let stored = stats.counters.first { $0.name == "recordings.bytes_stored" }?.value ?? 0
