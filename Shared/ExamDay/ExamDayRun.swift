@@ -325,7 +325,8 @@ public final class ExamDayRun: Sendable {
             files.append(path)
         }
         outcome.withLock { $0.files = files }
-        step("published: version \(publication?.version ?? 0), \(publication?.candidates ?? 0) on the total list, \(publication?.physicalExam ?? 0) on the physical-exam list")
+        let warning = publication.map { $0.recordingsWarning.isEmpty ? "" : "; warning (R38): \($0.recordingsWarning)" } ?? ""
+        step("published: version \(publication?.version ?? 0), \(publication?.candidates ?? 0) on the total list, \(publication?.physicalExam ?? 0) on the physical-exam list" + warning)
         return outcome.withLock { $0 }
     }
 

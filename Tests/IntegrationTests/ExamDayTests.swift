@@ -13,7 +13,8 @@ import Testing
 func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) async throws
     -> (rows: [PublishedRow], physical: [String], expected: (totals: [PublishedRow], physical: [String]), csv: Data,
         texts: [(file: String, text: String)], people: DemoRoster, secretKeys: [String: String],
-        recordings: (found: [RecordingOutcome], expected: [String], pending: Int, steps: [String])) {
+        recordings: (found: [RecordingOutcome], expected: [String], pending: Int, steps: [String]),
+        warning: String, ground9References: [String: [String]]) {
     let h = try MeshHarness(tag: tag, services: MeshConfig.serviceNames)
     let people = DemoRoster(count: 16, seed: 20221117)
     let roomSize = 4, phase = 3
@@ -58,6 +59,14 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
     let published = try publishedRows(try Data(contentsOf: URL(fileURLWithPath: json)))
     let csvPath = try #require(outcome.files.first { $0.hasSuffix(".csv") && $0.contains("total-scores") })
     let csv = try Data(contentsOf: URL(fileURLWithPath: csvPath))
+    // What the chief examiner sees on the ground-9 incidents (R38: the recordings' gaps).
+    var ground9: [String: [String]] = [:]
+    for e in script.bothPhonesLost.sorted() {
+        let room = plan.room(of: e)?.id ?? ""
+        let list = try await h.tools.call("discipline", DisciplineAPI.listIncidents, ListIncidentsRequest(examNumber: e, ground: 9),
+                                          as: Staff.chief(room))
+        ground9[e] = list.incidents.flatMap(\.references)
+    }
     await h.shutdown()
     // Every log line and every public export, for the secrets check.
     let logs = ((try? FileManager.default.contentsOfDirectory(atPath: h.launcher.logDir)) ?? []).map { (h.launcher.logDir as NSString).appendingPathComponent($0) }
@@ -73,7 +82,8 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
     }
     return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people, secretKeys,
             (outcome.recordings, expectedRecordings(people, script), outcome.recordingsPending,
-             outcome.steps.filter { $0.hasPrefix("recordings:") }))
+             outcome.steps.filter { $0.hasPrefix("recordings:") }),
+            outcome.publication?.recordingsWarning ?? "", ground9)
 }
 
 @Suite("the exam day through real processes (R1-R55)", .serialized)
@@ -90,6 +100,14 @@ struct ExamDayTests {
         #expect(r.recordings.found.map(\.shape).sorted() == r.recordings.expected)
         let incomplete = r.recordings.expected.filter { $0.contains("(") }.count
         #expect(incomplete == 5, "both phones lost (2), a drop, a call, the unfinished upload: \(r.recordings.expected)")
+        // Publication warned of them (not refused), and the chief examiner
+        // sees the gaps on the ground-9 incident.
+        #expect(r.warning.hasPrefix("\(incomplete) recordings incomplete: "), "\(r.warning)")
+        #expect(!r.ground9References.isEmpty)
+        for (e, refs) in r.ground9References {
+            #expect(refs.contains { $0.hasPrefix("recording \(e)-formal-main: ") && $0.contains("ground 9") }, "\(refs)")
+            #expect(refs.contains { $0.hasPrefix("recording \(e)-formal-secondary: ") && $0.contains("ground 9") }, "\(refs)")
+        }
         let line = try #require(r.recordings.steps.first)
         let total = r.recordings.expected.count
         #expect(line.hasPrefix("recordings: \(total - incomplete) of \(total) complete; incomplete: "), "\(line)")
