@@ -179,6 +179,8 @@ let package = Package(
         .target(name: "PhoneSim", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit",
             .product(name: "Logging", package: "swift-log"),
+            // The SHA-256 of every recording chunk it uploads (R37).
+            .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Shared/PhoneSim"),
         .executableTarget(name: "PhoneSimTool", dependencies: [
             "PhoneSim", "ServiceKit",

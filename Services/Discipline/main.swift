@@ -187,6 +187,19 @@ enum DisciplineShell {
             }
         }
 
+        // R38: an incomplete recording is evidence for the chief examiner.
+        service.follow("recordings", prefixes: ["recordings.completeness."]) { event, state, tx in
+            let c = try event.decode(CompletenessEvent.self)
+            guard let check = c.completeness, let sitting = try? Sitting(wire: c.sitting) else { return }
+            let issues = check.problems.map { p in
+                RecordingIssue(position: p.role == .secondary ? .secondary : .main, recordingID: p.recordingId, kind: p.kind,
+                               text: p.text, duringSignalLoss: p.gap?.duringSignalLoss ?? false)
+            }
+            if try core({ try state.applyRecordingsCheck(examNumber: c.examNumber, sitting: sitting, issues: issues) }) {
+                let key = InterviewRecord.key(c.examNumber, sitting)
+                if let stored = state.interviews[key] { tx.put(stored, kind: "interview", key: key) }
+            }
+        }
         service.follow("devices", prefixes: ["devices.ground9.", "devices.rule.broken"]) { event, state, tx in
             if event.topic.hasPrefix("devices.ground9.") {
                 let g = try event.decode(Ground9Event.self)
@@ -286,7 +299,10 @@ enum DisciplineWire {
     }
 
     static func view(_ r: IncidentRecord) -> IncidentView {
-        view(r.incident, status: r.status.rawValue, decisions: r.decisions)
+        var v = view(r.incident, status: r.status.rawValue, decisions: r.decisions)
+        // R38: the candidate's incomplete recordings, beside the reporter's references.
+        v.references += r.recordings.map(\.reference)
+        return v
     }
 
     static func view(_ i: Incident, status: String, decisions: [Decision]) -> IncidentView {

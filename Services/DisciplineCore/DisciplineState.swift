@@ -136,6 +136,30 @@ public struct DisciplineState: Codable, Sendable, Equatable {
         return true
     }
 
+    /// recordings' completeness check of an interview (R38): its incomplete
+    /// recordings (empty: both complete). The chief examiner sees them with
+    /// the candidate's incidents of that sitting; a gap during a signal loss
+    /// backs the ground-9 incident devices reported. False when nothing changed.
+    public mutating func applyRecordingsCheck(examNumber: String, sitting: Sitting, issues: [RecordingIssue]) throws(DisciplineError) -> Bool {
+        let exam = try Check.examNumber(examNumber)
+        for i in issues { _ = try Check.text(i.text, "recording issue", max: config.maxTextLength, allowEmpty: true) }
+        let key = InterviewRecord.key(exam, sitting)
+        var r = interviews[key] ?? InterviewRecord(examNumber: exam, sitting: sitting)
+        guard r.recordingIssues != issues else { return false }
+        r.recordingIssues = issues
+        interviews[key] = r
+        return true
+    }
+
+    /// The recordings evidence of an incident (R38): the candidate's
+    /// incomplete recordings of its sitting (the formal one when it names
+    /// none); on a ground-9 incident those during a signal loss come first.
+    public func recordingEvidence(for i: Incident) -> [RecordingIssue] {
+        let issues = interviews[InterviewRecord.key(i.examNumber, i.sitting ?? .formal)]?.recordingIssues ?? []
+        guard i.ground == .signalLoss else { return issues }
+        return issues.filter(\.duringSignalLoss) + issues.filter { !$0.duringSignalLoss }
+    }
+
     // MARK: Incidents (R41)
 
     /// A staff report, on any ground. Reporter: a proctor, examiner or chief

@@ -118,6 +118,9 @@ public struct InterviewRecord: Codable, Sendable, Equatable {
     public var sitting: Sitting
     public var startedAt: Date?
     public var endedAt: Date?
+    /// recordings' completeness check (R38): the interview's incomplete
+    /// recordings; nil before the check, empty when both are complete.
+    public var recordingIssues: [RecordingIssue]? = nil
 
     public init(examNumber: String, sitting: Sitting, startedAt: Date? = nil, endedAt: Date? = nil) {
         self.examNumber = examNumber
@@ -131,6 +134,32 @@ public struct InterviewRecord: Codable, Sendable, Equatable {
 }
 
 // MARK: Evidence
+
+/// An incomplete recording, as recordings' completeness check found it
+/// (R38): evidence the chief examiner sees beside the candidate's incidents
+/// of that sitting. Kept with the interview, never written into an
+/// incident (the log is append-only).
+public struct RecordingIssue: Codable, Sendable, Equatable {
+    public var position: DevicePosition
+    public var recordingID: String
+    /// "missing", "gap" or "unfinished".
+    public var kind: String
+    /// recordings' words for people (Chinese and English).
+    public var text: String
+    /// A gap while devices reported the phone's signal lost (ground 9).
+    public var duringSignalLoss: Bool
+
+    public init(position: DevicePosition, recordingID: String, kind: String, text: String, duringSignalLoss: Bool = false) {
+        self.position = position
+        self.recordingID = recordingID
+        self.kind = kind
+        self.text = text
+        self.duringSignalLoss = duringSignalLoss
+    }
+
+    /// As a reference of the incident: "recording 2022110001-formal-main: ...".
+    public var reference: String { "recording \(recordingID): \(text)" }
+}
 
 /// The two phones of R30 (主机位 / 副机位).
 public enum DevicePosition: String, Codable, Sendable, Hashable, CaseIterable {
@@ -345,6 +374,9 @@ public enum StatusFilter: String, Codable, Sendable, Hashable, CaseIterable {
 public struct IncidentRecord: Codable, Sendable, Equatable {
     public var incident: Incident
     public var decisions: [Decision]
+    /// The candidate's incomplete recordings of the incident's sitting (R38),
+    /// those during a signal loss first on a ground-9 incident.
+    public var recordings: [RecordingIssue] = []
 
     public var current: Decision? { decisions.last }
     public var status: IncidentStatus {

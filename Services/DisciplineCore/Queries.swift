@@ -28,7 +28,7 @@ extension DisciplineState {
         return incidents.values
             .filter { i in (exam == nil || i.examNumber == exam) && (ground == nil || i.ground == ground) }
             .sorted { $0.seq < $1.seq }
-            .map { IncidentRecord(incident: $0, decisions: (byIncident[$0.id] ?? []).sorted { $0.seq < $1.seq }) }
+            .map { IncidentRecord(incident: $0, decisions: (byIncident[$0.id] ?? []).sorted { $0.seq < $1.seq }, recordings: recordingEvidence(for: $0)) }
             .filter { query.status == nil || $0.matches(query.status!) }
     }
 
@@ -37,13 +37,14 @@ extension DisciplineState {
         incidents.values
             .filter { currentDecisionByIncident[$0.id] == nil }
             .sorted { $0.seq < $1.seq }
-            .map { IncidentRecord(incident: $0, decisions: []) }
+            .map { IncidentRecord(incident: $0, decisions: [], recordings: recordingEvidence(for: $0)) }
     }
 
     /// One incident with its decisions.
     public func incidentRecord(_ id: String) throws(DisciplineError) -> IncidentRecord {
         guard let i = incidents[id] else { throw DisciplineError(.notFound, "incident \(id) does not exist") }
-        return IncidentRecord(incident: i, decisions: decisions.values.filter { $0.incidentID == id }.sorted { $0.seq < $1.seq })
+        return IncidentRecord(incident: i, decisions: decisions.values.filter { $0.incidentID == id }.sorted { $0.seq < $1.seq },
+                              recordings: recordingEvidence(for: i))
     }
 
     /// A candidate's standing after every decision so far (R42).

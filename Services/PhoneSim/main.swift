@@ -36,15 +36,21 @@ struct PhoneSimCommand: AsyncParsableCommand {
     @Option(help: "text (one line for people) or json (one JSON object per line) (env EXAM_LOG_FORMAT).")
     var logFormat: String = ProcessInfo.processInfo.environment["EXAM_LOG_FORMAT"] ?? "text"
 
+    @Option(help: "Record and upload every interview to recordings (R37): on, off, or scenario (its 'uploads' decides).")
+    var uploads: String = "scenario"
+
     func validate() throws {
+        guard ["on", "off", "scenario"].contains(uploads) else { throw ValidationError("--uploads: '\(uploads)' is not on, off or scenario") }
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("--log-format: \(error)") }
     }
 
     func run() async throws {
         ExamLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info, format: (try? LogFormat.parse(logFormat)) ?? .text)
         let logger = Logger(label: name)
-        let script: PhoneScenario
+        var script: PhoneScenario
         do { script = try PhoneScenario.load(path: scenario) } catch { throw ValidationError("\(error)") }
+        if uploads == "on" && script.uploads == nil { script.uploads = UploadSettings() }
+        if uploads == "off" { script.uploads = nil }
         let reportPath = report ?? script.report ?? (data as NSString).appendingPathComponent("\(name)-report.json")
         let client = try PhoneSimulator.meshClient(meshPath: mesh)
         let simulator = PhoneSimulator(scenario: script, mesh: client, logger: logger)

@@ -83,6 +83,8 @@ enum ScoringDocuments {
                 meta()
             case .configChanged:
                 meta()
+            case .recordingsChecked(let exam, _):
+                candidate(exam)
             }
             if let (topic, payload) = ScoringWire.payload(e, s) { try tx.publish(topic, payload) }
         }
@@ -198,6 +200,13 @@ enum ScoringShell {
                 let sitting = try Sitting(wire: m.sitting)
                 try run(&state, &tx) { s, now in try s.recordAbsent(examNumber: m.examNumber, sitting: sitting, now: Date(unixMs: m.atMs)) }
             }
+        }
+        // R38: the formal interviews' recordings, for publication's warning.
+        service.follow("recordings", prefixes: ["recordings.completeness."]) { event, state, tx in
+            let c = try event.decode(CompletenessEvent.self)
+            guard c.sitting == .formal, let check = c.completeness else { return }
+            let incomplete = ScoringWire.incompleteRecordings(check)
+            try run(&state, &tx) { s, now in s.recordRecordingsCheck(examNumber: c.examNumber, incomplete: incomplete, now: now) }
         }
         service.follow("discipline", prefixes: ["discipline.incident.decided", "discipline.decision.reversed"]) { event, state, tx in
             let d = try event.decode(DecisionEvent.self)

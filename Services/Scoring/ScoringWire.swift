@@ -73,14 +73,29 @@ enum ScoringWire {
     static func publication(_ p: Publication) -> PublicationView {
         PublicationView(version: UInt32(p.version), publishedAtMs: p.publishedAt.unixMs,
                         candidates: UInt32(p.lists.totalScores.count), physicalExam: UInt32(p.lists.physicalExam.count),
-                        reason: p.reason ?? "")
+                        reason: p.reason ?? "", recordingsWarning: p.recordingsWarning ?? "")
+    }
+
+    /// An interview's incomplete recordings as publication's warning names
+    /// them: "main (gap 5.1 s, signal lost)", "secondary (unfinished)".
+    static func incompleteRecordings(_ c: InterviewCompleteness) -> [String] {
+        [DeviceRole.main, .secondary].compactMap { role in
+            let mine = c.problems.filter { $0.role == role }
+            guard !mine.isEmpty else { return nil }
+            let why = mine.map { p in
+                guard p.kind == "gap", let g = p.gap else { return p.kind }
+                return String(format: "gap %.1f s", Double(g.lengthMs) / 1000) + (g.duringSignalLoss ? ", signal lost" : "")
+            }
+            return "\(role == .main ? "main" : "secondary") (\(why.joined(separator: "; ")))"
+        }
     }
 
     /// The bus topic and payload for a core event; nil for bookkeeping that
     /// only mirrors other services' events.
     static func payload(_ e: ScoringEvent, _ s: ScoringState) -> (String, any ProtoMessage)? {
         switch e {
-        case .candidateRecorded, .postRecorded, .candidateStatusChanged, .planRecorded, .attendanceRecorded, .configChanged:
+        case .candidateRecorded, .postRecorded, .candidateStatusChanged, .planRecorded, .attendanceRecorded, .configChanged,
+             .recordingsChecked:
             return nil
         case .disqualified(let id, let exam, let effect, let voided):
             return (e.topic, ScoreEvent(examNumber: exam, interviewScore: text(voided),

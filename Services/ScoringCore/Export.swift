@@ -69,6 +69,8 @@ public enum ScoringExport {
         public var totalScores: [TotalScoreRow]
         public var physicalExam: [PhysicalExamRow]
         public var draws: [Draw]
+        /// R38: recordings incomplete at publication (a warning).
+        public var recordingsWarning: String?
 
         public init(_ p: Publication) {
             exam = p.exam
@@ -80,6 +82,7 @@ public enum ScoringExport {
             totalScores = p.lists.totalScores
             physicalExam = p.lists.physicalExam
             draws = p.lists.draws.map { Draw(postCode: $0.postCode, tied: $0.tied, order: $0.order) }
+            recordingsWarning = p.recordingsWarning
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -93,6 +96,7 @@ public enum ScoringExport {
             try c.encode(totalScores, forKey: .totalScores)
             try c.encode(physicalExam, forKey: .physicalExam)
             try c.encode(draws, forKey: .draws)
+            try c.encodeIfPresent(recordingsWarning, forKey: .recordingsWarning)
         }
     }
 

@@ -97,6 +97,10 @@ public struct ScoringCandidate: Codable, Sendable, Equatable {
     /// Keyed by examiner id.
     public var panelScores: [String: PanelScore]
     public var seal: InterviewSeal?
+    /// recordings' check of the formal interview (R38): its incomplete
+    /// recordings ("secondary (unfinished)"); nil before the check, empty
+    /// when both are complete.
+    public var recordingsIncomplete: [String]? = nil
 
     public var interviewed: Bool {
         if case .interviewed = attendance { return true }
@@ -189,4 +193,7 @@ public struct Publication: Codable, Sendable, Equatable {
     /// The draw seed recorded at the first publication (R53).
     public var drawSeed: UInt64
     public var lists: PublicLists
+    /// R38: recordings incomplete when it was published ("2 recordings
+    /// incomplete: ..."); a warning for the chief and ops, not a refusal.
+    public var recordingsWarning: String? = nil
 }

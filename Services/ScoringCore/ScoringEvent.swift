@@ -27,6 +27,8 @@ public enum ScoringEvent: Codable, Sendable, Equatable {
     /// A version of the public lists; read them from `state.publications[version]`.
     case listsPublished(version: Int, at: Date, by: String, reason: String?, draws: [TieDraw])
     case configChanged(by: String, at: Date)
+    /// recordings checked a candidate's formal interview (R38).
+    case recordingsChecked(examNumber: String, incomplete: [String])
 
     /// The bus topic (hierarchical, `scoring.*`; as protos/exam/v1/scoring.proto
     /// names them where it does).
@@ -46,6 +48,7 @@ public enum ScoringEvent: Codable, Sendable, Equatable {
         case .interviewScoreRecomputed: return "scoring.interview.recomputed"
         case .listsPublished: return "scoring.published"
         case .configChanged: return "scoring.config.changed"
+        case .recordingsChecked: return "scoring.recordings.checked"
         }
     }
 }

@@ -257,8 +257,32 @@ public struct ScoringState: Codable, Sendable, Equatable {
         let version = (publications.keys.max() ?? 0) + 1
         let lists = computeLists(seed: drawSeed)
         publications[version] = Publication(version: version, exam: plan?.exam ?? "", publishedAt: now, by: by,
-                                            reason: reason, drawSeed: drawSeed ?? 0, lists: lists)
+                                            reason: reason, drawSeed: drawSeed ?? 0, lists: lists,
+                                            recordingsWarning: recordingsWarning())
         return .listsPublished(version: version, at: now, by: by, reason: reason, draws: lists.draws)
+    }
+
+    // MARK: Recordings (R38)
+
+    /// recordings' completeness check of a formal interview: `incomplete`
+    /// names its incomplete recordings ("main (gap 5.1 s, signal lost)"),
+    /// empty when both are whole. A candidate roster has not announced is
+    /// ignored; a repeat changes nothing.
+    public mutating func recordRecordingsCheck(examNumber: String, incomplete: [String], now: Date) -> [ScoringEvent] {
+        guard var c = candidates[examNumber], c.recordingsIncomplete != incomplete else { return [] }
+        c.recordingsIncomplete = incomplete
+        candidates[examNumber] = c
+        return [.recordingsChecked(examNumber: examNumber, incomplete: incomplete)]
+    }
+
+    /// The warning publication carries while formal interviews' recordings
+    /// are incomplete (R38): "2 recordings incomplete: 2022110001 main (...),
+    /// ..."; nil when none is. It never refuses a publication: the chief
+    /// examiner weighs the evidence (discipline), the lists stand.
+    public func recordingsWarning() -> String? {
+        let list = candidates.keys.sorted().flatMap { e in (candidates[e]?.recordingsIncomplete ?? []).map { "\(e) \($0)" } }
+        guard !list.isEmpty else { return nil }
+        return "\(list.count) recording\(list.count == 1 ? "" : "s") incomplete: " + list.joined(separator: ", ")
     }
 
     /// After publication, a change from outside (discipline, a late seal)

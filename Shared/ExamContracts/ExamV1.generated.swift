@@ -5653,19 +5653,22 @@ public struct PublicationView: ProtoMessage {
     public var candidates: UInt32
     public var physicalExam: UInt32
     public var reason: String
+    public var recordingsWarning: String
 
     public init(
         version: UInt32 = 0,
         publishedAtMs: Int64 = 0,
         candidates: UInt32 = 0,
         physicalExam: UInt32 = 0,
-        reason: String = ""
+        reason: String = "",
+        recordingsWarning: String = ""
     ) {
         self.version = version
         self.publishedAtMs = publishedAtMs
         self.candidates = candidates
         self.physicalExam = physicalExam
         self.reason = reason
+        self.recordingsWarning = recordingsWarning
     }
 
     public init(protoReader r: ProtoReader) throws {
@@ -5674,6 +5677,7 @@ public struct PublicationView: ProtoMessage {
         self.candidates = r.uint32(2)
         self.physicalExam = r.uint32(3)
         self.reason = try r.string(4)
+        self.recordingsWarning = try r.string(5)
     }
 
     public func protoWrite(to w: inout ProtoWriter) throws {
@@ -5682,6 +5686,7 @@ public struct PublicationView: ProtoMessage {
         w.uint32(2, self.candidates)
         w.uint32(3, self.physicalExam)
         try w.string(4, self.reason)
+        try w.string(5, self.recordingsWarning)
     }
 
     public init(from decoder: Decoder) throws {
@@ -5691,6 +5696,7 @@ public struct PublicationView: ProtoMessage {
         self.candidates = try c.decodeIfPresent(UInt32.self, forKey: .candidates) ?? 0
         self.physicalExam = try c.decodeIfPresent(UInt32.self, forKey: .physicalExam) ?? 0
         self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.recordingsWarning = try c.decodeIfPresent(String.self, forKey: .recordingsWarning) ?? ""
     }
 
     enum CodingKeys: String, CodingKey {
@@ -5699,6 +5705,7 @@ public struct PublicationView: ProtoMessage {
         case candidates = "candidates"
         case physicalExam = "physical_exam"
         case reason = "reason"
+        case recordingsWarning = "recordings_warning"
     }
 }
 

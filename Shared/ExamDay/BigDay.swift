@@ -147,6 +147,9 @@ extension BigDay {
         options.perCandidateSteps = candidates <= 200
         options.compactPhotos = candidates > 200
         options.heartbeatMs = heartbeatMs
+        // The heartbeat load alone: 20,000 phones uploading a chunk a second
+        // would be recordings' bench, not this day's (recordings-bench measures it).
+        options.uploads = false
         options.eventWait = .seconds(Int64(max(300, t.pub)))
         let phoneSimUsage = Mutex<ProcessUsage?>(nil)
         let day = ExamDayRun(mesh: mesh, roster: people, script: script, outputDir: dataDir + "/published", launcher: launcher,

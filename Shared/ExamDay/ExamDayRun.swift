@@ -22,6 +22,11 @@ public struct ExamDayScript: Sendable, Codable {
     public var bannedVersion: Set<String> = []    // R32: iOS WeChat 8.0.20 refused, then updated
     public var toldName: Set<String> = []         // staff incident, ground 4, dismissed
     public var endsEarly: Set<String> = []        // R17
+    /// R38: the secondary phone's page is closed before its recorder stops,
+    /// so its final chunk never goes out (heartbeats go on): the one
+    /// incomplete recording no phone fault explains. Chosen over a stall
+    /// because it does not depend on the interview's length or --max-gap.
+    public var unfinishedRecording: Set<String> = []
     /// Seconds of silence that make a phone lost (devices' loss timeout).
     public var lossTimeout: Double = 2
 
@@ -52,6 +57,7 @@ public struct ExamDayScript: Sendable, Codable {
         if let e = pick(2, 3) { s.toldName.insert(e) }
         if let e = pick(3, 1) { s.bannedVersion.insert(e) }
         if let e = pick(3, 2) { s.endsEarly.insert(e) }
+        if let e = pick(1, 1) { s.unfinishedRecording.insert(e) }
         return s
     }
 
@@ -80,6 +86,9 @@ public struct ExamDayOptions: Sendable {
     public var heartbeatMs = 500
     /// How long the day waits for a window's or an interview's event.
     public var eventWait: Duration = .seconds(300)
+    /// The phones record and upload every interview (R37) and the day ends
+    /// with recordings' completeness (R38); off for a big day's heartbeat load.
+    public var uploads = true
     public init() {}
 }
 
@@ -95,6 +104,10 @@ public struct ExamDayOutcome: Sendable {
     /// Scripted phone faults the services never reported (see `faults`).
     public var unobserved: [String] = []
     public var publication: PublicationView?
+    /// Every checked interview's two recordings (R38), when the phones upload.
+    public var recordings: [RecordingOutcome] = []
+    /// Interviews recordings had not checked when the day stopped waiting.
+    public var recordingsPending = 0
     public var files: [String] = []
     public var steps: [String] = []
 }
@@ -177,6 +190,7 @@ public final class ExamDayRun: Sendable {
                                            key: EventWatcher.interviewKey)
         let rosterEvents = try EventWatcher.follow(mesh, "roster", ["roster.confirmation.closed", "roster.candidate."])
         let discipline = try EventWatcher.follow(mesh, "discipline", ["discipline.incident."])
+        let completeness = try EventWatcher.follow(mesh, "recordings", ["recordings.completeness."], key: RecordingsSummary.key)
 
         // 1. The list (R1), before confirmation opens.
         let csv = roster.csv()
@@ -250,6 +264,10 @@ public final class ExamDayRun: Sendable {
         for sitting in [SittingKind.mock, .formal] {
             try await runSitting(sitting, plan: plan, timing: timing, discipline: discipline, devices: devices)
         }
+        // 5b. The recordings (R38): recordings checks each interview's two
+        // videos once its grace period is over; the phones stop after that,
+        // so no final chunk is cut off.
+        if options.uploads { try await summariseRecordings(completeness) }
         checkpoint("phones.stopping")
         if let report = await stopPhones() {
             for c in report.candidates {
@@ -307,7 +325,8 @@ public final class ExamDayRun: Sendable {
             files.append(path)
         }
         outcome.withLock { $0.files = files }
-        step("published: version \(publication?.version ?? 0), \(publication?.candidates ?? 0) on the total list, \(publication?.physicalExam ?? 0) on the physical-exam list")
+        let warning = publication.map { $0.recordingsWarning.isEmpty ? "" : "; warning (R38): \($0.recordingsWarning)" } ?? ""
+        step("published: version \(publication?.version ?? 0), \(publication?.candidates ?? 0) on the total list, \(publication?.physicalExam ?? 0) on the physical-exam list" + warning)
         return outcome.withLock { $0 }
     }
 
@@ -465,7 +484,8 @@ public final class ExamDayRun: Sendable {
     public func phoneScenario() -> PhoneScenario {
         let t = script.lossTimeout
         let confirmed = roster.candidates.filter { !script.decline.contains($0.examNumber) && !script.forget.contains($0.examNumber) }
-        return PhoneScenario(heartbeatMs: options.heartbeatMs, lingerSeconds: nil, candidates: confirmed.map { c in
+        return PhoneScenario(heartbeatMs: options.heartbeatMs, lingerSeconds: nil, uploads: options.uploads ? UploadSettings() : nil,
+                             candidates: confirmed.map { c in
             let e = c.examNumber
             var faults: [FaultScript] = []
             // Durations against devices' loss timeout `t`: lost, but not
@@ -481,8 +501,28 @@ public final class ExamDayRun: Sendable {
             if !script.absentFormal.contains(e) { sittings.append(.formal) }
             return CandidateScript(examNumber: e, phone: c.phone, password: c.defaultPassword, sittings: sittings,
                                    endEarly: script.endsEarly.contains(e),
-                                   mainOS: script.bannedVersion.contains(e) ? .ios : .android, faults: faults)
+                                   mainOS: script.bannedVersion.contains(e) ? .ios : .android, faults: faults,
+                                   uploadFaults: script.unfinishedRecording.contains(e) ? [UploadFaultScript(.unfinished, role: .secondary)] : [])
         })
+    }
+
+    /// Waits for recordings' check of every interview held (its event),
+    /// then says what it found: "recordings: N of M complete; incomplete: ...".
+    func summariseRecordings(_ events: EventWatcher) async throws {
+        let held = outcome.withLock { o in o.interviewedMock.map { ($0, SittingKind.mock) } + o.interviewedFormal.map { ($0, SittingKind.formal) } }
+        let deadline = ContinuousClock.now + .seconds(90)
+        var unchecked = 0
+        for (e, sitting) in held {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { unchecked += 1; continue }
+            if (try? await events.first(key: RecordingsSummary.key(e, sitting), within: left, "the recordings check of \(e)")) == nil { unchecked += 1 }
+        }
+        let report = try await retrying("completeness") {
+            try await self.mesh.call("recordings", RecordingsAPI.completeness, CompletenessRequest(), as: Staff.ops)
+        } ?? CompletenessReport()
+        let outcomes = RecordingsSummary.outcomes(report)
+        outcome.withLock { $0.recordings = outcomes; $0.recordingsPending = Int(report.pending) }
+        step(RecordingsSummary.line(outcomes, pending: max(Int(report.pending), unchecked)))
     }
 
     /// Stops the phones (SIGTERM: they finish their beat and write their

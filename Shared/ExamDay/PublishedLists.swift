@@ -72,3 +72,32 @@ public func differences(_ got: [PublishedRow], _ want: [PublishedRow]) -> String
         + (got.count != want.count ? "\n\(got.count) rows, expected \(want.count)" : "")
 }
 
+
+/// The recordings outcome the script implies (R38), computed here without
+/// the services: every interview held has two recordings; the phones'
+/// outages longer than recordings' --max-gap (both phones lost, the
+/// secondary's drop, the call on the main phone) leave a gap during the
+/// signal loss, and the scripted unfinished upload lacks its final chunk.
+/// Descriptions as `RecordingOutcome` words them, without the gap's length.
+public func expectedRecordings(_ roster: DemoRoster, _ script: ExamDayScript) -> [String] {
+    var out: [String] = []
+    let confirmed = roster.candidates.map(\.examNumber).filter { !script.decline.contains($0) && !script.forget.contains($0) }
+    for e in confirmed where !script.skipMock.contains(e) {
+        out += ["\(e) mock main", "\(e) mock secondary"]
+    }
+    for e in confirmed where !script.absentFormal.contains(e) && !script.failScreening.contains(e) {
+        let mainGap = script.bothPhonesLost.contains(e) || script.incomingCall.contains(e)
+        let secondaryGap = script.bothPhonesLost.contains(e) || script.droppedOnce.contains(e)
+        out.append("\(e) formal main" + (mainGap ? " (gap, signal lost)" : ""))
+        out.append("\(e) formal secondary" + (secondaryGap ? " (gap, signal lost)" : script.unfinishedRecording.contains(e) ? " (unfinished)" : ""))
+    }
+    return out.sorted()
+}
+
+extension RecordingOutcome {
+    /// As `expectedRecordings` words it: the problems, not the gap's length.
+    public var shape: String {
+        let why = problems.map { $0 == "gap" ? "gap, \(duringSignalLoss ? "signal lost" : "no signal-loss")" : $0 }
+        return "\(examNumber) \(sitting) \(role)" + (why.isEmpty ? "" : " (\(why.joined(separator: "; ")))")
+    }
+}

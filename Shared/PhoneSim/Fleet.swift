@@ -236,6 +236,29 @@ actor Fleet {
 
     func note(_ exam: String, _ error: String) { candidates[exam]?.report.errors.append(error) }
 
+    // MARK: Recordings (R37)
+
+    /// What a phone proves itself with: the session token and its device key.
+    func credentials(_ exam: String, _ role: PhoneRole) -> PhoneCredentials? {
+        guard let c = candidates[exam], let token = c.token, let key = phones[c.script.deviceID(role)]?.key else { return nil }
+        return PhoneCredentials(token: token, deviceId: c.script.deviceID(role), deviceKey: key)
+    }
+
+    /// When timing said the interview ended; nil while it runs.
+    func interviewEndedAtMs(_ exam: String, _ sitting: SittingChoice) -> Int64? {
+        candidates[exam]?.report.interview(sitting)?.endedAtMs
+    }
+
+    func updateRecording(_ exam: String, _ sitting: SittingChoice, _ role: PhoneRole, _ change: (inout RecordingReport) -> Void) {
+        guard var c = candidates[exam] else { return }
+        let i = c.report.recordings.firstIndex { $0.sitting == sitting && $0.role == role } ?? {
+            c.report.recordings.append(RecordingReport(sitting: sitting, role: role))
+            return c.report.recordings.count - 1
+        }()
+        change(&c.report.recordings[i])
+        candidates[exam] = c
+    }
+
     // MARK: Report
 
     func report(startedAtMs: Int64, stoppedAtMs: Int64, reason: String, heartbeatMs: Int) -> PhoneSimReport {

@@ -270,6 +270,11 @@ public final class PhoneSimulator: Sendable {
             else { return }
             guard nowMs() < i.endsAtMs else { return }  // a replay of one long over
             Task { await revealQuestion(i.examNumber, sitting, endsAtMs: i.endsAtMs) }
+            if let settings = scenario.uploads, let c = await fleet.script(i.examNumber) {
+                for role in PhoneRole.allCases {
+                    Task { await record(c, sitting, role, startedAtMs: i.startedAtMs, settings: settings) }
+                }
+            }
             if sitting == .formal { await scheduleInterviewFaults(i.examNumber, anchorMs: i.startedAtMs) }
         case "timing.interview.answering":
             let i = try e.decode(InterviewEvent.self)

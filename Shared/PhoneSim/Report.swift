@@ -67,6 +67,8 @@ public struct CandidateReport: Codable, Sendable, Equatable {
     public var entries: [EntryReport] = []
     public var interviews: [InterviewReport] = []
     public var faults: [FaultReport] = []
+    /// The recordings the phones uploaded (R37), when the scenario has uploads.
+    public var recordings: [RecordingReport] = []
     /// Anything else that did not go as scripted.
     public var errors: [String] = []
 
@@ -74,6 +76,37 @@ public struct CandidateReport: Codable, Sendable, Equatable {
 
     public func phone(_ role: PhoneRole) -> PhoneReport? { phones.first { $0.role == role } }
     public func interview(_ sitting: SittingChoice) -> InterviewReport? { interviews.first { $0.sitting == sitting } }
+    public func recording(_ sitting: SittingChoice, _ role: PhoneRole) -> RecordingReport? {
+        recordings.first { $0.sitting == sitting && $0.role == role }
+    }
+}
+
+/// One phone's upload of one interview's recording (R37).
+public struct RecordingReport: Codable, Sendable, Equatable {
+    public var sitting: SittingChoice
+    public var role: PhoneRole
+    public var recordingId: String?
+    /// Chunks (and their bytes) recordings answered OK.
+    public var chunksStored: Int = 0
+    public var bytesStored: Int64 = 0
+    /// Chunks sent again after an error (GetUpload said where to go on).
+    public var resends: Int = 0
+    public var finished = false
+    /// Media not recorded (no signal, a stall): from, to (server ms).
+    public var gaps: [MediaSpan] = []
+    /// An upload fault played on it ("unfinished", "stall").
+    public var scripted: [String] = []
+    public var failures: [CallFailure] = []
+
+    public init(sitting: SittingChoice, role: PhoneRole) {
+        self.sitting = sitting
+        self.role = role
+    }
+}
+
+public struct MediaSpan: Codable, Sendable, Equatable {
+    public var fromMs: Int64
+    public var toMs: Int64
 }
 
 public struct PhoneReport: Codable, Sendable, Equatable {

@@ -24,6 +24,23 @@ import Foundation
 // registered and beating). `bannedVersion` acts at registration (its
 // anchor and `at` are ignored); its `seconds` is when the candidate updates
 // WeChat and registers again (left out: never).
+//
+// Recordings (R36-R38, off unless `"uploads": { ... }` is given): every
+// phone records each of its candidate's interviews from timing's
+// `timing.interview.started` to `timing.interview.ended` and uploads it to
+// recordings in chunks, one every `chunk_ms` of media (`chunk_bytes` of
+// synthetic video a second), the final chunk at the interview's end; while
+// a fault silences a phone (drop, call, bothDrop) its recorder stops with
+// the signal, so the recording has a gap where devices saw the outage.
+// `upload_faults` (formal interview only, `at` seconds after its start)
+// break the upload alone, heartbeats going on: `stall` (nothing recorded
+// nor sent for `seconds`) and `unfinished` (the final chunk never goes out).
+//
+// ```json
+// { "uploads": { "chunk_ms": 1000, "chunk_bytes": 16384 },
+//   "candidates": [ { "exam_number": "2022110002", ...,
+//                     "upload_faults": [ { "kind": "unfinished", "role": "secondary" } ] } ] }
+// ```
 
 /// The whole script.
 public struct PhoneScenario: Codable, Sendable, Equatable {
@@ -39,19 +56,23 @@ public struct PhoneScenario: Codable, Sendable, Equatable {
     public var concurrency: Int
     /// Heartbeats per HeartbeatBatch call.
     public var batchSize: Int
+    /// The phones record and upload their interviews (R37); nil: they do not
+    /// (a big day's heartbeat load alone).
+    public var uploads: UploadSettings?
     public var candidates: [CandidateScript]
 
     public init(heartbeatMs: Int = 1000, lingerSeconds: Double? = nil, report: String? = nil, concurrency: Int = 16,
-                batchSize: Int = 1000, candidates: [CandidateScript]) {
+                batchSize: Int = 1000, uploads: UploadSettings? = nil, candidates: [CandidateScript]) {
         self.heartbeatMs = heartbeatMs
         self.lingerSeconds = lingerSeconds
         self.report = report
         self.concurrency = concurrency
         self.batchSize = batchSize
+        self.uploads = uploads
         self.candidates = candidates
     }
 
-    enum CodingKeys: String, CodingKey { case heartbeatMs, lingerSeconds, report, concurrency, batchSize, candidates }
+    enum CodingKeys: String, CodingKey { case heartbeatMs, lingerSeconds, report, concurrency, batchSize, uploads, candidates }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -60,6 +81,7 @@ public struct PhoneScenario: Codable, Sendable, Equatable {
         report = try c.decodeIfPresent(String.self, forKey: .report)
         concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency) ?? 16
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 1000
+        uploads = try c.decodeIfPresent(UploadSettings.self, forKey: .uploads)
         candidates = try c.decode([CandidateScript].self, forKey: .candidates)
     }
 
@@ -71,6 +93,7 @@ public struct PhoneScenario: Codable, Sendable, Equatable {
         if !(1...256).contains(concurrency) { out.append("concurrency: \(concurrency) is not between 1 and 256") }
         if !(1...10_000).contains(batchSize) { out.append("batch_size: \(batchSize) is not between 1 and 10000") }
         if candidates.isEmpty { out.append("candidates: the scenario plays nobody") }
+        if let u = uploads { out += u.problems() }
         var seen: [String: Int] = [:]
         var phones: [String: Int] = [:]
         for (i, c) in candidates.enumerated() {
@@ -142,9 +165,12 @@ public struct CandidateScript: Codable, Sendable, Equatable {
     /// The main phone's system (the secondary is an Android phone).
     public var mainOS: PhoneOS
     public var faults: [FaultScript]
+    /// What goes wrong with the recordings' upload alone (formal interview).
+    public var uploadFaults: [UploadFaultScript]
 
     public init(examNumber: String, phone: String, password: String, sittings: [SittingChoice] = [.formal],
-                endEarly: Bool = false, mainOS: PhoneOS = .android, faults: [FaultScript] = []) {
+                endEarly: Bool = false, mainOS: PhoneOS = .android, faults: [FaultScript] = [],
+                uploadFaults: [UploadFaultScript] = []) {
         self.examNumber = examNumber
         self.phone = phone
         self.password = password
@@ -152,9 +178,10 @@ public struct CandidateScript: Codable, Sendable, Equatable {
         self.endEarly = endEarly
         self.mainOS = mainOS
         self.faults = faults
+        self.uploadFaults = uploadFaults
     }
 
-    enum CodingKeys: String, CodingKey { case examNumber, phone, password, sittings, endEarly, mainOS = "mainOs", faults }
+    enum CodingKeys: String, CodingKey { case examNumber, phone, password, sittings, endEarly, mainOS = "mainOs", faults, uploadFaults }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -165,6 +192,7 @@ public struct CandidateScript: Codable, Sendable, Equatable {
         endEarly = try c.decodeIfPresent(Bool.self, forKey: .endEarly) ?? false
         mainOS = try c.decodeIfPresent(PhoneOS.self, forKey: .mainOS) ?? .android
         faults = try c.decodeIfPresent([FaultScript].self, forKey: .faults) ?? []
+        uploadFaults = try c.decodeIfPresent([UploadFaultScript].self, forKey: .uploadFaults) ?? []
     }
 
     /// The phone's device ids and WeChat accounts: two phones, two accounts (R30).
@@ -179,6 +207,7 @@ public struct CandidateScript: Codable, Sendable, Equatable {
         if Set(sittings).count != sittings.count { out.append("\(at).sittings: a sitting is listed twice") }
         if faults.filter({ $0.kind == .bannedVersion }).count > 1 { out.append("\(at).faults: bannedVersion at most once") }
         for (j, f) in faults.enumerated() { out += f.problems(at: "\(at).faults[\(j)]") }
+        for (j, f) in uploadFaults.enumerated() { out += f.problems(at: "\(at).upload_faults[\(j)]") }
         return out
     }
 }
@@ -333,5 +362,85 @@ extension PhoneScenario {
         for (k, faults) in scripts.enumerated() where k * spacing < candidates.count {
             candidates[k * spacing].faults = faults
         }
+    }
+}
+
+// MARK: - Recordings (R36-R38)
+
+/// How the phones upload their recordings.
+public struct UploadSettings: Codable, Sendable, Equatable {
+    /// Media per chunk (MediaRecorder's timeslice): one chunk this often.
+    public var chunkMs: Int
+    /// Synthetic video bytes per second of media.
+    public var chunkBytes: Int
+
+    public init(chunkMs: Int = 1000, chunkBytes: Int = 16_384) {
+        self.chunkMs = chunkMs
+        self.chunkBytes = chunkBytes
+    }
+
+    enum CodingKeys: String, CodingKey { case chunkMs, chunkBytes }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        chunkMs = try c.decodeIfPresent(Int.self, forKey: .chunkMs) ?? 1000
+        chunkBytes = try c.decodeIfPresent(Int.self, forKey: .chunkBytes) ?? 16_384
+    }
+
+    func problems() -> [String] {
+        var out: [String] = []
+        if !(200...5000).contains(chunkMs) { out.append("uploads.chunk_ms: \(chunkMs) is not between 200 and 5000 (MediaRecorder's 1-5 s timeslice)") }
+        // A chunk stays far under recordings' 1 MiB limit.
+        if !(1...131_072).contains(chunkBytes) { out.append("uploads.chunk_bytes: \(chunkBytes) is not between 1 and 131072") }
+        return out
+    }
+}
+
+/// Something that breaks a phone's upload alone (its heartbeats go on).
+public struct UploadFaultScript: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// The recorder stalls: nothing is recorded or sent for `seconds`.
+        case stall
+        /// The page is closed before `recorder.stop()`: the final chunk never goes out.
+        case unfinished
+    }
+
+    public var kind: Kind
+    public var role: PhoneRole
+    /// stall: seconds after the formal interview's start.
+    public var at: Double
+    public var seconds: Double?
+
+    public init(_ kind: Kind, role: PhoneRole, at: Double = 0, seconds: Double? = nil) {
+        self.kind = kind
+        self.role = role
+        self.at = at
+        self.seconds = seconds
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, role, at, seconds }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        role = try c.decodeIfPresent(PhoneRole.self, forKey: .role) ?? .main
+        at = try c.decodeIfPresent(Double.self, forKey: .at) ?? 0
+        seconds = try c.decodeIfPresent(Double.self, forKey: .seconds)
+    }
+
+    func problems(at path: String) -> [String] {
+        var out: [String] = []
+        if !(at >= 0 && at <= 86_400) { out.append("\(path).at: \(at) is not between 0 and 86400 seconds") }
+        switch kind {
+        case .stall:
+            if let s = seconds {
+                if !(s > 0 && s <= 3600) { out.append("\(path).seconds: \(s) is not between 0 (exclusive) and 3600") }
+            } else {
+                out.append("\(path).seconds: how long the stall lasts is required")
+            }
+        case .unfinished:
+            if seconds != nil { out.append("\(path).seconds: unfinished has no duration; leave seconds out") }
+        }
+        return out
     }
 }

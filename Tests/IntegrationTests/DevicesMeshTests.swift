@@ -303,6 +303,34 @@ struct PhoneScenarioTests {
         #expect(back.candidates[0].faults[0].anchor == .interview && back.candidates[1].sittings == [.mock, .formal])
         #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self).contains("\"heartbeat_ms\" : 500"))
     }
+
+    @Test func uploadsAreOffUnlessAskedAndTheirProblemsAreNamed() throws {
+        let path = try temporaryFolder("scen-up") + "/s.json"
+        let base = #"{ "candidates": [ { "exam_number": "2022110001", "phone": "13912345678", "password": "12345X" } ] }"#
+        try Data(base.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try PhoneScenario.load(path: path).uploads == nil)
+        let json = """
+        { "uploads": { "chunk_ms": 50, "chunk_bytes": 0 }, "candidates": [
+            { "exam_number": "2022110001", "phone": "13912345678", "password": "12345X",
+              "upload_faults": [ { "kind": "stall", "role": "main", "at": 2 }, { "kind": "unfinished", "seconds": 3 } ] } ] }
+        """
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try PhoneScenario.load(path: path)
+            Issue.record("a scenario with problems loaded")
+        } catch let e as ScenarioError {
+            for part in ["uploads.chunk_ms", "uploads.chunk_bytes", "candidates[0].upload_faults[0].seconds",
+                         "candidates[0].upload_faults[1].seconds"] {
+                #expect(e.description.contains(part), "\(part) not named in: \(e.description)")
+            }
+        }
+        var good = PhoneScenario.demo(roster: DemoRoster(count: 2), lingerSeconds: nil)
+        good.uploads = UploadSettings()
+        good.candidates[1].uploadFaults = [UploadFaultScript(.unfinished, role: .secondary), UploadFaultScript(.stall, role: .main, at: 3, seconds: 4)]
+        try good.write(to: path)
+        let back = try PhoneScenario.load(path: path)
+        #expect(back == good && back.uploads?.chunkMs == 1000 && back.uploads?.chunkBytes == 16_384)
+    }
 }
 
 /// Proctors running the formal rooms: screening (R13), "start, read the

@@ -12,7 +12,9 @@ import Testing
 /// with SIGKILL and restarts it at each milestone.
 func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) async throws
     -> (rows: [PublishedRow], physical: [String], expected: (totals: [PublishedRow], physical: [String]), csv: Data,
-        texts: [(file: String, text: String)], people: DemoRoster, secretKeys: [String: String]) {
+        texts: [(file: String, text: String)], people: DemoRoster, secretKeys: [String: String],
+        recordings: (found: [RecordingOutcome], expected: [String], pending: Int, steps: [String]),
+        warning: String, ground9References: [String: [String]]) {
     let h = try MeshHarness(tag: tag, services: MeshConfig.serviceNames)
     let people = DemoRoster(count: 16, seed: 20221117)
     let roomSize = 4, phase = 3
@@ -28,7 +30,8 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
     let level = logLevel.map { ["--log-level", $0] } ?? []
     let args: [String: [String]] = ["timing": ["--plan", planPath] + level, "roster": ["--scrypt-n", "1024"] + level,
                                     "devices": ["--config", devicesConfig] + level, "discipline": level, "scoring": level,
-                                    "recordings": ["--grace", "2"] + level]
+                                    // --max-gap 3: the phones' outages (4-5 s) are gaps in their recordings (R38).
+                                    "recordings": ["--grace", "4", "--max-gap", "3"] + level]
     try await h.launcher.start(MeshConfig.serviceNames.map { MeshLauncher.Spec(name: $0, arguments: args[$0]!) })
     let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
     let restarts = Task<Void, Never> {}
@@ -56,6 +59,14 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
     let published = try publishedRows(try Data(contentsOf: URL(fileURLWithPath: json)))
     let csvPath = try #require(outcome.files.first { $0.hasSuffix(".csv") && $0.contains("total-scores") })
     let csv = try Data(contentsOf: URL(fileURLWithPath: csvPath))
+    // What the chief examiner sees on the ground-9 incidents (R38: the recordings' gaps).
+    var ground9: [String: [String]] = [:]
+    for e in script.bothPhonesLost.sorted() {
+        let room = plan.room(of: e)?.id ?? ""
+        let list = try await h.tools.call("discipline", DisciplineAPI.listIncidents, ListIncidentsRequest(examNumber: e, ground: 9),
+                                          as: Staff.chief(room))
+        ground9[e] = list.incidents.flatMap(\.references)
+    }
     await h.shutdown()
     // Every log line and every public export, for the secrets check.
     let logs = ((try? FileManager.default.contentsOfDirectory(atPath: h.launcher.logDir)) ?? []).map { (h.launcher.logDir as NSString).appendingPathComponent($0) }
@@ -69,7 +80,10 @@ func runExamDay(tag: String, crash: [String: String], logLevel: String? = nil) a
             secretKeys[f] = try MeshKeys.load(dir: dir, member: String(f.dropLast(4))).secretKey
         }
     }
-    return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people, secretKeys)
+    return (published.totals, published.physical, expectedLists(people, script, plan), csv, texts, people, secretKeys,
+            (outcome.recordings, expectedRecordings(people, script), outcome.recordingsPending,
+             outcome.steps.filter { $0.hasPrefix("recordings:") }),
+            outcome.publication?.recordingsWarning ?? "", ground9)
 }
 
 @Suite("the exam day through real processes (R1-R55)", .serialized)
@@ -79,6 +93,24 @@ struct ExamDayTests {
         let r = try await runExamDay(tag: "day", crash: [:], logLevel: "trace")
         #expect(r.rows == r.expected.totals, Comment(rawValue: differences(r.rows, r.expected.totals)))
         #expect(r.physical.sorted() == r.expected.physical.sorted())
+        // The phones uploaded every interview's two recordings (R37); the
+        // check found exactly the gaps the outages made and the one
+        // unfinished upload the script has (R38), and the day said so.
+        #expect(r.recordings.pending == 0)
+        #expect(r.recordings.found.map(\.shape).sorted() == r.recordings.expected)
+        let incomplete = r.recordings.expected.filter { $0.contains("(") }.count
+        #expect(incomplete == 5, "both phones lost (2), a drop, a call, the unfinished upload: \(r.recordings.expected)")
+        // Publication warned of them (not refused), and the chief examiner
+        // sees the gaps on the ground-9 incident.
+        #expect(r.warning.hasPrefix("\(incomplete) recordings incomplete: "), "\(r.warning)")
+        #expect(!r.ground9References.isEmpty)
+        for (e, refs) in r.ground9References {
+            #expect(refs.contains { $0.hasPrefix("recording \(e)-formal-main: ") && $0.contains("ground 9") }, "\(refs)")
+            #expect(refs.contains { $0.hasPrefix("recording \(e)-formal-secondary: ") && $0.contains("ground 9") }, "\(refs)")
+        }
+        let line = try #require(r.recordings.steps.first)
+        let total = r.recordings.expected.count
+        #expect(line.hasPrefix("recordings: \(total - incomplete) of \(total) complete; incomplete: "), "\(line)")
         // Public lists mask the ID number (first 6, last 4) and open in Excel.
         #expect(Array(r.csv.prefix(3)) == [0xEF, 0xBB, 0xBF])
         let text = String(decoding: r.csv.dropFirst(3), as: UTF8.self)

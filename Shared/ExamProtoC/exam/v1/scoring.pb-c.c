@@ -1853,7 +1853,7 @@ const ProtobufCMessageDescriptor exam__v1__missing_reply__descriptor =
   (ProtobufCMessageInit) exam__v1__missing_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor exam__v1__publication_view__field_descriptors[5] =
+static const ProtobufCFieldDescriptor exam__v1__publication_view__field_descriptors[6] =
 {
   {
     "version",
@@ -1915,18 +1915,31 @@ static const ProtobufCFieldDescriptor exam__v1__publication_view__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "recordings_warning",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__PublicationView, recordings_warning),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned exam__v1__publication_view__field_indices_by_name[] = {
   2,   /* field[2] = candidates */
   3,   /* field[3] = physical_exam */
   1,   /* field[1] = published_at_ms */
   4,   /* field[4] = reason */
+  5,   /* field[5] = recordings_warning */
   0,   /* field[0] = version */
 };
 static const ProtobufCIntRange exam__v1__publication_view__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor exam__v1__publication_view__descriptor =
 {
@@ -1936,7 +1949,7 @@ const ProtobufCMessageDescriptor exam__v1__publication_view__descriptor =
   "Exam__V1__PublicationView",
   "exam.v1",
   sizeof(Exam__V1__PublicationView),
-  5,
+  6,
   exam__v1__publication_view__field_descriptors,
   exam__v1__publication_view__field_indices_by_name,
   1,  exam__v1__publication_view__number_ranges,

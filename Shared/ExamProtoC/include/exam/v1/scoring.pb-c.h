@@ -288,10 +288,14 @@ struct  Exam__V1__PublicationView
    * for a republication after a correction
    */
   char *reason;
+  /*
+   * R38: "N recordings incomplete: ..." at publication; empty: none (a warning, not a refusal)
+   */
+  char *recordings_warning;
 };
 #define EXAM__V1__PUBLICATION_VIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__publication_view__descriptor) \
-    , 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Exam__V1__ExportRequest
