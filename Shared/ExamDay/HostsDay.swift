@@ -74,11 +74,14 @@ extension HostsDay {
         var setup = ["hosts: \(members.count) network namespaces on bridge \(lab.bridge) (\(lab.bridgeAddress)/24, the driver and phone-sim): "
                      + members.map { "\($0) \(lab.hosts[$0]!.address)" }.joined(separator: ", ")]
         setup.append("hosts: delay by \(lab.delayMethod.rawValue)")
+        // CurveZMQ on, as everywhere: the launcher makes the members' keys
+        // (the services', and the driver's, phone-sim's and proctor's).
+        let keysDir = (dataDir as NSString).appendingPathComponent("keys")
         let mesh = MeshConfig(mesh: "hosts-\(lab.tag)", services: Dictionary(uniqueKeysWithValues: members.map { m in
             let a = lab.hosts[m]!.address
             return (m, MeshConfig.Endpoints(rpc: "tcp://\(a):\(Self.rpcPort)", events: "tcp://\(a):\(Self.eventsPort)",
                                             http: m == MeshConfig.gatewayName ? "\(a):\(Self.httpPort)" : nil))
-        }))
+        }), curve: MeshConfig.Curve(keysDir: keysDir))
         let meshPath = (dataDir as NSString).appendingPathComponent("mesh.json")
         let client = MeshClient(mesh: mesh, caller: "exam-day")
         let launcher: MeshLauncher
@@ -90,7 +93,7 @@ extension HostsDay {
             lab.tearDown()
             throw error
         }
-        setup.append("hosts: mesh file \(meshPath)")
+        setup.append("hosts: mesh file \(meshPath), CurveZMQ on (keys in \(keysDir))")
         for l in setup { say(l) }
         var d = day
         if disturb {
