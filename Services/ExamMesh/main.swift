@@ -418,18 +418,7 @@ struct Hosts: AsyncParsableCommand {
             throw ExitCode(1)
         }
         // Ctrl-C / SIGTERM: the namespaces go with the run.
-        let signals = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                say("exam-mesh hosts: interrupted; removing the namespaces")
-                HostLab.tearDownAll()
-                Foundation.exit(130)
-            }
-            source.resume()
-            return source
-        }
-        defer { signals.forEach { $0.cancel() } }
+        HostLab.tearDownOnInterrupt(say: say)
         let root = URL(fileURLWithPath: data).standardizedFileURL.path
         var calm: HostsDayResult?
         if baseline {

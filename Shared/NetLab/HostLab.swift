@@ -1,6 +1,10 @@
 import Foundation
 import Synchronization
 
+/// The pipe's write end for `HostLab.tearDownOnInterrupt`'s signal handler
+/// (a global: a C handler captures nothing; set once, before it is installed).
+nonisolated(unsafe) private var interruptWriteEnd: Int32 = -1
+
 /// Hosts of their own for the mesh's members (issue 16): a Linux network
 /// namespace each, joined by veth pairs to one bridge in the root namespace
 /// (which has the bridge's address, so the driver and phone-sim reach every
@@ -304,6 +308,32 @@ public final class HostLab: Sendable {
     /// Every lab of this process (Ctrl-C).
     public static func tearDownAll() {
         for lab in live.withLock({ Array($0.values) }) { lab.tearDown() }
+    }
+
+    /// On SIGINT or SIGTERM: `say` it, tear every lab down, exit 130. A
+    /// handler of its own (it writes a byte to a pipe; a thread does the
+    /// rest), not a DispatchSource: on Linux those read a signalfd with the
+    /// signal set to SIG_IGN and blocked only in some threads, so a signal
+    /// the kernel hands to another thread is dropped (a SIGTERM in the
+    /// middle of a run was), and children would inherit SIG_IGN.
+    public static func tearDownOnInterrupt(say: @escaping @Sendable (String) -> Void) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return }
+        interruptWriteEnd = fds[1]
+        let readEnd = fds[0]
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+            say("hosts: interrupted; removing the namespaces")
+            tearDownAll()
+            exit(130)
+        }
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { _ in
+                var byte: UInt8 = 1
+                _ = write(interruptWriteEnd, &byte, 1)
+            }
+        }
     }
 
     /// Removes namespaces and bridges left by runs whose process is gone
