@@ -90,8 +90,11 @@ let package = Package(
         .target(name: "DemoKit", dependencies: ["ExamPlan"], path: "Shared/DemoKit"),
         // The exam day as its people play it: candidates' clients and staff,
         // for the demo and the end-to-end tests.
-        .target(name: "ExamDay", dependencies: ["ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "PhoneSim"],
+        .target(name: "ExamDay", dependencies: ["ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "PhoneSim", "NetLab"],
                 path: "Shared/ExamDay"),
+        // Real hosts (issue 16): network namespaces on a bridge, partitions,
+        // loss and delay on their links, the delaying relay. Foundation only.
+        .target(name: "NetLab", path: "Shared/NetLab"),
         // The service shell: configuration, mesh file, lifecycle, engine, launcher.
         .target(name: "ServiceKit", dependencies: [
             "Bus", "ExamContracts", "Store", "ExamPlan",
@@ -158,7 +161,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamCtl"),
         .executableTarget(name: "ExamMesh", dependencies: [
-            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "ExamDay",
+            "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "DemoKit", "ExamDay", "NetLab",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/ExamMesh"),
         .executableTarget(name: "Proctor", dependencies: [
@@ -239,7 +242,7 @@ let package = Package(
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         ], path: "Tests/GatewayTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan", "PhoneSim",
+            "ServiceKit", "Bus", "ExamContracts", "TestSupport", "ExamDay", "DemoKit", "ExamPlan", "PhoneSim", "NetLab",
             .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/IntegrationTests"),
     ]

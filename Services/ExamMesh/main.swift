@@ -8,6 +8,7 @@ import ExamDay
 import ExamContracts
 import ExamPlan
 import Foundation
+import NetLab
 import ServiceKit
 
 @main
@@ -15,7 +16,7 @@ struct ExamMeshCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exam-mesh",
         abstract: "Run the interview mesh: every service as a separate process.",
-        subcommands: [Demo.self, Up.self, Generate.self, Day.self, Chaos.self],
+        subcommands: [Demo.self, Up.self, Generate.self, Day.self, Chaos.self, Hosts.self, Relay.self],
         defaultSubcommand: Up.self)
 }
 
@@ -385,5 +386,107 @@ struct Chaos: AsyncParsableCommand {
         say("restarts: \(r.restarts.count); time to READY: \(percentiles(r.restarts.map(\.readyMs)))")
         say("  each: " + r.restarts.map { "\($0.service) \($0.readyMs)" }.joined(separator: ", "))
         if !r.sound || identical == false || r.restarts.count < kills { throw ExitCode(1) }
+    }
+}
+
+struct Hosts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Real hosts: each service and the gateway in a network namespace of its own, a short day across them with a partition, delay and loss.",
+        discussion: """
+            Issue 16 (root; Debian's iproute2 and nftables): a bridge and a namespace with a veth per member, a mesh file of \
+            those addresses (data/hosts/mesh.json), the services started inside their namespaces, the driver and phone-sim \
+            in the root namespace. Once the formal interviews run, timing and devices are cut apart (nft drops) for \
+            --partition-seconds, then healed; the catch-up after the heal is timed. Then --delay-ms of delay (tc netem, or \
+            a relay where the kernel has no netem) and --loss-percent loss on every link for --degrade-seconds, then clean \
+            links to the end. Exits 1 if an acknowledged write or an event was lost, a countdown was off by more than a \
+            second, a follower did not catch up, or the published lists differ from the independent computation (and, \
+            with --baseline, from an undisturbed run of the same seed on the same kind of hosts). Namespaces are removed \
+            at the end, on failure and on Ctrl-C.
+            """)
+    @Option(help: "Data folder, emptied first (env EXAM_DATA: its hosts/ subfolder).")
+    var data: String = (ProcessInfo.processInfo.environment["EXAM_DATA"] ?? "data") + "/hosts"
+    @Option(help: "Seed of the roster and the faults.") var seed: UInt64 = 20221117
+    @Option(help: "Candidates in the generated list.") var candidates = 40
+    @Option(help: "Candidates per room.") var roomSize = 5
+    @Option(help: "Reading and answering seconds each.") var phase = 4
+    @Option(help: "How long timing and devices are cut apart.") var partitionSeconds = 30
+    @Option(help: "How long every link is delayed and lossy.") var degradeSeconds = 30
+    @Option(help: "Delay on every link, ms.") var delayMs = 100
+    @Option(help: "Loss on every link, percent.") var lossPercent = 2
+    @Flag(help: "First run the same day undisturbed on the same kind of hosts, and compare the published lists.") var baseline = false
+
+    func run() async throws {
+        if let why = HostLab.unavailable() {
+            say("exam-mesh hosts: \(why)")
+            throw ExitCode(1)
+        }
+        // Ctrl-C / SIGTERM: the namespaces go with the run.
+        HostLab.tearDownOnInterrupt(say: say)
+        let root = URL(fileURLWithPath: data).standardizedFileURL.path
+        var calm: HostsDayResult?
+        if baseline {
+            say("exam-mesh hosts: the undisturbed day (\(root)/undisturbed)")
+            calm = try await play(disturb: false, root + "/undisturbed")
+            for l in calm!.day.lines.prefix(while: { !$0.hasPrefix("the day took") }) { say("  " + l) }
+        }
+        say("exam-mesh hosts: the day with a \(partitionSeconds) s partition, then \(delayMs) ms delay and \(lossPercent) % loss (\(root)\(baseline ? "/disturbed" : ""))")
+        let r = try await play(disturb: true, baseline ? root + "/disturbed" : root)
+        say("")
+        say("exam-mesh hosts: figures")
+        for l in r.setup + r.day.lines { say(l) }
+        let identical = calm.map { $0.day.published == r.day.published && $0.day.physical == r.day.physical }
+        say("")
+        say("acknowledged writes lost: \(r.day.lostAcks.count) of \(r.day.acks)")
+        say("events lost to a subscriber after replay: \(r.day.missingEvents.values.reduce(0) { $0 + $1.count }) (duplicates delivered: \(r.day.duplicateEvents))")
+        say("worst countdown error against the plan: \(r.day.worstCountdownErrorMs) ms")
+        say("published lists identical to the undisturbed run's: \(identical.map { $0 ? "yes" : "NO" } ?? "not run (--baseline)")"
+            + "; equal to the independent computation: \(r.day.listsMatchExpected ? "yes" : "NO")")
+        if !r.sound || identical == false { throw ExitCode(1) }
+    }
+
+    func play(disturb: Bool, _ dataDir: String) async throws -> HostsDayResult {
+        try? FileManager.default.removeItem(atPath: dataDir)
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        var h = HostsDay()
+        h.day.candidates = candidates
+        h.day.roomSize = roomSize
+        h.day.phase = phase
+        h.day.seed = seed
+        h.partitionSeconds = partitionSeconds
+        h.degradeSeconds = degradeSeconds
+        h.delayMs = delayMs
+        h.lossPercent = lossPercent
+        h.disturb = disturb
+        do {
+            return try await h.run(binDir: MeshLauncher.ownBinDir, dataDir: dataDir, say: say)
+        } catch {
+            say("exam-mesh hosts: the day stopped: \(error) (logs: \(dataDir)/logs)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Relay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The delaying TCP relay of `hosts` (run inside a host's namespace, where nft redirects the mesh ports to it).",
+        discussion: "Passes each redirected connection on to its original destination; SIGUSR1 holds the bytes --delay-ms each way, SIGUSR2 stops that.")
+    @Option(help: "Port to listen on (every address of the host).") var port: UInt16 = 7099
+    @Option(help: "Delay each way while delaying, ms.") var delayMs = 100
+    @Flag(help: "Delay from the start.") var delaying = false
+
+    func run() throws {
+        let relay = DelayRelay(delayMs: delayMs)
+        relay.setDelaying(delaying)
+        let sources = [(SIGUSR1, true), (SIGUSR2, false)].map { sig, on in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { relay.setDelaying(on) }
+            source.resume()
+            return source
+        }
+        onParentGone { Foundation.exit(0) }
+        try withExtendedLifetime(sources) {
+            try relay.serve(port: port) { say("READY relay port=\(port) delay_ms=\(delayMs)") }
+        }
     }
 }

@@ -29,7 +29,19 @@ public struct BigDay: Sendable {
     public var victims = MeshConfig.serviceNames
     /// Start the gateway too when the mesh file has one.
     public var gateway = true
+    /// How often each fault is drawn (per thousand candidates).
+    public var rates = ExamDayScript.Rates()
+    /// See `ExamDayOptions.faultSlack`.
+    public var faultSlack: Duration = .seconds(15)
+    /// Done to the mesh while the day runs (issue 16: a partition, delay
+    /// and loss), on its own task from the services' start; awaited when the
+    /// day's clients are done, before anything is counted, and cancelled if
+    /// the day fails. Its lines join the figures; its problems fail the day.
+    public var disturbance: Disturbance?
     public init() {}
+
+    public typealias Disturbance = @Sendable (_ mesh: MeshClient, _ startedAt: Date, _ timeline: Timeline) async
+        -> (lines: [String], problems: [String])
 
     /// Seconds from timing's start: confirmation, mock and formal entry, publication.
     public struct Timeline: Sendable {
@@ -70,10 +82,12 @@ public struct BigDayResult: Sendable {
     public var duplicateEvents = 0
     public var worstCountdownErrorMs: Int64 = 0
     public var restarts: [(service: String, readyMs: Int64)] = []
+    /// What the disturbance found wrong (see `BigDay.disturbance`).
+    public var disturbanceProblems: [String] = []
     public var listsMatchExpected: Bool { published == expected && physical.sorted() == expectedPhysical.sorted() }
     /// Nothing lost, nothing late beyond a second, the lists right.
     public var sound: Bool {
-        lostAcks.isEmpty && missingEvents.isEmpty && listsMatchExpected && worstCountdownErrorMs <= 1000
+        lostAcks.isEmpty && missingEvents.isEmpty && listsMatchExpected && worstCountdownErrorMs <= 1000 && disturbanceProblems.isEmpty
     }
 }
 
@@ -100,7 +114,7 @@ extension BigDay {
         let members = MeshConfig.serviceNames + (gateway && mesh.mesh.services[MeshConfig.gatewayName] != nil ? [MeshConfig.gatewayName] : [])
         try await launcher.start(members.map { MeshLauncher.Spec(name: $0, arguments: args[$0] ?? []) })
         let startedAt = Date()
-        let script = ExamDayScript.seeded(people, seed: seed, lossTimeout: 2)
+        let script = ExamDayScript.seeded(people, seed: seed, rates: rates, lossTimeout: 2)
         let rooms = (candidates + roomSize - 1) / roomSize
         say("day: \(candidates) candidates in \(rooms) rooms, \(Set(people.candidates.map(\.postCode)).count) posts; \(script.summary)")
         say("day: plan from timing's start: confirmation +\(t.c0)..+\(t.c1) s, mock entry +\(t.m0)..+\(t.m1) s, "
@@ -151,6 +165,7 @@ extension BigDay {
         // would be recordings' bench, not this day's (recordings-bench measures it).
         options.uploads = false
         options.eventWait = .seconds(Int64(max(300, t.pub)))
+        options.faultSlack = faultSlack
         let phoneSimUsage = Mutex<ProcessUsage?>(nil)
         let day = ExamDayRun(mesh: mesh, roster: people, script: script, outputDir: dataDir + "/published", launcher: launcher,
                              options: options, say: say) { milestone in
@@ -158,11 +173,21 @@ extension BigDay {
                 phoneSimUsage.withLock { $0 = ProcessUsage.of(pid: pid) }
             }
         }
-        let outcome = try await day.run()
+        let disturbing = disturbance.map { d in Task { await d(mesh, startedAt, t) } }
+        let outcome: ExamDayOutcome
+        do {
+            outcome = try await day.run()
+        } catch {
+            monkey?.cancel()
+            disturbing?.cancel()
+            _ = await disturbing?.value
+            throw error
+        }
         if let monkey {
             monkey.cancel()
             await monkey.value
         }
+        let disturbed = await disturbing?.value
         // Every member up again (a kill may have come last).
         for m in members where !launcher.isRunning(m) {
             _ = try await launcher.start(MeshLauncher.Spec(name: m, arguments: args[m] ?? []))
@@ -238,6 +263,11 @@ extension BigDay {
             lines.append("kills: \(r.restarts.count) of \(kills) planned; time to READY after a restart: \(percentiles(ms))")
             let by = Dictionary(grouping: r.restarts, by: \.service)
             lines.append("  by service: " + by.keys.sorted().map { "\($0) \(by[$0]!.count)" }.joined(separator: ", "))
+        }
+        if let disturbed {
+            lines += disturbed.lines
+            r.disturbanceProblems = disturbed.problems
+            for p in disturbed.problems { lines.append("  PROBLEM: \(p)") }
         }
         if !outcome.unobserved.isEmpty {
             lines.append("scripted phone faults the services did not see: \(outcome.unobserved.count) (\(outcome.unobserved.prefix(5).joined(separator: "; ")))")

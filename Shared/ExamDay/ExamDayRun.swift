@@ -89,6 +89,10 @@ public struct ExamDayOptions: Sendable {
     /// The phones record and upload every interview (R37) and the day ends
     /// with recordings' completeness (R38); off for a big day's heartbeat load.
     public var uploads = true
+    /// How long past an interview's end staff wait for the services' word
+    /// on a phone fault in it (a ground-9 incident, a restored signal):
+    /// longer when a partition may hold devices' view of timing back (issue 16).
+    public var faultSlack: Duration = .seconds(15)
     public init() {}
 }
 
@@ -423,7 +427,7 @@ public final class ExamDayRun: Sendable {
         // A phone fault that devices could not see (it was restarting when
         // the phones went dark and came back) is noted, not waited for
         // forever: the lists then say what the services saw.
-        let length = Duration.seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000 + 15)
+        let length = Duration.seconds(Int64(started.endsAtMs - started.startedAtMs) / 1000) + options.faultSlack
         if script.bothPhonesLost.contains(e) {
             let found = try? await discipline.first(within: length, "a ground-9 incident of \(e)") { ev in
                 guard let i = try? ev.decode(IncidentEvent.self).incident else { return false }

@@ -426,6 +426,12 @@ public final class Engine<State>: @unchecked Sendable {
             cond.withLock { nextSeq = seq }
             commits.add()
             eventsCommitted.add(Int64(records.count))
+            // How far each followed stream is applied, for Node/Stats
+            // ("cursor.<publisher>": issue 16 times the catch-up after a
+            // partition with it). Absent until the first event after a start.
+            for tx in changes {
+                for (publisher, p) in tx.cursors { counters.set("cursor.\(publisher)", Int64(p.seq)) }
+            }
         }
         for answer in answers { answer() }
         if !records.isEmpty, let publisher {

@@ -40,6 +40,10 @@ public final class MeshLauncher: Sendable {
     public let dataDir: String
     public let meshPath: String
     public let logDir: String
+    /// What each member's command line starts with: nothing, or e.g.
+    /// `ip netns exec NS` to run it on a host of its own (issue 16). The
+    /// prefix must exec the program (not fork it), so signals reach it.
+    public let prefix: @Sendable (String) -> [String]
     private let running = Mutex<[String: Running]>([:])
     /// Processes replaced by a restart, kept until the launcher goes: a
     /// Process released while Foundation still runs its termination handler
@@ -51,10 +55,11 @@ public final class MeshLauncher: Sendable {
     /// host makes its own keys once, where the mesh file says (issue 16).
     public let keysMade: [String]
 
-    public init(binDir: String, dataDir: String, meshPath: String) throws {
+    public init(binDir: String, dataDir: String, meshPath: String, prefix: @escaping @Sendable (String) -> [String] = { _ in [] }) throws {
         self.binDir = binDir
         self.dataDir = dataDir
         self.meshPath = meshPath
+        self.prefix = prefix
         logDir = (dataDir as NSString).appendingPathComponent("logs")
         try FileManager.default.createDirectory(atPath: logDir, withIntermediateDirectories: true)
         let config = try MeshConfig.load(path: meshPath)
@@ -81,8 +86,10 @@ public final class MeshLauncher: Sendable {
             throw LaunchError(description: "\(exe) is not an executable (build first: swift build)")
         }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = ["--mesh", meshPath, "--data", dataDir] + spec.arguments
+        let arguments = ["--mesh", meshPath, "--data", dataDir] + spec.arguments
+        let wrap = prefix(spec.name)
+        process.executableURL = URL(fileURLWithPath: wrap.first ?? exe)
+        process.arguments = wrap.isEmpty ? arguments : Array(wrap.dropFirst()) + [exe] + arguments
         var env = ProcessInfo.processInfo.environment
         env["EXAM_PARENT_PID"] = String(getpid())
         process.environment = env

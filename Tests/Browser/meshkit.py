@@ -154,7 +154,8 @@ class Mesh:
             services[name] = {"rpc": f"tcp://127.0.0.1:{ports[2 * i]}", "events": f"tcp://127.0.0.1:{ports[2 * i + 1]}"}
         services["gateway"]["http"] = f"127.0.0.1:{ports[-1]}"
         self.base_url = f"http://127.0.0.1:{ports[-1]}"
-        self.mesh_file.write_text(json.dumps({"mesh": "browser-test", "services": services}, indent=2))
+        # CurveZMQ on, as deployed (issue 16): exam-mesh up makes the keys in workdir/keys.
+        self.mesh_file.write_text(json.dumps({"mesh": "browser-test", "services": services, "curve": {"keys_dir": "keys"}}, indent=2))
         self._write_roster_and_plan()
 
     # -- set-up ------------------------------------------------------------

@@ -46,6 +46,10 @@ struct GatewayMeshTests {
         try Data(rosterPlan(people, opensIn: 8, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))  // time to start four services and import, even on a loaded machine
         try await h.start("timing", ["--plan", planPath])
         try await h.start("roster", ["--scrypt-n", "1024"])
+        // The list first: the confirmation window freezes it, and starting
+        // the others takes long on a loaded machine.
+        let staff = Staff(mesh: h.tools)
+        _ = try await staff.importRoster(people.csv())
         try await h.start("devices")
         try await h.start("gateway", ["--http", "127.0.0.1:0", "--login-per-phone", "3"])
         defer { Task { await h.shutdown() } }
@@ -57,8 +61,6 @@ struct GatewayMeshTests {
         let ping = try await h.call("gateway", NodeAPI.ping, PingRequest())
         #expect(ping.service == "gateway")
 
-        let staff = Staff(mesh: h.tools)
-        _ = try await staff.importRoster(people.csv())
         let plan = try await staff.plan()
         try await waitForClock(plan.confirmation.opens)
         let c = people.candidates[0]

@@ -19,10 +19,12 @@ struct OpenedDay {
         try Data(planJSON.utf8).write(to: URL(fileURLWithPath: planPath))
         try await h.start("timing", ["--plan", planPath])
         try await h.start("roster", ["--scrypt-n", "1024"])
-        for (name, arguments) in more { try await h.start(name, arguments) }
+        // The list before the other services: the confirmation window
+        // freezes it, and starting them takes long on a loaded machine.
         staff = Staff(mesh: h.tools)
-        plan = try await staff.plan()
         _ = try await staff.importRoster(people.csv())
+        for (name, arguments) in more { try await h.start(name, arguments) }
+        plan = try await staff.plan()
         try await waitForClock(plan.confirmation.opens)
         var clients: [CandidateClient] = []
         for c in people.candidates { clients.append(try await CandidateClient.login(h.tools, c)) }
