@@ -279,10 +279,13 @@ public struct ScoringState: Codable, Sendable, Equatable {
     /// are incomplete (R38): "2 recordings incomplete: 2022110001 main (...),
     /// ..."; nil when none is. It never refuses a publication: the chief
     /// examiner weighs the evidence (discipline), the lists stand.
-    public func recordingsWarning() -> String? {
+    /// At most `shown` are named (a day of ten thousand must not put
+    /// twenty thousand names in one event); Recordings/Completeness lists all.
+    public func recordingsWarning(shown: Int = 20) -> String? {
         let list = candidates.keys.sorted().flatMap { e in (candidates[e]?.recordingsIncomplete ?? []).map { "\(e) \($0)" } }
         guard !list.isEmpty else { return nil }
-        return "\(list.count) recording\(list.count == 1 ? "" : "s") incomplete: " + list.joined(separator: ", ")
+        let more = list.count > shown ? ", and \(list.count - shown) more (exam.v1.Recordings/Completeness lists them all)" : ""
+        return "\(list.count) recording\(list.count == 1 ? "" : "s") incomplete: " + list.prefix(shown).joined(separator: ", ") + more
     }
 
     /// After publication, a change from outside (discipline, a late seal)

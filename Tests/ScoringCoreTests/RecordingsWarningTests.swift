@@ -36,4 +36,12 @@ struct RecordingsWarningTests {
         #expect(try s.publication().recordingsWarning == nil)
         #expect(!String(decoding: try ScoringExport.json(try s.publication()), as: UTF8.self).contains("recordings_warning"))
     }
+
+    @Test func aLongListIsCutWithHowManyMore() throws {
+        var s = try scoredExam()
+        _ = s.recordRecordingsCheck(examNumber: "2022110002", incomplete: ["main (missing)", "secondary (missing)"], now: publishTime)
+        _ = s.recordRecordingsCheck(examNumber: "2022110011", incomplete: ["secondary (unfinished)"], now: publishTime)
+        #expect(s.recordingsWarning(shown: 2) == "3 recordings incomplete: 2022110002 main (missing), 2022110002 secondary (missing), "
+            + "and 1 more (exam.v1.Recordings/Completeness lists them all)")
+    }
 }
