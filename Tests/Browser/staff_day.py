@@ -316,8 +316,8 @@ def play(mesh: StaffMesh, plan: dict, desks: dict[str, Desk], codes: dict, room:
     #    health, counts.
     o = ops.page
     o.click("#tab-ops")
-    expect(o.locator("#health-body tr")).to_have_count(6)
-    for name in ("roster", "timing", "devices", "discipline", "scoring", "gateway"):
+    expect(o.locator("#health-body tr")).to_have_count(7)
+    for name in ("roster", "timing", "devices", "discipline", "scoring", "recordings", "gateway"):
         expect(o.locator(f'#health-body tr[data-member="{name}"]')).to_have_attribute("data-ok", "true")
     o.set_input_files("#import-file", files=[{"name": "bad-list.csv", "mimeType": "text/csv", "buffer": bad_roster_csv(mesh)}])
     with o.expect_response(lambda r: "/api/v1/staff/roster" in r.url) as refused:
