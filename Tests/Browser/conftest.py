@@ -52,16 +52,16 @@ def mesh(browser, artifacts):
         yield m
 
 
-@pytest.fixture
-def new_phone(browser, mesh):
-    """Opens a phone (one browser context = one handset with its own storage)."""
+def phones(browser, base_url: str):
+    """Yields a function that opens a phone (one browser context = one
+    handset with its own storage) on `base_url`; closes them all after."""
     contexts = []
 
     def make(name: str):
         ctx = browser.new_context(
             viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
             user_agent=PHONE_UA, locale="zh-CN", timezone_id="Asia/Shanghai",
-            permissions=["camera", "microphone"], base_url=mesh.base_url)
+            permissions=["camera", "microphone"], base_url=base_url)
         contexts.append(ctx)
         page = ctx.new_page()
         page.phone_name = name
@@ -76,3 +76,9 @@ def new_phone(browser, mesh):
     yield make
     for ctx in contexts:
         ctx.close()
+
+
+@pytest.fixture
+def new_phone(browser, mesh):
+    """Opens a phone on the session's mesh."""
+    yield from phones(browser, mesh.base_url)

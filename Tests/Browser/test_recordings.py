@@ -30,7 +30,7 @@ import requests
 from playwright.sync_api import expect
 
 import candidate_day as cd
-from conftest import PHONE_UA
+from conftest import phones
 from meshkit import FORMAL, ROLE_MAIN, ROLE_SECONDARY, Candidate, Mesh, id_photo_png, running, wait_until
 
 expect.set_options(timeout=15_000)
@@ -56,26 +56,8 @@ def rec_mesh(browser, artifacts):
 
 @pytest.fixture
 def rec_phone(browser, rec_mesh):
-    """A phone (one browser context) on this test's own mesh, as conftest's new_phone makes them."""
-    contexts = []
-
-    def make(name: str):
-        ctx = browser.new_context(
-            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
-            user_agent=PHONE_UA, locale="zh-CN", timezone_id="Asia/Shanghai",
-            permissions=["camera", "microphone"], base_url=rec_mesh.base_url)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.ws_frames = []
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: page.ws_frames.append(payload)))
-        page.on("console", lambda m: m.type == "error" and print(f"[{name} console] {m.text}"))
-        return page
-
-    yield make
-    for ctx in contexts:
-        ctx.close()
+    """A phone (one browser context) on this test's own mesh."""
+    yield from phones(browser, rec_mesh.base_url)
 
 
 def confirm(mesh: Mesh, c: Candidate) -> None:
