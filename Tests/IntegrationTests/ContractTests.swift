@@ -8,22 +8,12 @@ import Testing
 struct ContractTests {
     /// The committed protoc-c code and Swift mirrors match protos/: this
     /// fails when someone edits a .proto and forgets scripts/gen-protos.
-    @Test func generatedCodeIsCurrent() throws {
+    @Test func generatedCodeIsCurrent() async throws {
         let root = repositoryRoot()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: root + "/scripts/gen-protos")
-        p.arguments = ["--check"]
-        p.currentDirectoryURL = URL(fileURLWithPath: root)
         var env = ProcessInfo.processInfo.environment
         env["PROTOGEN"] = executablesFolder + "/exam-protogen"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        let (status, text) = try await runCommand(root + "/scripts/gen-protos", ["--check"], in: root, environment: env)
+        #expect(status == 0, "\(text)")
         #expect(text.contains("generated code is current"))
     }
 

@@ -5,23 +5,13 @@ import Testing
 
 @Suite("deployment files")
 struct DeploymentTests {
-    func run(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+    func run(_ args: [String]) async throws -> (Int32, String) {
+        try await runCommand("/usr/bin/env", args, in: repositoryRoot())
     }
 
     /// Debian's docker-compose validates the file without an engine.
-    @Test func composeFileIsValidAndGivesEachServiceItsOwnVolume() throws {
-        let (status, text) = try run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
+    @Test func composeFileIsValidAndGivesEachServiceItsOwnVolume() async throws {
+        let (status, text) = try await run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
         #expect(status == 0, "\(text)")
         for s in MeshConfig.serviceNames + [MeshConfig.gatewayName] {
             #expect(text.contains("\(s)-data:/data") || text.contains("source: \(s)-data"), "\(s) has no volume of its own")
@@ -59,8 +49,8 @@ struct DeploymentTests {
     /// takes the client's address from the edge; the edge's configuration
     /// and the site's certificate are mounted where exam-edge.conf reads
     /// them, and it proxies to the gateway's port of the compose mesh.
-    @Test func theEdgeTerminatesTLSInFrontOfTheGateway() throws {
-        let (status, config) = try run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
+    @Test func theEdgeTerminatesTLSInFrontOfTheGateway() async throws {
+        let (status, config) = try await run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
         #expect(status == 0, "\(config)")
         let edge = block("edge", of: config), gateway = block("gateway", of: config)
         #expect(!edge.isEmpty, "no edge service:\n\(config)")

@@ -51,3 +51,32 @@ public func repositoryRoot(_ file: String = #filePath) -> String {
     }
     return FileManager.default.currentDirectoryPath
 }
+
+/// Runs a command to its end on a thread of its own and returns its status
+/// and output (stdout and stderr). Reading a pipe to its end and waiting for
+/// a process block a thread: on the cooperative pool (two threads on two
+/// cores) that would stall every other test of the run while the command
+/// runs (a bus test timed out behind `gen-protos --check` under load).
+public func runCommand(_ executable: String, _ arguments: [String], in folder: String? = nil,
+                       environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: executable)
+                p.arguments = arguments
+                if let folder { p.currentDirectoryURL = URL(fileURLWithPath: folder) }
+                if let environment { p.environment = environment }
+                let out = Pipe()
+                p.standardOutput = out
+                p.standardError = out
+                try p.run()
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                continuation.resume(returning: (p.terminationStatus, text))
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
