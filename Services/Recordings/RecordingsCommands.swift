@@ -18,15 +18,6 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
-func fail(_ e: Error) -> ExitCode {
-    if let e = e as? RPCError {
-        FileHandle.standardError.write(Data("\(e.code.name): \(e.message)\n".utf8))
-    } else {
-        FileHandle.standardError.write(Data("\(e)\n".utf8))
-    }
-    return ExitCode(2)
-}
-
 /// `recordings export`: one interview's two videos and a manifest of hashes,
 /// written by the service into an empty folder on its host (R39).
 struct ExportCommand: AsyncParsableCommand {
@@ -52,7 +43,7 @@ struct ExportCommand: AsyncParsableCommand {
                                             timeout: .seconds(120))
             for f in reply.files { print("\(f.path)\t\(f.bytes) bytes\tsha256 \(f.sha256)") }
             print("manifest: \(reply.manifestPath)")
-        } catch { throw fail(error) }
+        } catch { throw commandFailure(error) }
     }
 }
 
@@ -68,7 +59,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let reply: VerifyBlobsReply
         do {
             reply = try await mesh.call("recordings", RecordingsAPI.verify, VerifyBlobsRequest(), timeout: .seconds(600))
-        } catch { throw fail(error) }
+        } catch { throw commandFailure(error) }
         print("checked \(reply.blobsChecked) blobs, \(reply.bytesChecked) bytes; \(reply.problems.count) problems")
         for p in reply.problems { print("\(p.problem)\t\(p.sha256)\t\(p.recordingIds.joined(separator: ","))") }
         if !reply.problems.isEmpty { throw ExitCode(1) }

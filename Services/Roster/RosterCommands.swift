@@ -23,15 +23,6 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
-func fail(_ e: Error) -> ExitCode {
-    if let e = e as? RPCError {
-        FileHandle.standardError.write(Data("\(e.code.name): \(e.message)\n".utf8))
-    } else {
-        FileHandle.standardError.write(Data("\(e)\n".utf8))
-    }
-    return ExitCode(2)
-}
-
 func statusName(_ s: ExamContracts.CandidateStatus) -> String {
     switch s {
     case .imported: "imported"
@@ -64,7 +55,7 @@ struct ImportList: AsyncParsableCommand {
             print("checked and stored in \(took): \(r.rows) rows: \(r.imported) new, \(r.updated) updated, \(r.unchanged) unchanged")
             for p in r.posts { print("  post \(p.code) \(p.name): \(p.places) places, \(p.candidates) candidates") }
         } catch {
-            throw fail(error)
+            throw commandFailure(error)
         }
     }
 }
@@ -93,7 +84,7 @@ struct ListCandidates: AsyncParsableCommand {
             }
             print("\(r.candidates.count) of \(r.total)")
         } catch {
-            throw fail(error)
+            throw commandFailure(error)
         }
     }
 }
@@ -111,7 +102,7 @@ struct Counts: AsyncParsableCommand {
             for s in r.byStatus { print("  \(statusName(s.status).padding(toLength: 10, withPad: " ", startingAt: 0)) \(s.count)") }
             for p in r.posts { print("  post \(p.code) \(p.name): \(p.places) places, \(p.candidates) candidates") }
         } catch {
-            throw fail(error)
+            throw commandFailure(error)
         }
     }
 }
@@ -128,7 +119,7 @@ struct Show: AsyncParsableCommand {
             let c = try await m.call("roster", RosterAPI.getCandidate, CandidateRef(examNumber: examNumber))
             print(ProtoJSON.json(c))
         } catch {
-            throw fail(error)
+            throw commandFailure(error)
         }
     }
 }
@@ -167,7 +158,7 @@ struct Review: AsyncParsableCommand {
         } catch let e as ValidationError {
             throw e
         } catch {
-            throw fail(error)
+            throw commandFailure(error)
         }
     }
 }

@@ -341,3 +341,15 @@ struct StoreReplaySource: ReplaySource {
         }, page.through, page.head)
     }
 }
+
+/// A service's staff command (`roster import`, `recordings export`) ends
+/// with the mesh's refusal as it came (code and message) on standard error,
+/// and exit status 2.
+public func commandFailure(_ e: Error) -> ExitCode {
+    if let e = e as? RPCError {
+        FileHandle.standardError.write(Data("\(e.code.name): \(e.message)\n".utf8))
+    } else {
+        FileHandle.standardError.write(Data("\(e)\n".utf8))
+    }
+    return ExitCode(2)
+}
