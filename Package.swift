@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "examctl", targets: ["ExamCtl"]),
         .executable(name: "discipline", targets: ["Discipline"]),
         .executable(name: "recordings", targets: ["Recordings"]),
+        .executable(name: "media", targets: ["Media"]),
         .executable(name: "timing", targets: ["Timing"]),
         .executable(name: "scoring", targets: ["Scoring"]),
         .executable(name: "roster", targets: ["Roster"]),
@@ -80,6 +81,7 @@ let package = Package(
         .target(name: "RecordingsCore", dependencies: [
             "ExamPlan", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Services/RecordingsCore"),
+        .target(name: "MediaCore", dependencies: ["ExamPlan"], path: "Services/MediaCore"),
         // Salted slow password hashes and opaque tokens (roster's candidates, the gateway's staff).
         .target(name: "Passwords", dependencies: [
             "RosterCore",
@@ -131,6 +133,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Services/Recordings"),
+
+        // The live rooms (R64, R65): the only member that talks to Janus.
+        .executableTarget(name: "Media", dependencies: [
+            "MediaCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Services/Media"),
 
         .executableTarget(name: "Devices", dependencies: [
             "DevicesCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "Store",
@@ -220,6 +229,7 @@ let package = Package(
         .testTarget(name: "DevicesCoreTests", dependencies: ["DevicesCore", "ExamPlan"], path: "Tests/DevicesCoreTests"),
         .testTarget(name: "DisciplineCoreTests", dependencies: ["DisciplineCore", "ExamPlan"], path: "Tests/DisciplineCoreTests"),
         .testTarget(name: "ScoringCoreTests", dependencies: ["ScoringCore", "ExamPlan"], path: "Tests/ScoringCoreTests"),
+        .testTarget(name: "MediaCoreTests", dependencies: ["MediaCore", "ExamPlan"], path: "Tests/MediaCoreTests"),
         .testTarget(name: "RecordingsCoreTests", dependencies: ["RecordingsCore", "ExamPlan"], path: "Tests/RecordingsCoreTests"),
         .testTarget(name: "ProctorBoardTests", dependencies: ["ExamDay", "Bus", "ExamContracts"], path: "Tests/ProctorBoardTests"),
         .testTarget(name: "ExamPlanTests", dependencies: ["ExamPlan"], path: "Tests/ExamPlanTests"),

@@ -76,11 +76,14 @@ struct Up: AsyncParsableCommand {
         say("exam-mesh: starting \(specs.map(\.name).joined(separator: ", ")) (data \(data), logs \(launcher.logDir))")
         sayKeys(launcher, mesh)
         do {
-            try await launcher.start(specs)
+            try await launcher.startWithMedia(mesh, specs)
         } catch {
             say("exam-mesh: \(error)")
             await launcher.stopAll()
             throw ExitCode(1)
+        }
+        for j in mesh.janus ?? [] {
+            say("  \(j.name.padding(toLength: 11, withPad: " ", startingAt: 0)) ready  janus \(j.api)  browsers \(j.public)  pid \(launcher.pid(j.name) ?? 0)")
         }
         for s in specs {
             let e = mesh.services[s.name]!
@@ -194,7 +197,7 @@ struct Demo: AsyncParsableCommand {
         say("exam-mesh demo: \(people.candidates.count) candidates, plan \(planPath), data \(dataDir), logs \(launcher.logDir)")
         sayKeys(launcher, meshConfig)
         do {
-            try await launcher.start([
+            try await launcher.startWithMedia(meshConfig, [
                 MeshLauncher.Spec(name: "timing", arguments: ["--plan", planPath]),
                 MeshLauncher.Spec(name: "roster", arguments: ["--scrypt-n", "4096"]),
                 MeshLauncher.Spec(name: "devices", arguments: ["--config", devicesConfig]),
@@ -203,7 +206,8 @@ struct Demo: AsyncParsableCommand {
                 // --max-gap 3: the phones' scripted outages (4-5 s at a loss
                 // timeout of 2 s) show as gaps in their recordings (R38).
                 MeshLauncher.Spec(name: "recordings", arguments: ["--grace", "5", "--max-gap", "3"]),
-            ] + (meshConfig.services[MeshConfig.gatewayName] == nil ? [] : [MeshLauncher.Spec(name: MeshConfig.gatewayName)]))
+            ] + (meshConfig.services[MeshConfig.mediaName] == nil ? [] : [MeshLauncher.Spec(name: MeshConfig.mediaName)])
+              + (meshConfig.services[MeshConfig.gatewayName] == nil ? [] : [MeshLauncher.Spec(name: MeshConfig.gatewayName)]))
         } catch {
             say("exam-mesh demo: \(error)")
             await launcher.stopAll()

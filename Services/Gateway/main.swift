@@ -98,6 +98,7 @@ struct Serve: AsyncParsableCommand {
             try StaffDocuments.load(store, policy: policy)
         }
         settings.metricsMembers = service.mesh.services.keys.sorted()
+        settings.media = service.mesh.services[MeshConfig.mediaName] != nil
         let address = http ?? service.endpoints.http ?? "127.0.0.1:8080"
         guard let (bindHost, bindPort) = MeshConfig.hostPort(address) else { throw ValidationError("--http: '\(address)' is not host:port") }
         let edge = Edge(mesh: BusMeshCalls { try service.client(for: $0) }, settings: settings, logger: service.logger,

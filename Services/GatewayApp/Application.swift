@@ -162,6 +162,16 @@ struct EdgeRoutes: Sendable {
             let s = try await session(req)
             return try json(try await edge.end(s, try sitting(ctx), try await decode(MainPhoneBody.self, req, ctx, what: "end")))
         }
+        // Live rooms (issue 21, R64, R65): a grant to join Janus with.
+        api.post("media/grant") { req, ctx in
+            let s = try await session(req)
+            let proof = try PhoneProof.from(req)
+            return try json(try await edge.mediaGrant(s, proof, try await decode(MediaGrantBody.self, req, ctx, what: "media grant")))
+        }
+        api.delete("media/grant/:grantId") { req, ctx in
+            let s = try await session(req)
+            return try json(try await edge.endMediaGrant(s, grant: ctx.parameters.get("grantId") ?? ""))
+        }
         // Recordings (issue 14, R36-R39): tus-like resumable upload.
         api.post("sittings/:sitting/recording") { req, ctx in
             let s = try await session(req)

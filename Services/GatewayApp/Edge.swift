@@ -71,6 +71,9 @@ public struct GatewaySettings: Sendable {
     public var metricsToken: String?
     /// GET /metrics: the mesh members whose Stats it shows (the gateway included).
     public var metricsMembers: [String] = []
+    /// The mesh has a media service (live rooms, R64): grants are asked of
+    /// it and sign-outs told to it.
+    public var media = false
     public init() {}
 }
 

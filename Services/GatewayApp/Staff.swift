@@ -286,6 +286,7 @@ public final class StaffDesk: Sendable {
             }
         } catch { throw EdgeError(failed: error, calling: "gateway's store") }
         logger.info("staff signed out", metadata: ["account": "\(p.account.id)"])
+        await edge.endMediaGrants(person: p.account.id, role: p.call.role)
     }
 
     // MARK: Who may do what (R62)

@@ -77,6 +77,15 @@ struct StaffRoutes: Sendable {
             r.headers[.setCookie] = StaffCookie.clear(secure: secure)
             return r
         }
+        // Live rooms (issue 21, R65): one candidate's two rooms.
+        api.post("media/grant") { req, ctx in
+            let p = try await staff(req, changing: true)
+            return try json(try await desk.mediaGrant(p, try await edge.decode(MediaGrantBody.self, req, ctx, what: "media grant")))
+        }
+        api.delete("media/grant/:grantId") { req, ctx in
+            let p = try await staff(req, changing: true)
+            return try json(try await desk.endMediaGrant(p, grant: ctx.parameters.get("grantId") ?? ""))
+        }
         api.get("grounds") { req, _ in
             _ = try await staff(req, changing: false)
             return try json(StaffGroundsReply(grounds: try await desk.grounds().map(GroundReply.init)))

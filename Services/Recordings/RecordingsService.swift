@@ -94,31 +94,6 @@ enum RecordingsDocuments {
     }
 }
 
-/// Proven phones, believed for a few seconds (a chunk a second then costs
-/// no round trip to roster and devices).
-final class PhoneCache: Sendable {
-    private let entries = Mutex<[String: (phone: Phone, until: Date)]>([:])
-    let seconds: Double
-
-    init(seconds: Double = 5) { self.seconds = seconds }
-
-    static func key(_ c: PhoneCredentials) -> String { c.token + "\n" + c.deviceId + "\n" + c.deviceKey }
-
-    func get(_ c: PhoneCredentials, now: Date = Date()) -> Phone? {
-        entries.withLock { e in
-            guard let hit = e[Self.key(c)], hit.until > now else { return nil }
-            return hit.phone
-        }
-    }
-
-    func put(_ c: PhoneCredentials, _ phone: Phone, now: Date = Date()) {
-        entries.withLock { e in
-            if e.count > 10_000 { e = e.filter { $0.value.until > now } }
-            e[Self.key(c)] = (phone, now.addingTimeInterval(seconds))
-        }
-    }
-}
-
 enum RecordingsShell {
     static let readers: Set<ActorRole> = [.chiefExaminer, .ops]
     /// Blob writes and reads block on the disk: their own threads, not the cooperative pool.
@@ -131,7 +106,7 @@ enum RecordingsShell {
     }
 
     static func wire(_ service: ServiceHost<RecordingsState>, blobs: any BlobStore) {
-        let cache = PhoneCache()
+        let cache = PhoneVerifier(client: { try service.client(for: $0) })
         let logger = service.logger
         let chunksStored = service.counters.counter("recordings.chunks_stored")
         let bytesStored = service.counters.counter("recordings.bytes_stored")
@@ -421,7 +396,7 @@ enum RecordingsShell {
     /// A phone's call: its credentials proven (roster's token, devices'
     /// key, the same candidate), then `body` with the phone.
     static func phoneCall<Req: ProtoMessage, Resp: ProtoMessage>(
-        _ service: ServiceHost<RecordingsState>, _ method: RPCMethod<Req, Resp>, cache: PhoneCache,
+        _ service: ServiceHost<RecordingsState>, _ method: RPCMethod<Req, Resp>, cache: PhoneVerifier,
         credentials: KeyPath<Req, PhoneCredentials?> & Sendable,
         _ body: @escaping @Sendable (Req, Phone) async throws -> Resp) {
         service.server.serveDeferred(method) { req, info, responder in
@@ -439,42 +414,9 @@ enum RecordingsShell {
         }
     }
 
-    static func prove(_ service: ServiceHost<RecordingsState>, _ credentials: PhoneCredentials?, cache: PhoneCache) async throws -> Phone {
-        guard let c = credentials else { throw RPCError.unauthenticated("phone is required: the session token, device id and device key") }
-        guard !c.token.isEmpty else { throw RPCError.unauthenticated("phone.token is required: log in with roster first") }
-        guard !c.deviceId.isEmpty, !c.deviceKey.isEmpty else {
-            throw RPCError.unauthenticated("phone.device_id and phone.device_key are required: register the phone with devices first")
-        }
-        if let hit = cache.get(c) { return hit }
-        let examNumber: String
-        do {
-            examNumber = try await service.client(for: "roster").call(RosterAPI.authenticate, TokenRequest(token: c.token),
-                                                                       timeout: .seconds(3)).examNumber
-        } catch let e as RPCError where e.code == .unauthenticated || e.code == .invalidArgument || e.code == .notFound {
-            throw RPCError.unauthenticated(e.message)
-        } catch {
-            throw RPCError.unavailable("cannot check the token with roster: \(error)")
-        }
-        let device: VerifiedDevice
-        do {
-            device = try await service.client(for: "devices").call(DevicesAPI.verifyDevice,
-                                                                    VerifyDeviceRequest(deviceId: c.deviceId, deviceKey: c.deviceKey),
-                                                                    timeout: .seconds(3))
-        } catch let e as RPCError where e.code == .unauthenticated || e.code == .invalidArgument {
-            throw RPCError.unauthenticated(e.message)
-        } catch let e as RPCError where e.code == .notFound {
-            throw RPCError.failedPrecondition("device \(c.deviceId) is not registered: register the phone with devices first (\(e.message))")
-        } catch let e as RPCError where e.code == .permissionDenied {
-            throw RPCError.permissionDenied(e.message)
-        } catch {
-            throw RPCError.unavailable("cannot check the device with devices: \(error)")
-        }
-        guard device.examNumber == examNumber else {
-            throw RPCError.permissionDenied("device \(c.deviceId) is not a phone of the candidate this token belongs to")
-        }
-        let phone = Phone(examNumber: examNumber, role: try RecordingsWire.role(device.role), deviceID: c.deviceId)
-        cache.put(c, phone)
-        return phone
+    static func prove(_ service: ServiceHost<RecordingsState>, _ credentials: PhoneCredentials?, cache: PhoneVerifier) async throws -> Phone {
+        let p = try await cache.verify(credentials)
+        return Phone(examNumber: p.examNumber, role: try RecordingsWire.role(p.role), deviceID: p.deviceID)
     }
 
     /// Runs a core operation, turning its refusal into the bus's error.

@@ -79,7 +79,8 @@ enum TimingWire {
             screened: v.lastScreening != nil, screeningPassed: v.lastScreening?.passed ?? false,
             interview: interview(v.interview, now: now), position: UInt32(v.position ?? 0),
             blockers: v.blockers, forfeited: v.forfeited,
-            ready: v.status == .waiting && (v.main?.present ?? false) && (v.lastScreening?.passed ?? false) && v.blockers.isEmpty)
+            ready: v.status == .waiting && (v.main?.present ?? false) && (v.lastScreening?.passed ?? false) && v.blockers.isEmpty,
+            disqualified: v.disqualified)
     }
 
     static func room(_ core: TimingState, _ roomID: String, _ sitting: Sitting, _ now: Date) throws -> RoomInfo {

@@ -126,6 +126,20 @@ public enum ListKind: Int32, ProtoEnum {
     public static let protoName = "exam.v1.ListKind"
 }
 
+public enum MediaReceive: Int32, ProtoEnum {
+    case none = 0
+    case phone = 1
+    case staffVoice = 2
+    public static let protoName = "exam.v1.MediaReceive"
+}
+
+public enum MediaSend: Int32, ProtoEnum {
+    case none = 0
+    case camera = 1
+    case voice = 2
+    public static let protoName = "exam.v1.MediaSend"
+}
+
 public enum NetworkKind: Int32, ProtoEnum {
     case unspecified = 0
     case none = 1
@@ -985,6 +999,7 @@ public struct CandidateTimingView: ProtoMessage {
     public var blockers: [String]
     public var forfeited: Bool
     public var ready: Bool
+    public var disqualified: Bool
 
     public init(
         examNumber: String = "",
@@ -1001,7 +1016,8 @@ public struct CandidateTimingView: ProtoMessage {
         position: UInt32 = 0,
         blockers: [String] = [],
         forfeited: Bool = false,
-        ready: Bool = false
+        ready: Bool = false,
+        disqualified: Bool = false
     ) {
         self.examNumber = examNumber
         self.roomId = roomId
@@ -1018,6 +1034,7 @@ public struct CandidateTimingView: ProtoMessage {
         self.blockers = blockers
         self.forfeited = forfeited
         self.ready = ready
+        self.disqualified = disqualified
     }
 
     public init(protoReader r: ProtoReader) throws {
@@ -1036,6 +1053,7 @@ public struct CandidateTimingView: ProtoMessage {
         self.blockers = try r.strings(12)
         self.forfeited = r.bool(13)
         self.ready = r.bool(14)
+        self.disqualified = r.bool(15)
     }
 
     public func protoWrite(to w: inout ProtoWriter) throws {
@@ -1054,6 +1072,7 @@ public struct CandidateTimingView: ProtoMessage {
         try w.strings(12, self.blockers)
         w.bool(13, self.forfeited)
         w.bool(14, self.ready)
+        w.bool(15, self.disqualified)
     }
 
     public init(from decoder: Decoder) throws {
@@ -1073,6 +1092,7 @@ public struct CandidateTimingView: ProtoMessage {
         self.blockers = try c.decodeIfPresent([String].self, forKey: .blockers) ?? []
         self.forfeited = try c.decodeIfPresent(Bool.self, forKey: .forfeited) ?? false
         self.ready = try c.decodeIfPresent(Bool.self, forKey: .ready) ?? false
+        self.disqualified = try c.decodeIfPresent(Bool.self, forKey: .disqualified) ?? false
     }
 
     enum CodingKeys: String, CodingKey {
@@ -1091,6 +1111,7 @@ public struct CandidateTimingView: ProtoMessage {
         case blockers = "blockers"
         case forfeited = "forfeited"
         case ready = "ready"
+        case disqualified = "disqualified"
     }
 }
 
@@ -2263,6 +2284,100 @@ public struct EligibilityEvent: ProtoMessage {
     }
 }
 
+public struct EndGrantReply: ProtoMessage {
+    public static let protoName = "exam.v1.EndGrantReply"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var ended: UInt32
+
+    public init(
+        ended: UInt32 = 0
+    ) {
+        self.ended = ended
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.ended = r.uint32(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint32(0, self.ended)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.ended = try c.decodeIfPresent(UInt32.self, forKey: .ended) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ended = "ended"
+    }
+}
+
+public struct EndGrantRequest: ProtoMessage {
+    public static let protoName = "exam.v1.EndGrantRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var grantId: String
+
+    public init(
+        grantId: String = ""
+    ) {
+        self.grantId = grantId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.grantId = try r.string(0)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.grantId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.grantId = try c.decodeIfPresent(String.self, forKey: .grantId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grantId = "grant_id"
+    }
+}
+
+public struct EndPersonRequest: ProtoMessage {
+    public static let protoName = "exam.v1.EndPersonRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var person: String
+    public var role: Role
+
+    public init(
+        person: String = "",
+        role: Role = .unspecified
+    ) {
+        self.person = person
+        self.role = role
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.person = try r.string(0)
+        self.role = try r.enumeration(1, Role.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.person)
+        w.enumeration(1, self.role)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.person = try c.decodeIfPresent(String.self, forKey: .person) ?? ""
+        self.role = try c.decodeIfPresent(Role.self, forKey: .role) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case person = "person"
+        case role = "role"
+    }
+}
+
 public struct EnterRequest: ProtoMessage {
     public static let protoName = "exam.v1.EnterRequest"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -3043,6 +3158,91 @@ public struct GetPlanRequest: ProtoMessage {
     public func protoWrite(to w: inout ProtoWriter) throws {}
 }
 
+public struct GrantEvent: ProtoMessage {
+    public static let protoName = "exam.v1.GrantEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var grantId: String
+    public var holder: String
+    public var holderRole: Role
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var phone: DeviceRole
+    public var reason: String
+    public var atMs: Int64
+
+    public init(
+        grantId: String = "",
+        holder: String = "",
+        holderRole: Role = .unspecified,
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        phone: DeviceRole = .unspecified,
+        reason: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.grantId = grantId
+        self.holder = holder
+        self.holderRole = holderRole
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.phone = phone
+        self.reason = reason
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.grantId = try r.string(0)
+        self.holder = try r.string(1)
+        self.holderRole = try r.enumeration(2, Role.self)
+        self.examNumber = try r.string(3)
+        self.roomId = try r.string(4)
+        self.sitting = try r.enumeration(5, SittingKind.self)
+        self.phone = try r.enumeration(6, DeviceRole.self)
+        self.reason = try r.string(7)
+        self.atMs = r.int64(8)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.grantId)
+        try w.string(1, self.holder)
+        w.enumeration(2, self.holderRole)
+        try w.string(3, self.examNumber)
+        try w.string(4, self.roomId)
+        w.enumeration(5, self.sitting)
+        w.enumeration(6, self.phone)
+        try w.string(7, self.reason)
+        w.int64(8, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.grantId = try c.decodeIfPresent(String.self, forKey: .grantId) ?? ""
+        self.holder = try c.decodeIfPresent(String.self, forKey: .holder) ?? ""
+        self.holderRole = try c.decodeIfPresent(Role.self, forKey: .holderRole) ?? .unspecified
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.phone = try c.decodeIfPresent(DeviceRole.self, forKey: .phone) ?? .unspecified
+        self.reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grantId = "grant_id"
+        case holder = "holder"
+        case holderRole = "holder_role"
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case phone = "phone"
+        case reason = "reason"
+        case atMs = "at_ms"
+    }
+}
+
 public struct Ground9Event: ProtoMessage {
     public static let protoName = "exam.v1.Ground9Event"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -3413,6 +3613,49 @@ public struct HeartbeatRequest: ProtoMessage {
         case deviceId = "device_id"
         case deviceKey = "device_key"
         case status = "status"
+    }
+}
+
+public struct IceServer: ProtoMessage {
+    public static let protoName = "exam.v1.IceServer"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var urls: [String]
+    public var username: String
+    public var credential: String
+
+    public init(
+        urls: [String] = [],
+        username: String = "",
+        credential: String = ""
+    ) {
+        self.urls = urls
+        self.username = username
+        self.credential = credential
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.urls = try r.strings(0)
+        self.username = try r.string(1)
+        self.credential = try r.string(2)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.strings(0, self.urls)
+        try w.string(1, self.username)
+        try w.string(2, self.credential)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.urls = try c.decodeIfPresent([String].self, forKey: .urls) ?? []
+        self.username = try c.decodeIfPresent(String.self, forKey: .username) ?? ""
+        self.credential = try c.decodeIfPresent(String.self, forKey: .credential) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case urls = "urls"
+        case username = "username"
+        case credential = "credential"
     }
 }
 
@@ -4591,6 +4834,42 @@ public struct ListIncidentsRequest: ProtoMessage {
     }
 }
 
+public struct ListMediaRoomsRequest: ProtoMessage {
+    public static let protoName = "exam.v1.ListMediaRoomsRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+    }
+}
+
 public struct LoginReply: ProtoMessage {
     public static let protoName = "exam.v1.LoginReply"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -4674,6 +4953,446 @@ public struct LoginRequest: ProtoMessage {
     enum CodingKeys: String, CodingKey {
         case phone = "phone"
         case password = "password"
+    }
+}
+
+public struct MediaGrant: ProtoMessage {
+    public static let protoName = "exam.v1.MediaGrant"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var grantId: String
+    public var holder: String
+    public var holderRole: Role
+    public var examNumber: String
+    public var roomId: String
+    public var sitting: SittingKind
+    public var phone: DeviceRole
+    public var janusUrl: String
+    public var issuedAtMs: Int64
+    public var joinByMs: Int64
+    public var serverTimeMs: Int64
+    public var rooms: [MediaRoomAccess]
+    public var iceServers: [IceServer]
+    public var basis: String
+    public var serverEpoch: UInt32
+
+    public init(
+        grantId: String = "",
+        holder: String = "",
+        holderRole: Role = .unspecified,
+        examNumber: String = "",
+        roomId: String = "",
+        sitting: SittingKind = .unspecified,
+        phone: DeviceRole = .unspecified,
+        janusUrl: String = "",
+        issuedAtMs: Int64 = 0,
+        joinByMs: Int64 = 0,
+        serverTimeMs: Int64 = 0,
+        rooms: [MediaRoomAccess] = [],
+        iceServers: [IceServer] = [],
+        basis: String = "",
+        serverEpoch: UInt32 = 0
+    ) {
+        self.grantId = grantId
+        self.holder = holder
+        self.holderRole = holderRole
+        self.examNumber = examNumber
+        self.roomId = roomId
+        self.sitting = sitting
+        self.phone = phone
+        self.janusUrl = janusUrl
+        self.issuedAtMs = issuedAtMs
+        self.joinByMs = joinByMs
+        self.serverTimeMs = serverTimeMs
+        self.rooms = rooms
+        self.iceServers = iceServers
+        self.basis = basis
+        self.serverEpoch = serverEpoch
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.grantId = try r.string(0)
+        self.holder = try r.string(1)
+        self.holderRole = try r.enumeration(2, Role.self)
+        self.examNumber = try r.string(3)
+        self.roomId = try r.string(4)
+        self.sitting = try r.enumeration(5, SittingKind.self)
+        self.phone = try r.enumeration(6, DeviceRole.self)
+        self.janusUrl = try r.string(7)
+        self.issuedAtMs = r.int64(8)
+        self.joinByMs = r.int64(9)
+        self.serverTimeMs = r.int64(10)
+        self.rooms = try r.messages(11, MediaRoomAccess.self)
+        self.iceServers = try r.messages(12, IceServer.self)
+        self.basis = try r.string(13)
+        self.serverEpoch = r.uint32(14)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.grantId)
+        try w.string(1, self.holder)
+        w.enumeration(2, self.holderRole)
+        try w.string(3, self.examNumber)
+        try w.string(4, self.roomId)
+        w.enumeration(5, self.sitting)
+        w.enumeration(6, self.phone)
+        try w.string(7, self.janusUrl)
+        w.int64(8, self.issuedAtMs)
+        w.int64(9, self.joinByMs)
+        w.int64(10, self.serverTimeMs)
+        try w.messages(11, self.rooms)
+        try w.messages(12, self.iceServers)
+        try w.string(13, self.basis)
+        w.uint32(14, self.serverEpoch)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.grantId = try c.decodeIfPresent(String.self, forKey: .grantId) ?? ""
+        self.holder = try c.decodeIfPresent(String.self, forKey: .holder) ?? ""
+        self.holderRole = try c.decodeIfPresent(Role.self, forKey: .holderRole) ?? .unspecified
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.phone = try c.decodeIfPresent(DeviceRole.self, forKey: .phone) ?? .unspecified
+        self.janusUrl = try c.decodeIfPresent(String.self, forKey: .janusUrl) ?? ""
+        self.issuedAtMs = try c.decodeIfPresent(Int64.self, forKey: .issuedAtMs) ?? 0
+        self.joinByMs = try c.decodeIfPresent(Int64.self, forKey: .joinByMs) ?? 0
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+        self.rooms = try c.decodeIfPresent([MediaRoomAccess].self, forKey: .rooms) ?? []
+        self.iceServers = try c.decodeIfPresent([IceServer].self, forKey: .iceServers) ?? []
+        self.basis = try c.decodeIfPresent(String.self, forKey: .basis) ?? ""
+        self.serverEpoch = try c.decodeIfPresent(UInt32.self, forKey: .serverEpoch) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grantId = "grant_id"
+        case holder = "holder"
+        case holderRole = "holder_role"
+        case examNumber = "exam_number"
+        case roomId = "room_id"
+        case sitting = "sitting"
+        case phone = "phone"
+        case janusUrl = "janus_url"
+        case issuedAtMs = "issued_at_ms"
+        case joinByMs = "join_by_ms"
+        case serverTimeMs = "server_time_ms"
+        case rooms = "rooms"
+        case iceServers = "ice_servers"
+        case basis = "basis"
+        case serverEpoch = "server_epoch"
+    }
+}
+
+public struct MediaParticipantView: ProtoMessage {
+    public static let protoName = "exam.v1.MediaParticipantView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var feedId: UInt64
+    public var display: String
+    public var publishing: Bool
+    public var grantId: String
+
+    public init(
+        feedId: UInt64 = 0,
+        display: String = "",
+        publishing: Bool = false,
+        grantId: String = ""
+    ) {
+        self.feedId = feedId
+        self.display = display
+        self.publishing = publishing
+        self.grantId = grantId
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.feedId = r.uint64(0)
+        self.display = try r.string(1)
+        self.publishing = r.bool(2)
+        self.grantId = try r.string(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.feedId)
+        try w.string(1, self.display)
+        w.bool(2, self.publishing)
+        try w.string(3, self.grantId)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.feedId = try c.decodeIfPresent(UInt64.self, forKey: .feedId) ?? 0
+        self.display = try c.decodeIfPresent(String.self, forKey: .display) ?? ""
+        self.publishing = try c.decodeIfPresent(Bool.self, forKey: .publishing) ?? false
+        self.grantId = try c.decodeIfPresent(String.self, forKey: .grantId) ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case feedId = "feed_id"
+        case display = "display"
+        case publishing = "publishing"
+        case grantId = "grant_id"
+    }
+}
+
+public struct MediaRoomAccess: ProtoMessage {
+    public static let protoName = "exam.v1.MediaRoomAccess"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var room: UInt64
+    public var token: String
+    public var feedId: UInt64
+    public var display: String
+    public var phone: DeviceRole
+    public var send: MediaSend
+    public var receive: MediaReceive
+
+    public init(
+        room: UInt64 = 0,
+        token: String = "",
+        feedId: UInt64 = 0,
+        display: String = "",
+        phone: DeviceRole = .unspecified,
+        send: MediaSend = .none,
+        receive: MediaReceive = .none
+    ) {
+        self.room = room
+        self.token = token
+        self.feedId = feedId
+        self.display = display
+        self.phone = phone
+        self.send = send
+        self.receive = receive
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.room = r.uint64(0)
+        self.token = try r.string(1)
+        self.feedId = r.uint64(2)
+        self.display = try r.string(3)
+        self.phone = try r.enumeration(4, DeviceRole.self)
+        self.send = try r.enumeration(5, MediaSend.self)
+        self.receive = try r.enumeration(6, MediaReceive.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.room)
+        try w.string(1, self.token)
+        w.uint64(2, self.feedId)
+        try w.string(3, self.display)
+        w.enumeration(4, self.phone)
+        w.enumeration(5, self.send)
+        w.enumeration(6, self.receive)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.room = try c.decodeIfPresent(UInt64.self, forKey: .room) ?? 0
+        self.token = try c.decodeIfPresent(String.self, forKey: .token) ?? ""
+        self.feedId = try c.decodeIfPresent(UInt64.self, forKey: .feedId) ?? 0
+        self.display = try c.decodeIfPresent(String.self, forKey: .display) ?? ""
+        self.phone = try c.decodeIfPresent(DeviceRole.self, forKey: .phone) ?? .unspecified
+        self.send = try c.decodeIfPresent(MediaSend.self, forKey: .send) ?? .none
+        self.receive = try c.decodeIfPresent(MediaReceive.self, forKey: .receive) ?? .none
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case room = "room"
+        case token = "token"
+        case feedId = "feed_id"
+        case display = "display"
+        case phone = "phone"
+        case send = "send"
+        case receive = "receive"
+    }
+}
+
+public struct MediaRoomView: ProtoMessage {
+    public static let protoName = "exam.v1.MediaRoomView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var room: UInt64
+    public var examNumber: String
+    public var sitting: SittingKind
+    public var phone: DeviceRole
+    public var roomId: String
+    public var live: Bool
+    public var grantIds: [String]
+    public var participants: [MediaParticipantView]
+    public var observedAtMs: Int64
+
+    public init(
+        room: UInt64 = 0,
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified,
+        phone: DeviceRole = .unspecified,
+        roomId: String = "",
+        live: Bool = false,
+        grantIds: [String] = [],
+        participants: [MediaParticipantView] = [],
+        observedAtMs: Int64 = 0
+    ) {
+        self.room = room
+        self.examNumber = examNumber
+        self.sitting = sitting
+        self.phone = phone
+        self.roomId = roomId
+        self.live = live
+        self.grantIds = grantIds
+        self.participants = participants
+        self.observedAtMs = observedAtMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.room = r.uint64(0)
+        self.examNumber = try r.string(1)
+        self.sitting = try r.enumeration(2, SittingKind.self)
+        self.phone = try r.enumeration(3, DeviceRole.self)
+        self.roomId = try r.string(4)
+        self.live = r.bool(5)
+        self.grantIds = try r.strings(6)
+        self.participants = try r.messages(7, MediaParticipantView.self)
+        self.observedAtMs = r.int64(8)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        w.uint64(0, self.room)
+        try w.string(1, self.examNumber)
+        w.enumeration(2, self.sitting)
+        w.enumeration(3, self.phone)
+        try w.string(4, self.roomId)
+        w.bool(5, self.live)
+        try w.strings(6, self.grantIds)
+        try w.messages(7, self.participants)
+        w.int64(8, self.observedAtMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.room = try c.decodeIfPresent(UInt64.self, forKey: .room) ?? 0
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+        self.phone = try c.decodeIfPresent(DeviceRole.self, forKey: .phone) ?? .unspecified
+        self.roomId = try c.decodeIfPresent(String.self, forKey: .roomId) ?? ""
+        self.live = try c.decodeIfPresent(Bool.self, forKey: .live) ?? false
+        self.grantIds = try c.decodeIfPresent([String].self, forKey: .grantIds) ?? []
+        self.participants = try c.decodeIfPresent([MediaParticipantView].self, forKey: .participants) ?? []
+        self.observedAtMs = try c.decodeIfPresent(Int64.self, forKey: .observedAtMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case room = "room"
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+        case phone = "phone"
+        case roomId = "room_id"
+        case live = "live"
+        case grantIds = "grant_ids"
+        case participants = "participants"
+        case observedAtMs = "observed_at_ms"
+    }
+}
+
+public struct MediaRoomsView: ProtoMessage {
+    public static let protoName = "exam.v1.MediaRoomsView"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var rooms: [MediaRoomView]
+    public var serverUp: Bool
+    public var serverEpoch: UInt32
+    public var janusUrl: String
+    public var serverTimeMs: Int64
+
+    public init(
+        rooms: [MediaRoomView] = [],
+        serverUp: Bool = false,
+        serverEpoch: UInt32 = 0,
+        janusUrl: String = "",
+        serverTimeMs: Int64 = 0
+    ) {
+        self.rooms = rooms
+        self.serverUp = serverUp
+        self.serverEpoch = serverEpoch
+        self.janusUrl = janusUrl
+        self.serverTimeMs = serverTimeMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.rooms = try r.messages(0, MediaRoomView.self)
+        self.serverUp = r.bool(1)
+        self.serverEpoch = r.uint32(2)
+        self.janusUrl = try r.string(3)
+        self.serverTimeMs = r.int64(4)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.messages(0, self.rooms)
+        w.bool(1, self.serverUp)
+        w.uint32(2, self.serverEpoch)
+        try w.string(3, self.janusUrl)
+        w.int64(4, self.serverTimeMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.rooms = try c.decodeIfPresent([MediaRoomView].self, forKey: .rooms) ?? []
+        self.serverUp = try c.decodeIfPresent(Bool.self, forKey: .serverUp) ?? false
+        self.serverEpoch = try c.decodeIfPresent(UInt32.self, forKey: .serverEpoch) ?? 0
+        self.janusUrl = try c.decodeIfPresent(String.self, forKey: .janusUrl) ?? ""
+        self.serverTimeMs = try c.decodeIfPresent(Int64.self, forKey: .serverTimeMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rooms = "rooms"
+        case serverUp = "server_up"
+        case serverEpoch = "server_epoch"
+        case janusUrl = "janus_url"
+        case serverTimeMs = "server_time_ms"
+    }
+}
+
+public struct MediaServerEvent: ProtoMessage {
+    public static let protoName = "exam.v1.MediaServerEvent"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var url: String
+    public var epoch: UInt32
+    public var detail: String
+    public var atMs: Int64
+
+    public init(
+        url: String = "",
+        epoch: UInt32 = 0,
+        detail: String = "",
+        atMs: Int64 = 0
+    ) {
+        self.url = url
+        self.epoch = epoch
+        self.detail = detail
+        self.atMs = atMs
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.url = try r.string(0)
+        self.epoch = r.uint32(1)
+        self.detail = try r.string(2)
+        self.atMs = r.int64(3)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.url)
+        w.uint32(1, self.epoch)
+        try w.string(2, self.detail)
+        w.int64(3, self.atMs)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.url = try c.decodeIfPresent(String.self, forKey: .url) ?? ""
+        self.epoch = try c.decodeIfPresent(UInt32.self, forKey: .epoch) ?? 0
+        self.detail = try c.decodeIfPresent(String.self, forKey: .detail) ?? ""
+        self.atMs = try c.decodeIfPresent(Int64.self, forKey: .atMs) ?? 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case url = "url"
+        case epoch = "epoch"
+        case detail = "detail"
+        case atMs = "at_ms"
     }
 }
 
@@ -4983,6 +5702,42 @@ public struct PhoneCredentials: ProtoMessage {
         case token = "token"
         case deviceId = "device_id"
         case deviceKey = "device_key"
+    }
+}
+
+public struct PhoneGrantRequest: ProtoMessage {
+    public static let protoName = "exam.v1.PhoneGrantRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var phone: PhoneCredentials?
+    public var sitting: SittingKind
+
+    public init(
+        phone: PhoneCredentials? = nil,
+        sitting: SittingKind = .unspecified
+    ) {
+        self.phone = phone
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.phone = try r.message(0, PhoneCredentials.self)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.message(0, self.phone)
+        w.enumeration(1, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.phone = try c.decodeIfPresent(PhoneCredentials.self, forKey: .phone)
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case phone = "phone"
+        case sitting = "sitting"
     }
 }
 
@@ -7921,6 +8676,42 @@ public struct StaffCodesRequest: ProtoMessage {
     }
 }
 
+public struct StaffGrantRequest: ProtoMessage {
+    public static let protoName = "exam.v1.StaffGrantRequest"
+    public static let protoDescriptor = ProtoRegistry.messages[protoName]!
+    public var examNumber: String
+    public var sitting: SittingKind
+
+    public init(
+        examNumber: String = "",
+        sitting: SittingKind = .unspecified
+    ) {
+        self.examNumber = examNumber
+        self.sitting = sitting
+    }
+
+    public init(protoReader r: ProtoReader) throws {
+        self.examNumber = try r.string(0)
+        self.sitting = try r.enumeration(1, SittingKind.self)
+    }
+
+    public func protoWrite(to w: inout ProtoWriter) throws {
+        try w.string(0, self.examNumber)
+        w.enumeration(1, self.sitting)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.examNumber = try c.decodeIfPresent(String.self, forKey: .examNumber) ?? ""
+        self.sitting = try c.decodeIfPresent(SittingKind.self, forKey: .sitting) ?? .unspecified
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case examNumber = "exam_number"
+        case sitting = "sitting"
+    }
+}
+
 public struct StandingView: ProtoMessage {
     public static let protoName = "exam.v1.StandingView"
     public static let protoDescriptor = ProtoRegistry.messages[protoName]!
@@ -8541,6 +9332,9 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.DisciplineCandidateRef": DisciplineCandidateRef.self,
     "exam.v1.DrawEvent": DrawEvent.self,
     "exam.v1.EligibilityEvent": EligibilityEvent.self,
+    "exam.v1.EndGrantReply": EndGrantReply.self,
+    "exam.v1.EndGrantRequest": EndGrantRequest.self,
+    "exam.v1.EndPersonRequest": EndPersonRequest.self,
     "exam.v1.EnterRequest": EnterRequest.self,
     "exam.v1.EntryWindowEvent": EntryWindowEvent.self,
     "exam.v1.EventHeader": EventHeader.self,
@@ -8558,6 +9352,7 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.FleetCountsRequest": FleetCountsRequest.self,
     "exam.v1.FleetCountsView": FleetCountsView.self,
     "exam.v1.GetPlanRequest": GetPlanRequest.self,
+    "exam.v1.GrantEvent": GrantEvent.self,
     "exam.v1.Ground9Event": Ground9Event.self,
     "exam.v1.GroundInfo": GroundInfo.self,
     "exam.v1.GroundsReply": GroundsReply.self,
@@ -8567,6 +9362,7 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.HeartbeatOutcome": HeartbeatOutcome.self,
     "exam.v1.HeartbeatReply": HeartbeatReply.self,
     "exam.v1.HeartbeatRequest": HeartbeatRequest.self,
+    "exam.v1.IceServer": IceServer.self,
     "exam.v1.IdentityEvent": IdentityEvent.self,
     "exam.v1.IdentityView": IdentityView.self,
     "exam.v1.ImportCompleted": ImportCompleted.self,
@@ -8587,8 +9383,15 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.LeaveRequest": LeaveRequest.self,
     "exam.v1.ListCandidatesRequest": ListCandidatesRequest.self,
     "exam.v1.ListIncidentsRequest": ListIncidentsRequest.self,
+    "exam.v1.ListMediaRoomsRequest": ListMediaRoomsRequest.self,
     "exam.v1.LoginReply": LoginReply.self,
     "exam.v1.LoginRequest": LoginRequest.self,
+    "exam.v1.MediaGrant": MediaGrant.self,
+    "exam.v1.MediaParticipantView": MediaParticipantView.self,
+    "exam.v1.MediaRoomAccess": MediaRoomAccess.self,
+    "exam.v1.MediaRoomView": MediaRoomView.self,
+    "exam.v1.MediaRoomsView": MediaRoomsView.self,
+    "exam.v1.MediaServerEvent": MediaServerEvent.self,
     "exam.v1.MissingReply": MissingReply.self,
     "exam.v1.MissingRequest": MissingRequest.self,
     "exam.v1.NodeStarted": NodeStarted.self,
@@ -8597,6 +9400,7 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.OutagesView": OutagesView.self,
     "exam.v1.PanelScore": PanelScore.self,
     "exam.v1.PhoneCredentials": PhoneCredentials.self,
+    "exam.v1.PhoneGrantRequest": PhoneGrantRequest.self,
     "exam.v1.PhotoCheck": PhotoCheck.self,
     "exam.v1.PhotoReply": PhotoReply.self,
     "exam.v1.PingReply": PingReply.self,
@@ -8655,6 +9459,7 @@ public let allMessageTypes: [String: any ProtoMessage.Type] = [
     "exam.v1.StaffAccountsRequest": StaffAccountsRequest.self,
     "exam.v1.StaffCodesReply": StaffCodesReply.self,
     "exam.v1.StaffCodesRequest": StaffCodesRequest.self,
+    "exam.v1.StaffGrantRequest": StaffGrantRequest.self,
     "exam.v1.StandingView": StandingView.self,
     "exam.v1.StartInterviewRequest": StartInterviewRequest.self,
     "exam.v1.StatsReply": StatsReply.self,
@@ -8718,6 +9523,17 @@ public enum GatewayAPI {
     public static let staffCodes = RPCMethod<StaffCodesRequest, StaffCodesReply>("exam.v1.Gateway/StaffCodes")
     public static let staffAccounts = RPCMethod<StaffAccountsRequest, StaffAccountsReply>("exam.v1.Gateway/StaffAccounts")
     public static let allMethods: [String] = ["exam.v1.Gateway/StaffCodes", "exam.v1.Gateway/StaffAccounts"]
+}
+
+/// Methods of `exam.v1.Media`.
+public enum MediaAPI {
+    public static let serviceName = "exam.v1.Media"
+    public static let grantPhone = RPCMethod<PhoneGrantRequest, MediaGrant>("exam.v1.Media/GrantPhone")
+    public static let grantStaff = RPCMethod<StaffGrantRequest, MediaGrant>("exam.v1.Media/GrantStaff")
+    public static let endGrant = RPCMethod<EndGrantRequest, EndGrantReply>("exam.v1.Media/EndGrant")
+    public static let endPerson = RPCMethod<EndPersonRequest, EndGrantReply>("exam.v1.Media/EndPerson")
+    public static let listRooms = RPCMethod<ListMediaRoomsRequest, MediaRoomsView>("exam.v1.Media/ListRooms")
+    public static let allMethods: [String] = ["exam.v1.Media/GrantPhone", "exam.v1.Media/GrantStaff", "exam.v1.Media/EndGrant", "exam.v1.Media/EndPerson", "exam.v1.Media/ListRooms"]
 }
 
 /// Methods of `exam.v1.Node`.

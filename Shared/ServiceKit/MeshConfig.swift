@@ -58,14 +58,79 @@ public struct MeshConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// A Janus instance of the mesh (R64-R67): the media server the media
+    /// service drives. `compose/janus/janus-run` starts it from this entry.
+    public struct JanusInstance: Codable, Sendable, Equatable {
+        public var name: String
+        /// Janus's HTTP API as media reaches it ("http://127.0.0.1:8188/janus").
+        public var api: String
+        /// Its admin API (loopback only; the secret is <keys>/janus.secret).
+        public var admin: String
+        /// Its HTTP API as browsers reach it: the same address on a loopback
+        /// mesh, "/janus" behind the TLS edge (compose).
+        public var `public`: String
+        /// The UDP ports of its media ("20000-20199").
+        public var rtpPorts: String?
+        /// The interface Janus offers ICE candidates on ("lo" for a loopback mesh).
+        public var iceEnforce: String?
+        /// Where its HTTP API listens (default 127.0.0.1; "0.0.0.0" in a container).
+        public var bind: String?
+        /// CORS for the HTTP API (default "*"; the edge's origin in production).
+        public var allowOrigin: String?
+        /// STUN/TURN servers handed to browsers with each grant.
+        public var iceServers: [IceServerEntry]?
+
+        enum CodingKeys: String, CodingKey {
+            case name, api, admin, `public`, rtpPorts = "rtp_ports", iceEnforce = "ice_enforce", bind, allowOrigin = "allow_origin",
+                 iceServers = "ice_servers"
+        }
+    }
+
+    public struct IceServerEntry: Codable, Sendable, Equatable {
+        public var urls: [String]
+        public var username: String?
+        public var credential: String?
+    }
+
     public var mesh: String
     public var services: [String: Endpoints]
     public var curve: Curve?
+    /// The media servers (R64-R67); absent: the mesh has no live rooms.
+    public var janus: [JanusInstance]?
 
-    public init(mesh: String, services: [String: Endpoints], curve: Curve? = nil) {
+    public init(mesh: String, services: [String: Endpoints], curve: Curve? = nil, janus: [JanusInstance]? = nil) {
         self.mesh = mesh
         self.services = services
         self.curve = curve
+        self.janus = janus
+    }
+
+    /// The media service's name: started by the launchers when the mesh file
+    /// lists it (it needs a Janus instance of the "janus" list).
+    public static let mediaName = "media"
+
+    /// The Janus instance named `name` (nil: the first of the list).
+    public func janusInstance(named name: String?) throws -> JanusInstance {
+        let list = janus ?? []
+        guard let j = name.map({ n in list.first { $0.name == n } }) ?? list.first else {
+            throw ConfigError(name.map { "the mesh file has no janus instance named '\($0)' (it has: \(list.map(\.name).joined(separator: ", ")))" }
+                              ?? "the mesh file has no \"janus\" list: the media service needs a Janus instance")
+        }
+        return j
+    }
+
+    /// Janus's admin secret (rooms are made with it as the VideoRoom admin_key):
+    /// `<keys>/janus.secret`, made by compose/janus/janus-run on its first start.
+    public static func janusSecret(_ mesh: MeshConfig, keysDir: String? = nil) throws -> String {
+        guard let dir = keysDir ?? mesh.curve?.keysDir else {
+            throw ConfigError("the mesh file has no curve.keys_dir: the Janus secret lives in the keys folder")
+        }
+        let path = (dir as NSString).appendingPathComponent("janus.secret")
+        guard let data = FileManager.default.contents(atPath: path),
+              let s = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), s.count >= 16 else {
+            throw ConfigError("\(path): no Janus secret (at least 16 characters); compose/janus/janus-run makes it on its first start")
+        }
+        return s
     }
 
     public static let serviceNames = ["roster", "timing", "devices", "discipline", "scoring", "recordings"]
@@ -113,6 +178,22 @@ public struct MeshConfig: Codable, Sendable, Equatable {
             if let h = e.http, Self.hostPort(h) == nil {
                 out.append("services.\(name).http: '\(h)' is not host:port")
             }
+        }
+        for (i, j) in (janus ?? []).enumerated() {
+            if j.name.isEmpty || !j.name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" }) {
+                out.append("janus[\(i)].name: '\(j.name)' is not lowercase letters, digits and '-'")
+            }
+            for (field, url) in [("api", j.api), ("admin", j.admin)] where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                out.append("janus[\(i)].\(field): '\(url)' is not an http(s) URL")
+            }
+            if j.public.isEmpty { out.append("janus[\(i)].public: empty (the address browsers reach Janus's HTTP API at)") }
+            if let r = j.rtpPorts {
+                let p = r.split(separator: "-").compactMap { Int($0) }
+                if p.count != 2 || p[0] < 1024 || p[1] > 65535 || p[0] >= p[1] { out.append("janus[\(i)].rtp_ports: '\(r)' is not LOW-HIGH within 1024-65535") }
+            }
+        }
+        if services[Self.mediaName] != nil && (janus ?? []).isEmpty {
+            out.append("services.media: the media service needs a \"janus\" list (a Janus instance to drive)")
         }
         return out + curveProblems()
     }

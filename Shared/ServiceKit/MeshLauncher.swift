@@ -81,7 +81,7 @@ public final class MeshLauncher: Sendable {
     /// Starts one service and returns once it said READY.
     @discardableResult
     public func start(_ spec: Spec, readyTimeout: Duration = .seconds(60)) async throws -> String {
-        let exe = (binDir as NSString).appendingPathComponent(spec.executable)
+        let exe = spec.executable.hasPrefix("/") ? spec.executable : (binDir as NSString).appendingPathComponent(spec.executable)
         guard FileManager.default.isExecutableFile(atPath: exe) else {
             throw LaunchError(description: "\(exe) is not an executable (build first: swift build)")
         }
@@ -135,6 +135,36 @@ public final class MeshLauncher: Sendable {
         }
         process.interrupt()
         throw LaunchError(description: "\(spec.name) was not ready within \(readyTimeout); last log lines:\n\(tail(logFile))")
+    }
+
+    /// The mesh file's Janus instances (R64-R67), each a member started by
+    /// compose/janus/janus-run (found above `binDir`, the repository's
+    /// compose folder, or EXAM_JANUS_RUN).
+    public static func janusSpecs(_ mesh: MeshConfig, binDir: String) throws -> [Spec] {
+        guard let list = mesh.janus, !list.isEmpty else { return [] }
+        let script = try janusRun(binDir: binDir)
+        return list.map { Spec(name: $0.name, executable: script, arguments: ["--name", $0.name]) }
+    }
+
+    static func janusRun(binDir: String) throws -> String {
+        if let p = ProcessInfo.processInfo.environment["EXAM_JANUS_RUN"], !p.isEmpty { return p }
+        var dir = URL(fileURLWithPath: binDir).resolvingSymlinksInPath()
+        for _ in 0..<6 {
+            let candidate = dir.appendingPathComponent("compose/janus/janus-run").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        let here = FileManager.default.currentDirectoryPath + "/compose/janus/janus-run"
+        if FileManager.default.isExecutableFile(atPath: here) { return here }
+        throw LaunchError(description: "compose/janus/janus-run not found above \(binDir) nor here; set EXAM_JANUS_RUN")
+    }
+
+    /// Starts the mesh's Janus instances first (media drives them), then the
+    /// services side by side.
+    public func startWithMedia(_ mesh: MeshConfig, _ specs: [Spec]) async throws {
+        let janus = try Self.janusSpecs(mesh, binDir: binDir).filter { j in !specs.contains { $0.name == j.name } }
+        try await start(janus)
+        try await start(specs)
     }
 
     /// Starts several services side by side.

@@ -5,6 +5,7 @@
 #include "exam/v1/devices.pb-c.h"
 #include "exam/v1/discipline.pb-c.h"
 #include "exam/v1/gateway.pb-c.h"
+#include "exam/v1/media.pb-c.h"
 #include "exam/v1/node.pb-c.h"
 #include "exam/v1/plan.pb-c.h"
 #include "exam/v1/probe.pb-c.h"

@@ -1632,7 +1632,7 @@ const ProtobufCMessageDescriptor exam__v1__interview_info__descriptor =
   (ProtobufCMessageInit) exam__v1__interview_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor exam__v1__candidate_timing_view__field_descriptors[15] =
+static const ProtobufCFieldDescriptor exam__v1__candidate_timing_view__field_descriptors[16] =
 {
   {
     "exam_number",
@@ -1814,9 +1814,22 @@ static const ProtobufCFieldDescriptor exam__v1__candidate_timing_view__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "disqualified",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__CandidateTimingView, disqualified),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned exam__v1__candidate_timing_view__field_indices_by_name[] = {
   12,   /* field[12] = blockers */
+  15,   /* field[15] = disqualified */
   0,   /* field[0] = exam_number */
   13,   /* field[13] = forfeited */
   4,   /* field[4] = in_main_room */
@@ -1835,7 +1848,7 @@ static const unsigned exam__v1__candidate_timing_view__field_indices_by_name[] =
 static const ProtobufCIntRange exam__v1__candidate_timing_view__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor exam__v1__candidate_timing_view__descriptor =
 {
@@ -1845,7 +1858,7 @@ const ProtobufCMessageDescriptor exam__v1__candidate_timing_view__descriptor =
   "Exam__V1__CandidateTimingView",
   "exam.v1",
   sizeof(Exam__V1__CandidateTimingView),
-  15,
+  16,
   exam__v1__candidate_timing_view__field_descriptors,
   exam__v1__candidate_timing_view__field_indices_by_name,
   1,  exam__v1__candidate_timing_view__number_ranges,

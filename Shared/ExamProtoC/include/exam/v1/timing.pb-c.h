@@ -284,10 +284,14 @@ struct  Exam__V1__CandidateTimingView
    * may be called now
    */
   protobuf_c_boolean ready;
+  /*
+   * an active disqualification (R42): media ends the candidate's live rooms
+   */
+  protobuf_c_boolean disqualified;
 };
 #define EXAM__V1__CANDIDATE_TIMING_VIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__candidate_timing_view__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EXAM__V1__SITTING_KIND__SITTING_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, NULL, 0, 0,NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EXAM__V1__SITTING_KIND__SITTING_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, NULL, 0, 0,NULL, 0, 0, 0 }
 
 
 struct  Exam__V1__RoomInfo
