@@ -63,9 +63,8 @@ final class MediaShell: Sendable {
     let phones: PhoneVerifier
     /// The plan, from timing (cached; cleared when timing publishes another).
     private let plan = Mutex<ExamPlanInfo?>(nil)
-    /// Pokes the effects runner: the core decided something for Janus.
-    private let poke: AsyncStream<Void>.Continuation
-    private let pokes: AsyncStream<Void>
+    /// Carries out the core's effects, one drain at a time.
+    let effects = EffectsRunner()
     private let serverUp = Mutex<Bool?>(nil)
     private let seenEpoch = Mutex<UInt32>(0)
     static let staffRoles: [ActorRole: Holder] = [.proctor: .proctor, .examiner: .examiner, .chiefExaminer: .chief]
@@ -76,7 +75,6 @@ final class MediaShell: Sendable {
         self.instance = instance
         self.reconcileEvery = reconcileEvery
         phones = PhoneVerifier(client: { try service.client(for: $0) })
-        (pokes, poke) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     var logger: Logger { service.logger }
@@ -226,7 +224,7 @@ final class MediaShell: Sendable {
 
     /// Carries out what the core decided, as soon as it decided it.
     func runEffects() async {
-        for await _ in pokes { await drain() }
+        await effects.run { [self] in await drain() }
     }
 
     func drain() async {
@@ -323,7 +321,7 @@ final class MediaShell: Sendable {
             case .ended(let g): try tx.publish("media.grant.ended", MediaWire.event(g))
             }
         }
-        poke.yield()
+        _ = effects.request()
     }
 
     /// Decides a grant on the engine with fresh random values, then waits
@@ -337,7 +335,8 @@ final class MediaShell: Sendable {
             try record(&state, &tx)
             return g
         }
-        await drain()
+        // Its tokens in Janus's allowed lists before the answer: the page joins right after.
+        await effects.wait(for: effects.request())
         guard janus.up else {
             throw RPCError.unavailable("媒体服务器（Janus \(instance.name)）暂时无法连接，请稍后重试")
         }
@@ -406,6 +405,53 @@ final class MediaShell: Sendable {
         case .disallow(let r, _, let t): "withdraw \(t.count) token(s) from \(r)"
         case .kick(let r, _, let f): "kick \(f) from \(r)"
         case .destroy(let k, let r, _): "destroy \(r) (\(k))"
+        }
+    }
+}
+
+/// Runs the core's effects on one task, in order; a caller can wait until
+/// everything decided before its ticket was carried out.
+final class EffectsRunner: Sendable {
+    private struct Tickets {
+        var requested: UInt64 = 0
+        var completed: UInt64 = 0
+        var waiters: [(ticket: UInt64, resume: CheckedContinuation<Void, Never>)] = []
+    }
+    private let tickets = Mutex(Tickets())
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    init() { (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1)) }
+
+    /// Asks for a drain; the ticket is done once a drain that began after it ends.
+    func request() -> UInt64 {
+        let t = tickets.withLock { s -> UInt64 in s.requested += 1; return s.requested }
+        wake.yield()
+        return t
+    }
+
+    func wait(for ticket: UInt64) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = tickets.withLock { s -> Bool in
+                if s.completed >= ticket { return true }
+                s.waiters.append((ticket, c))
+                return false
+            }
+            if done { c.resume() }
+        }
+    }
+
+    func run(_ drain: @Sendable () async -> Void) async {
+        for await _ in wakes {
+            let target = tickets.withLock { $0.requested }
+            await drain()
+            let ready = tickets.withLock { s -> [CheckedContinuation<Void, Never>] in
+                s.completed = max(s.completed, target)
+                let r = s.waiters.filter { $0.ticket <= target }.map(\.resume)
+                s.waiters.removeAll { $0.ticket <= target }
+                return r
+            }
+            for c in ready { c.resume() }
         }
     }
 }

@@ -80,6 +80,19 @@ public struct MeshConfig: Codable, Sendable, Equatable {
         /// STUN/TURN servers handed to browsers with each grant.
         public var iceServers: [IceServerEntry]?
 
+        public init(name: String, api: String, admin: String, public: String, rtpPorts: String? = nil, iceEnforce: String? = nil,
+                    bind: String? = nil, allowOrigin: String? = nil, iceServers: [IceServerEntry]? = nil) {
+            self.name = name
+            self.api = api
+            self.admin = admin
+            self.public = `public`
+            self.rtpPorts = rtpPorts
+            self.iceEnforce = iceEnforce
+            self.bind = bind
+            self.allowOrigin = allowOrigin
+            self.iceServers = iceServers
+        }
+
         enum CodingKeys: String, CodingKey {
             case name, api, admin, `public`, rtpPorts = "rtp_ports", iceEnforce = "ice_enforce", bind, allowOrigin = "allow_origin",
                  iceServers = "ice_servers"

@@ -13,9 +13,18 @@ public final class MeshHarness: Sendable {
     public let launcher: MeshLauncher
     public let tools: MeshClient
 
-    public init(tag: String, services: [String]) throws {
+    /// `janus`: the mesh also has a Janus instance (R64) on free loopback
+    /// ports, offering loopback ICE candidates only.
+    public init(tag: String, services: [String], janus: Bool = false) throws {
         dir = try temporaryFolder(tag)
         var mesh = MeshConfig.ipc(in: dir, services: services)
+        if janus {
+            let p = try freeLoopbackPorts(2)
+            let rtp = 41000 + Int(getpid() % 40) * 200
+            mesh.janus = [MeshConfig.JanusInstance(name: "janus", api: "http://127.0.0.1:\(p[0])/janus", admin: "http://127.0.0.1:\(p[1])/admin",
+                                                   public: "http://127.0.0.1:\(p[0])/janus", rtpPorts: "\(rtp)-\(rtp + 199)",
+                                                   iceEnforce: "lo", bind: nil, allowOrigin: nil, iceServers: nil)]
+        }
         // CurveZMQ on, as everywhere (issue 16); the tests' own client plays staff and candidates.
         mesh.curve = MeshConfig.Curve(keysDir: dir + "/keys", tools: ["test": ["staff", "candidate"]])
         self.mesh = mesh

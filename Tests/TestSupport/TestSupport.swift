@@ -80,3 +80,26 @@ public func runCommand(_ executable: String, _ arguments: [String], in folder: S
         }
     }
 }
+
+/// `n` distinct free TCP ports on 127.0.0.1 (held together while picked).
+public func freeLoopbackPorts(_ n: Int) throws -> [Int] {
+    var fds: [Int32] = []
+    defer { for fd in fds { close(fd) } }
+    var ports: [Int] = []
+    for _ in 0..<n {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        fds.append(fd)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+    }
+    return ports
+}
