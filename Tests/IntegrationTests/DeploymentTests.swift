@@ -13,7 +13,7 @@ struct DeploymentTests {
     @Test func composeFileIsValidAndGivesEachServiceItsOwnVolume() async throws {
         let (status, text) = try await run(["docker-compose", "-f", "compose/docker-compose.yml", "config"])
         #expect(status == 0, "\(text)")
-        for s in MeshConfig.serviceNames + [MeshConfig.gatewayName] {
+        for s in MeshConfig.serviceNames + [MeshConfig.gatewayName, MeshConfig.mediaName, "janus"] {
             #expect(text.contains("\(s)-data:/data") || text.contains("source: \(s)-data"), "\(s) has no volume of its own")
             #expect(text.contains("\n  \(s):\n"), "\(s) is not a service of the compose file")
         }
@@ -23,8 +23,11 @@ struct DeploymentTests {
         let root = repositoryRoot()
         let local = try MeshConfig.load(path: root + "/compose/mesh.json")
         let compose = try MeshConfig.load(path: root + "/compose/mesh.compose.json")
-        let members = Set(MeshConfig.serviceNames + [MeshConfig.gatewayName])
+        let members = Set(MeshConfig.serviceNames + [MeshConfig.gatewayName, MeshConfig.mediaName])
         #expect(Set(local.services.keys) == members)
+        // Janus (R64): one instance each; browsers reach it through the edge in compose.
+        #expect(local.janus?.map(\.name) == ["janus"] && compose.janus?.map(\.name) == ["janus"])
+        #expect(compose.janus?.first?.public == "/janus" && compose.janus?.first?.rtpPorts == local.janus?.first?.rtpPorts)
         #expect(Set(compose.services.keys) == members)
         // The gateway's HTTP address: loopback locally, every interface in a container.
         #expect(local.services[MeshConfig.gatewayName]?.http == "127.0.0.1:8080")
@@ -63,9 +66,15 @@ struct DeploymentTests {
         #expect(!gateway.isEmpty)
         #expect(!gateway.contains("published:") && !gateway.contains("ports:"), "the gateway is published directly:\n\(gateway)")
         #expect(gateway.contains("- --secure-cookies") && gateway.contains("- --trust-forwarded-for"), "\(gateway)")
-        // Nothing else is published either: the edge is the only door.
-        let publishing = Set((MeshConfig.serviceNames + [MeshConfig.gatewayName, "edge"]).filter { block($0, of: config).contains("published:") })
-        #expect(publishing == ["edge"])
+        // Nothing else is published either: the edge is the only door, and
+        // Janus publishes its media ports (UDP) only: its signalling goes
+        // through the edge's /janus (issue 21).
+        let members = MeshConfig.serviceNames + [MeshConfig.gatewayName, MeshConfig.mediaName, "janus", "edge"]
+        let publishing = Set(members.filter { block($0, of: config).contains("published:") })
+        #expect(publishing == ["edge", "janus"])
+        let janus = block("janus", of: config)
+        #expect(janus.contains("protocol: udp") && !janus.contains("protocol: tcp"), "Janus publishes more than its UDP media ports:\n\(janus)")
+        #expect(!janus.contains("target: 8188\n      published"), "\(janus)")
 
         let root = repositoryRoot()
         let conf = try String(contentsOfFile: root + "/compose/nginx/exam-edge.conf", encoding: .utf8)
@@ -74,7 +83,8 @@ struct DeploymentTests {
         for line in ["listen 443 ssl http2", "listen 80", "ssl_certificate     /etc/exam/tls/site.crt;",
                      "ssl_certificate_key /etc/exam/tls/site.key;", "ssl_protocols TLSv1.2 TLSv1.3;",
                      "set $exam_gateway http://gateway:\(port);", "add_header Strict-Transport-Security",
-                     "location = /api/v1/ws {", "location = /api/v1/staff/live {", "client_max_body_size 8m;"] {
+                     "location = /api/v1/ws {", "location = /api/v1/staff/live {", "client_max_body_size 8m;",
+                     "set $exam_janus http://janus:8188;", "location /janus {"] {
             #expect(conf.contains(line), "exam-edge.conf has no '\(line)'")
         }
     }
