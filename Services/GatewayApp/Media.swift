@@ -98,6 +98,7 @@ enum MediaChecks {
 extension Edge {
     /// A phone's grant: its own room, from entry until its interview ends (R64).
     public func mediaGrant(_ s: CandidateSession, _ proof: PhoneProof, _ body: MediaGrantBody) async throws(EdgeError) -> MediaGrantView {
+        try requireMedia()
         let g = try await mesh("media", MediaAPI.grantPhone,
                                PhoneGrantRequest(phone: credentials(s, proof), sitting: try body.sittingKind()), as: s.principal)
         logger.info("media grant issued", metadata: ["exam_number": "\(s.examNumber)", "grant": "\(g.grantId)", "device": "\(proof.deviceId)",
@@ -105,7 +106,14 @@ extension Edge {
         return MediaGrantView(g)
     }
 
+    func requireMedia() throws(EdgeError) {
+        guard settings.media else {
+            throw EdgeError("UNAVAILABLE", "直播（media 服务）未在本网格中部署：mesh 文件没有 media 服务")
+        }
+    }
+
     public func endMediaGrant(_ s: CandidateSession, grant id: String) async throws(EdgeError) -> EndedReply {
+        try requireMedia()
         try MediaChecks.grantID(id)
         let r = try await mesh("media", MediaAPI.endGrant, EndGrantRequest(grantId: id), as: s.principal)
         return EndedReply(ended: Int(r.ended))
@@ -128,6 +136,7 @@ extension StaffDesk {
     /// A staff member's grant for one candidate's two rooms (R65): the
     /// room's proctors from entry, its panel during the interview.
     public func mediaGrant(_ p: StaffPrincipal, _ body: MediaGrantBody) async throws(EdgeError) -> MediaGrantView {
+        try edge.requireMedia()
         let exam = body.examNumber ?? ""
         guard !exam.isEmpty, exam.count <= 32, exam.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             throw .invalid("examNumber: '\(exam.prefix(40))' is not an exam number")
@@ -139,6 +148,7 @@ extension StaffDesk {
     }
 
     public func endMediaGrant(_ p: StaffPrincipal, grant id: String) async throws(EdgeError) -> EndedReply {
+        try edge.requireMedia()
         try MediaChecks.grantID(id)
         let r = try await call("media", MediaAPI.endGrant, EndGrantRequest(grantId: id), as: p)
         return EndedReply(ended: Int(r.ended))

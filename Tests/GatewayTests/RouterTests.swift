@@ -247,7 +247,7 @@ func error(_ r: TestResponse) throws -> ErrorBody { try JSONDecoder().decode(Err
                 var uri = path
                 for (name, value) in ["{sitting}": "mock", "{deviceId}": "A-main", "{room}": "R01", "{id}": "INC-1",
                                       "{examNumber}": "2022110001", "{list}": "ranking.csv",
-                                      "{recordingId}": "2022110001-formal-main"] {
+                                      "{recordingId}": "2022110001-formal-main", "{grantId}": "g-0123abcd"] {
                     uri = uri.replacingOccurrences(of: name, with: value)
                 }
                 #expect(!uri.contains("{"), "\(path) has a parameter this test does not fill")
