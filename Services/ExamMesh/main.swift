@@ -234,6 +234,11 @@ struct Demo: AsyncParsableCommand {
             }
             if codes.isEmpty { say("    (no codes yet: run 'gateway staff codes --mesh \(mesh)' once the gateway has the plan)") }
         }
+        if let j = meshConfig.janus?.first, meshConfig.services[MeshConfig.mediaName] != nil {
+            // R64, R65: the live rooms. A person plays one candidate's two
+            // phones in two tabs (主机位, 副机位) and the proctor in a third.
+            say("exam-mesh demo: live rooms on Janus '\(j.name)' (\(j.api), pages reach it at \(j.public)): open the candidates' page in two tabs as the same candidate (one 主机位, one 副机位) and the staff console as R01-P1 in a third; from entry the proctor sees and hears both phones, the panel (R01-E1, R01-E2) during that candidate's interview")
+        }
         let script = ExamDayScript.demo(people, roomSize: roomSize, lossTimeout: 2)
         let day = ExamDayRun(mesh: tools, roster: people, script: script, outputDir: dataDir + "/published", launcher: launcher, say: say)
         do {
