@@ -11,10 +11,14 @@ public final class MeshLauncher: Sendable {
         /// Executable name (found in `binDir`).
         public var executable: String
         public var arguments: [String]
-        public init(name: String, executable: String? = nil, arguments: [String] = []) {
+        /// Started again (after a second) when it exits unasked, as compose's
+        /// `restart: unless-stopped` does: the mesh's Janus instances (R64).
+        public var restartOnExit: Bool
+        public init(name: String, executable: String? = nil, arguments: [String] = [], restartOnExit: Bool = false) {
             self.name = name
             self.executable = executable ?? name
             self.arguments = arguments
+            self.restartOnExit = restartOnExit
         }
     }
 
@@ -30,6 +34,8 @@ public final class MeshLauncher: Sendable {
         let ready = Latch()
         let exited = Latch()
         let readyLine = Mutex<String?>(nil)
+        /// Asked to stop (SIGTERM by `stop`, or SIGKILL by `signal`): not restarted.
+        let stopping = Mutex(false)
         init(spec: Spec, process: Process) {
             self.spec = spec
             self.process = process
@@ -119,9 +125,16 @@ public final class MeshLauncher: Sendable {
                 r.ready.open()
             }
         }
-        process.terminationHandler = { _ in
+        process.terminationHandler = { [weak self] _ in
             r.ready.open()  // wakes a start still waiting: it sees the exit
             r.exited.open()
+            if spec.restartOnExit, r.readyLine.withLock({ $0 }) != nil, !r.stopping.withLock({ $0 }), let self {
+                Task {
+                    try? await Task.sleep(for: .seconds(1))  // a restart's back-off, as compose's
+                    guard !r.stopping.withLock({ $0 }), self.running.withLock({ $0[spec.name] === r }) else { return }
+                    _ = try? await self.start(spec)
+                }
+            }
         }
         try process.run()
         running.withLock { all in
@@ -143,7 +156,7 @@ public final class MeshLauncher: Sendable {
     public static func janusSpecs(_ mesh: MeshConfig, binDir: String) throws -> [Spec] {
         guard let list = mesh.janus, !list.isEmpty else { return [] }
         let script = try janusRun(binDir: binDir)
-        return list.map { Spec(name: $0.name, executable: script, arguments: ["--name", $0.name]) }
+        return list.map { Spec(name: $0.name, executable: script, arguments: ["--name", $0.name], restartOnExit: true) }
     }
 
     static func janusRun(binDir: String) throws -> String {
@@ -199,6 +212,7 @@ public final class MeshLauncher: Sendable {
     /// SIGTERM, then SIGKILL after `timeout`. Returns the exit status.
     @discardableResult
     public func stop(_ name: String, timeout: Duration = .seconds(15)) async -> Int32? {
+        running.withLock { $0[name] }?.stopping.withLock { $0 = true }
         guard isRunning(name) else { return running.withLock { $0[name]?.process.terminationStatus } }
         signal(name, SIGTERM)
         if let status = await waitExit(name, timeout: timeout) { return status }
