@@ -182,9 +182,10 @@ final class MediaShell: Sendable {
         }
 
         follow()
-        service.atStart { state, tx in
+        service.atStart { [self] state, tx in
             // Whatever Janus holds now is brought in line with the store.
             state.resync(now: tx.now)
+            try record(&state, &tx)
         }
         Task.detached { [self] in await runEffects() }
         Task.detached { [self] in await reconcile() }
