@@ -712,6 +712,7 @@
     clearTimeout(S.wsRetryTimer);
     clearInterval(S.tickTimer);
     if (S.rec) stopRecording(S.rec);
+    if (window.ExamLivePhone) window.ExamLivePhone.stop();
     stopCamera();
     releaseWakeLock();
     show('conn-banner', false);
@@ -796,6 +797,7 @@
     }
     sendStatusNow();
     syncRecording(S.sit);
+    syncLive();
   }
 
   function stopCamera() {
@@ -1304,6 +1306,7 @@
 
     renderInterview(st);
     syncRecording(st);
+    syncLive();
 
     // R18: a phone that had entered and came back (drop, reload) re-enters
     // by itself once per connection while the countdown still runs; the
@@ -1467,6 +1470,27 @@
     } else if (r && r.recorder && r.recorder.state !== 'inactive' && st.interview && interviewOver(st)) {
       stopRecording(r);
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // 6. Live (R64, R65; live-phone.js): from entry until the interview ends or
+  // the phone leaves, this phone's camera and microphone go live, with the
+  // stream opened above (never a second camera).
+  // ---------------------------------------------------------------------------
+
+  function syncLive() {
+    if (!window.ExamLivePhone || !S.day || !S.dayActive) return;
+    const st = S.sit;
+    const over = !!(st && interviewOver(st));
+    window.ExamLivePhone.sync({
+      wanted: !!(st && inMyRoom(st) && !over && S.stream && S.token),
+      over,
+      role: S.day.role,
+      sitting: S.day.sitting,
+      stream: S.stream,
+      headers: S.token ? recHeaders() : {},
+      onUnauthorized: () => sessionExpired(),
+    });
   }
 
   function startRecording(st) {

@@ -292,6 +292,7 @@
 
   function resetAll() {
     stopBoard();
+    if (window.ExamLiveStaff) window.ExamLiveStaff.reset();
     // Nothing of the previous account stays on the page.
     S.board.room = '';
     S.board.sitting = '';
@@ -389,6 +390,11 @@
     // Only the visible view talks to the server.
     if (name === 'proctor') startBoard(); else stopBoard();
     if (name === 'examiner') startScores(); else stopScores();
+    // The panel watches the candidate being interviewed (R65).
+    if (window.ExamLiveStaff) {
+      if (name === 'examiner' && firstRoom()) window.ExamLiveStaff.startPanel({ room: firstRoom().id, role: S.session.role });
+      else window.ExamLiveStaff.stopPanel();
+    }
     if (name === 'chief') loadChief();
     if (name === 'ops') startOps(); else stopHealth();
   }
@@ -465,6 +471,7 @@
     B.down = false;
     show('conn-banner', false);
     setLive('down', '未连接');
+    if (window.ExamLiveStaff) window.ExamLiveStaff.stopBoard();
   }
 
   function setLive(state, text) {
@@ -637,6 +644,14 @@
     }
     show('board-empty', list.length === 0);
     tickBoard();
+    // The live pictures of the entered candidates (live-staff.js, R64, R65).
+    if (window.ExamLiveStaff && S.session) {
+      window.ExamLiveStaff.board(b, {
+        room: B.room, sitting: b.sitting || B.sitting, role: S.session.role,
+        canScreen: (c) => { const r = B.rows.get(c.examNumber); return !!r && !r.buttons.screen.disabled; },
+        screen: (c) => { const r = B.rows.get(c.examNumber); if (r && !r.buttons.screen.disabled) openScreening(r.c); },
+      });
+    }
   }
 
   function updateRow(r, c) {
@@ -746,6 +761,7 @@
   }
   function closeModal(id) {
     show(id, false);
+    if (id === 'screen-dialog' && window.ExamLiveStaff) window.ExamLiveStaff.unmirror($('screen-videos'));
     hideError();
     if (lastFocus && lastFocus.focus && isShown(lastFocus)) lastFocus.focus();
   }
@@ -772,6 +788,7 @@
         el('td', {}, note));
       body.append(tr);
     });
+    if (window.ExamLiveStaff) window.ExamLiveStaff.mirror(c.examNumber, $('screen-videos'));
     openModal('screen-dialog', 'screen-identity');
   }
 
@@ -1410,6 +1427,7 @@
 
   function init() {
     bind();
+    if (window.ExamLiveStaff) window.ExamLiveStaff.init({ api, csrf: () => S.csrf });
     setSigninMode('password');
     S.clockTimer = setInterval(tickClock, 250);
     S.tickTimer = setInterval(tickBoard, 250);
