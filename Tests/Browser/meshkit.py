@@ -127,6 +127,8 @@ class Mesh:
 
     # More `exam-mesh up` arguments (e.g. "--arg", "gateway=--scrypt-n"), for a subclass.
     extra_args: tuple[str, ...] = ()
+    # More members in the mesh file beside SERVICES (e.g. "media"), for a subclass.
+    extra_services: tuple[str, ...] = ()
 
     # The plan's times, in seconds after timing's start (stretched by pace()):
     # (opens, closes) of confirmation and of the two sittings' entries, the
@@ -148,14 +150,17 @@ class Mesh:
         self.lines: list[str] = []
         self.cond = threading.Condition()
         self.log = workdir / "exam-mesh.out"
-        ports = free_ports(2 * len(SERVICES) + 1)
+        names = SERVICES + [n for n in self.extra_services if n not in SERVICES]
+        ports = free_ports(2 * len(names) + 1)
         services = {}
-        for i, name in enumerate(SERVICES):
+        for i, name in enumerate(names):
             services[name] = {"rpc": f"tcp://127.0.0.1:{ports[2 * i]}", "events": f"tcp://127.0.0.1:{ports[2 * i + 1]}"}
         services["gateway"]["http"] = f"127.0.0.1:{ports[-1]}"
         self.base_url = f"http://127.0.0.1:{ports[-1]}"
         # CurveZMQ on, as deployed (issue 16): exam-mesh up makes the keys in workdir/keys.
-        self.mesh_file.write_text(json.dumps({"mesh": "browser-test", "services": services, "curve": {"keys_dir": "keys"}}, indent=2))
+        self.config = {"mesh": "browser-test", "services": services, "curve": {"keys_dir": "keys"}}
+        self._adjust_mesh(self.config)
+        self.mesh_file.write_text(json.dumps(self.config, indent=2))
         self._write_roster_and_plan()
 
     # -- set-up ------------------------------------------------------------
@@ -198,6 +203,13 @@ class Mesh:
     def _adjust_plan(self, plan: dict) -> None:
         """More changes to the generated plan before it is written, for a subclass."""
 
+    def _adjust_mesh(self, config: dict) -> None:
+        """More entries in the mesh file before it is written (e.g. "janus"), for a subclass."""
+
+    def members(self) -> list[str]:
+        """Every member exam-mesh up starts and must say ready: the services, then the Janus instances."""
+        return list(self.config["services"]) + [j["name"] for j in self.config.get("janus", [])]
+
     def start(self, timeout: float = 60) -> None:
         cmd = [str(self.bin / "exam-mesh"), "up", "--mesh", str(self.mesh_file), "--data", str(self.data),
                "--arg", "timing=--plan", "--arg", f"timing={self.plan_file}",
@@ -210,8 +222,8 @@ class Mesh:
                                      bufsize=1, start_new_session=True)
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for_line(r"exam-mesh: all ready", timeout)
-        for name in SERVICES:
-            if not any(re.match(rf"\s*{name}\s+ready\b", line) for line in self.lines):
+        for name in self.members():
+            if not any(re.match(rf"\s*{re.escape(name)}\s+ready\b", line) for line in self.lines):
                 raise AssertionError(f"exam-mesh said all ready without a ready line for {name}:\n" + self.output())
 
     def _read(self) -> None:
