@@ -30,7 +30,9 @@ window).
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -41,7 +43,7 @@ from playwright.sync_api import Page, expect
 
 import candidate_day as cd
 from conftest import CHROMIUM, phones
-from meshkit import FORMAL, Mesh, free_ports, running, wait_until
+from meshkit import FORMAL, Mesh, free_ports, running, soft, wait_until
 from staff_day import Desk, confirm_candidate, staff_codes
 
 expect.set_options(timeout=20_000)
@@ -89,10 +91,33 @@ def live_browser(browser):
 
 @pytest.fixture(scope="module")
 def live_mesh(live_browser, artifacts):
-    with running(LiveMesh(Path(tempfile.mkdtemp(prefix="live-test-")), candidates=2), artifacts / "live-mesh", "live mesh") as m:
-        if not any(l.strip().startswith("media") and " ready" in l for l in m.lines):
-            pytest.fail("exam-mesh up started no media service:\n" + m.output())
-        yield m
+    m = LiveMesh(Path(tempfile.mkdtemp(prefix="live-test-")), candidates=2)
+    try:
+        with running(m, artifacts / "live-mesh", "live mesh"):
+            if not any(l.strip().startswith("media") and " ready" in l for l in m.lines):
+                pytest.fail("exam-mesh up started no media service:\n" + m.output())
+            yield m
+    finally:
+        left_behind(m)
+
+
+def left_behind(m: Mesh) -> None:
+    """A Janus of this mesh still running after exam-mesh stopped: said, and stopped here."""
+    mine = str(m.workdir)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"janus") and any(mine.encode() in a for a in cmd):
+            blocked = next((l for l in (proc / "status").read_text().splitlines() if l.startswith("SigBlk")), "")
+            soft(False, f"exam-mesh stopped but its Janus (pid {proc.name}, {blocked.strip()}) still runs: killed now")
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 @pytest.fixture
