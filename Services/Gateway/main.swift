@@ -99,6 +99,10 @@ struct Serve: AsyncParsableCommand {
         }
         settings.metricsMembers = service.mesh.services.keys.sorted()
         settings.media = service.mesh.services[MeshConfig.mediaName] != nil
+        settings.mediaOrigins = (service.mesh.janus ?? []).compactMap { j in
+            guard let u = URL(string: j.public), let scheme = u.scheme, let host = u.host else { return nil }
+            return "\(scheme)://\(host)\(u.port.map { ":\($0)" } ?? "")"
+        }
         let address = http ?? service.endpoints.http ?? "127.0.0.1:8080"
         guard let (bindHost, bindPort) = MeshConfig.hostPort(address) else { throw ValidationError("--http: '\(address)' is not host:port") }
         let edge = Edge(mesh: BusMeshCalls { try service.client(for: $0) }, settings: settings, logger: service.logger,

@@ -308,8 +308,15 @@ struct EdgeMiddleware: RouterMiddleware {
     typealias Context = EdgeRequestContext
     let edge: Edge
 
-    static let csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        + "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    /// The pages' policy; `connect` adds the origins the pages may call
+    /// besides their own: the mesh's Janus instances, where browsers reach
+    /// them directly (a loopback mesh; behind the edge Janus is /janus, on
+    /// the site's own origin).
+    static func csp(connect: [String] = []) -> String {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            + "media-src 'self' blob: mediastream:; connect-src \((["'self'"] + connect).joined(separator: " ")); object-src 'none'; "
+            + "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -337,7 +344,7 @@ struct EdgeMiddleware: RouterMiddleware {
             response = errorResponse(EdgeError("INTERNAL", "the gateway failed on \(request.method) \(request.uri.path)"))
         }
         var h = response.headers
-        h[.contentSecurityPolicy] = Self.csp
+        h[.contentSecurityPolicy] = edge.settings.contentSecurityPolicy
         h[.xContentTypeOptions] = "nosniff"
         h[.init("X-Frame-Options")!] = "DENY"
         h[.init("Referrer-Policy")!] = "no-referrer"

@@ -74,6 +74,13 @@ public struct GatewaySettings: Sendable {
     /// The mesh has a media service (live rooms, R64): grants are asked of
     /// it and sign-outs told to it.
     public var media = false
+    /// Origins of the mesh's Janus instances that pages call directly
+    /// ("http://127.0.0.1:8188"): allowed in the pages' connect-src.
+    public var mediaOrigins: [String] = [] {
+        didSet { contentSecurityPolicy = EdgeMiddleware.csp(connect: mediaOrigins) }
+    }
+    /// The Content-Security-Policy of every answer (R63).
+    public private(set) var contentSecurityPolicy = EdgeMiddleware.csp()
     public init() {}
 }
 

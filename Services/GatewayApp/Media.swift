@@ -137,14 +137,33 @@ extension StaffDesk {
     /// room's proctors from entry, its panel during the interview.
     public func mediaGrant(_ p: StaffPrincipal, _ body: MediaGrantBody) async throws(EdgeError) -> MediaGrantView {
         try edge.requireMedia()
-        let exam = body.examNumber ?? ""
-        guard !exam.isEmpty, exam.count <= 32, exam.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+        var exam = body.examNumber ?? ""
+        var sitting = try body.sittingKind()
+        if exam.isEmpty {
+            // The panel asks for "whoever is being interviewed in my room" (R65).
+            (exam, sitting) = try await interviewed(for: p, sitting: sitting)
+        }
+        guard exam.count <= 32, exam.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             throw .invalid("examNumber: '\(exam.prefix(40))' is not an exam number")
         }
         _ = try await roomOf(exam, for: p, [.proctor, .examiner, .chief], doing: "watch the live pictures of")
-        let g = try await call("media", MediaAPI.grantStaff, StaffGrantRequest(examNumber: exam, sitting: try body.sittingKind()), as: p)
+        let g = try await call("media", MediaAPI.grantStaff, StaffGrantRequest(examNumber: exam, sitting: sitting), as: p)
         logger.info("media grant issued", metadata: ["account": "\(p.account.id)", "exam_number": "\(exam)", "grant": "\(g.grantId)"])
         return MediaGrantView(g)
+    }
+
+    /// The candidate being interviewed now in one of the panel member's rooms.
+    func interviewed(for p: StaffPrincipal, sitting wanted: SittingKind) async throws(EdgeError) -> (String, SittingKind) {
+        guard p.account.role == .examiner || p.account.role == .chief else {
+            throw .invalid("examNumber: required (whose live pictures); only the panel may ask for whoever is being interviewed")
+        }
+        let plan = try await edge.currentPlan()
+        let sitting: SittingKind = wanted != .unspecified ? wanted : (Date() >= plan.formalEntry.opens ? .formal : .mock)
+        for room in p.account.rooms.sorted() {
+            let r = try await call("timing", TimingAPI.getRoom, RoomRequest(roomId: room, sitting: sitting), as: p)
+            if let c = r.current, !c.examNumber.isEmpty, c.phase != .ended, c.phase != .unspecified { return (c.examNumber, sitting) }
+        }
+        throw EdgeError("FAILED_PRECONDITION", "考场 \(p.account.rooms.joined(separator: "、")) 现在没有正在面试的考生（\(sitting == .mock ? "模拟测试" : "正式面试")）：考官只在面试开始至结束期间观看（R65）")
     }
 
     public func endMediaGrant(_ p: StaffPrincipal, grant id: String) async throws(EdgeError) -> EndedReply {

@@ -234,7 +234,11 @@ final class MediaShell: Sendable {
         var destroyed: [String] = []
         for e in effects {
             do {
-                if case .destroyed(let key) = try await driver.apply(e) { destroyed.append(key) }
+                let started = ContinuousClock.now
+                if case .destroyed(let key) = try await driver.apply(e) {
+                    destroyed.append(key)
+                    logger.info("janus room destroyed", metadata: ["room": "\(key)", "janus_ms": "\((ContinuousClock.now - started).milliseconds)"])
+                }
             } catch {
                 // Janus down or refusing: the reconciliation brings it in line later.
                 logger.warning("janus effect failed", metadata: ["effect": "\(Self.describe(e))", "error": "\(error)"])
@@ -455,4 +459,8 @@ final class EffectsRunner: Sendable {
             for c in ready { c.resume() }
         }
     }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -13,7 +13,7 @@ the pages (window.__live.pcs), from Janus itself, and from the server:
   phone comes back by itself with a fresh grant;
 - during the first candidate's (A's) interview both examiners decode A's two
   feeds and receive nothing of the waiting candidate B (no connection for
-  B's feeds; a grant for B asked as an examiner is refused, 412);
+  B's feeds; a grant for B asked as an examiner is refused, FAILED_PRECONDITION);
 - A's main phone hears the proctor while the proctor speaks (inbound audio
   bytes and totalAudioEnergy rising, and a WebAudio AnalyserNode on the
   played stream reads a signal); A's secondary phone has no inbound audio;
@@ -49,7 +49,7 @@ from staff_day import Desk, confirm_candidate, staff_codes
 expect.set_options(timeout=20_000)
 END_LIMIT_MS = 1000
 # A grant refused because the interview is not running (FAILED_PRECONDITION): the media API's status.
-PRECONDITION_STATUS = 412
+PRECONDITION_STATUS = 400  # FAILED_PRECONDITION, as grpc-gateway maps it (the body's code says which)
 ANY_FEED = ("main", "secondary")
 
 
@@ -113,11 +113,11 @@ def left_behind(m: Mesh) -> None:
             continue
         if cmd and cmd[0].endswith(b"janus") and any(mine.encode() in a for a in cmd):
             blocked = next((l for l in (proc / "status").read_text().splitlines() if l.startswith("SigBlk")), "")
-            soft(False, f"exam-mesh stopped but its Janus (pid {proc.name}, {blocked.strip()}) still runs: killed now")
             try:
                 os.kill(int(proc.name), signal.SIGKILL)
             except OSError:
                 pass
+            raise AssertionError(f"exam-mesh stopped but its Janus (pid {proc.name}, {blocked.strip()}) still ran: killed now")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@
  * grant comes from POST /api/v1/media/grant (the phone's bearer token and
  * device id and key); a dropped connection, a reload or a kick re-joins with
  * a fresh grant (backoff with jitter, bounded); a refusal because the
- * interview is over (412) stops quietly. Leaving the page ends the grant
+ * interview is over (FAILED_PRECONDITION) stops quietly. Leaving the page ends the grant
  * (DELETE, keepalive).
  *
  * Plain ES2020, no build step, no inline script (CSP).
@@ -22,7 +22,7 @@
 window.ExamLivePhone = (() => {
   const { $, API, setText } = window.ExamWeb;
   const { join, backoff, notDeployed } = window.ExamLive;
-  const MAX_PRECONDITION_RETRIES = 4; // 412 right after entry: media may hear of it a moment after the phone
+  const MAX_PRECONDITION_RETRIES = 4; // FAILED_PRECONDITION right after entry: media may hear of it a moment after the phone
   // media's refusals that no retry changes (the interview or the sitting is over, disqualified, absent).
   const FINAL_REFUSAL = /已结束|取消资格|缺考|不具备|已关闭/;
 
@@ -32,7 +32,7 @@ window.ExamLivePhone = (() => {
     grant: null,
     busy: false, // a grant request or a join is under way
     attempt: 0,
-    refusals: 0, // 412s in a row
+    refusals: 0, // FAILED_PRECONDITIONs in a row
     stopped: '', // why it stopped for good until the next entry: 'over', 'refused', 'denied'
     retryTimer: 0,
     retryAt: 0,
@@ -183,7 +183,7 @@ window.ExamLivePhone = (() => {
       setState('error', err.message || '直播授权被拒绝');
       return;
     }
-    if (status === 412 || (status === 400 && err.code === 'FAILED_PRECONDITION')) {
+    if (status === 400 && err.code === 'FAILED_PRECONDITION') {
       // The interview is over (or the phone is out of its room): stop quietly.
       // "Not entered yet" right after entry is asked again a few times.
       L.refusals += 1;

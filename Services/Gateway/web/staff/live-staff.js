@@ -12,7 +12,7 @@
  *
  * Each candidate watched is one staff grant (POST /api/v1/staff/media/grant:
  * that candidate's main and secondary rooms) and one Janus session; a kick or
- * a lost Janus asks a fresh grant (backoff with jitter), a 412 (the interview
+ * a lost Janus asks a fresh grant (backoff with jitter), a FAILED_PRECONDITION (the interview
  * is over, the candidate left) drops the view. staff.js tells this file what
  * the board says (board(), stopBoard(), reset()) and hands it its api().
  *
@@ -25,7 +25,7 @@ window.ExamLiveStaff = (() => {
   const { join, backoff, attachVideo, notDeployed } = window.ExamLive;
   const GRANT = '/api/v1/staff/media/grant';
   const PHONE_TEXT = { main: '主机位', secondary: '副机位' };
-  const MAX_REFUSALS = 4; // 412 right after an entry or a start: media may hear of it a moment later
+  const MAX_REFUSALS = 4; // FAILED_PRECONDITION right after an entry or a start: media may hear of it a moment later
   const PANEL_POLL_MS = 2000;
   // media's refusals that no retry changes (the interview or the sitting is over, disqualified, absent).
   const FINAL_REFUSAL = /已结束|取消资格|缺考|不具备|已关闭/;
@@ -142,7 +142,7 @@ window.ExamLiveStaff = (() => {
         hideAll();
         return;
       }
-      const precondition = status === 412 || (status === 400 && err.code === 'FAILED_PRECONDITION');
+      const precondition = status === 400 && err.code === 'FAILED_PRECONDITION';
       if (!precondition && (status === 403 || status === 400 || status === 404)) {
         this.setState('error', err.message);
         if (this.opts.onGone) this.opts.onGone(this, err);
@@ -374,7 +374,7 @@ window.ExamLiveStaff = (() => {
         tile.remove();
         G.watches.delete(c.examNumber);
         paintGrid();
-        if (err && err.status !== 412) console.warn('live view refused', c.examNumber, err.message);
+        if (err && err.code !== 'FAILED_PRECONDITION') console.warn('live view refused', c.examNumber, err.message);
       },
     });
     w.watch.show(main.video, 'main');
@@ -518,13 +518,13 @@ window.ExamLiveStaff = (() => {
         }
       }
       if (!P.boardOk && !P.watch && P.on && !P.unsupported) {
-        // Without the board: the grant itself says whom (412 while nobody is interviewed).
+        // Without the board: the grant itself says whom (FAILED_PRECONDITION while nobody is interviewed).
         try {
           const g = await api('POST', GRANT, {});
           if (P.on) openPanelView(g.examNumber, g.sitting, g, null);
           else endGrant(g);
         } catch (err) {
-          const precondition = err.status === 412 || err.code === 'FAILED_PRECONDITION';
+          const precondition = err.code === 'FAILED_PRECONDITION';
           if (notDeployed(err)) { disabled = true; stopPanel(); return; }
           if (!precondition && (err.status === 400 || err.status === 404)) {
             P.unsupported = true;
