@@ -303,14 +303,18 @@ public struct MediaState: Sendable {
         return g
     }
 
-    private mutating func end(_ id: String, reason: String, now: Date, kick: Bool = true) {
+    /// Ends a grant. `onJanus` false: its rooms are being destroyed, which
+    /// drops their tokens and participants at once (no call per token: the
+    /// destroy must not wait behind them, R16's "within a second").
+    private mutating func end(_ id: String, reason: String, now: Date, onJanus: Bool = true) {
         guard var g = grants[id], g.live else { return }
         g.endedAt = now
         g.endReason = reason
+        if !onJanus { g.tokensWithdrawn = true }
         grants[id] = g
         changedGrants.insert(id)
         withdrawTokens(id)
-        if kick {
+        if onJanus {
             for a in g.accesses {
                 if let r = rooms[a.roomKey], r.live { pending.append(.kick(janusRoom: r.janusRoom, secret: r.secret, feedID: a.feedID)) }
             }
@@ -329,14 +333,15 @@ public struct MediaState: Sendable {
     }
 
     private mutating func close(examNumber: String, sittings: [Sitting], reason: String, now: Date) {
-        for g in grants.values.sorted(by: { $0.id < $1.id }) where g.live && g.examNumber == examNumber && sittings.contains(g.sitting) {
-            // Destroying the room kicks everyone in it: no kick one by one.
-            end(g.id, reason: reason, now: now, kick: false)
-        }
+        // The rooms first: destroying a room kicks everyone in it and drops
+        // its allowed list, so the grants end without a call each.
         for r in rooms.values.sorted(by: { $0.key < $1.key }) where r.live && r.examNumber == examNumber && sittings.contains(r.sitting) {
             rooms[r.key]?.live = false
             changedRooms.insert(r.key)
             pending.append(.destroy(roomKey: r.key, janusRoom: r.janusRoom, secret: r.secret))
+        }
+        for g in grants.values.sorted(by: { $0.id < $1.id }) where g.live && g.examNumber == examNumber && sittings.contains(g.sitting) {
+            end(g.id, reason: reason, now: now, onJanus: false)
         }
     }
 

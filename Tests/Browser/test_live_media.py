@@ -17,6 +17,9 @@ the pages (window.__live.pcs), from Janus itself, and from the server:
 - A's main phone hears the proctor while the proctor speaks (inbound audio
   bytes and totalAudioEnergy rising, and a WebAudio AnalyserNode on the
   played stream reads a signal); A's secondary phone has no inbound audio;
+- Janus SIGKILLed during entry: the launcher starts it again, media re-makes
+  the rooms and every page re-joins by itself; the proctor decodes all four
+  phones again on fresh grants within a stated bound (the time is printed);
 - within 1 s of the interview's end (the end time from timing) A's rooms
   hold nobody on Janus (listparticipants: none, or "No such room" 426), and
   the examiners' framesDecoded stop rising; B stays live to the proctor.
@@ -34,6 +37,7 @@ import os
 import secrets
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +52,8 @@ from staff_day import Desk, confirm_candidate, staff_codes
 
 expect.set_options(timeout=20_000)
 END_LIMIT_MS = 1000
+# Pictures back after Janus is SIGKILLed: the bound the README states.
+JANUS_REJOIN_LIMIT_S = 30
 # A grant refused because the interview is not running (FAILED_PRECONDITION): the media API's status.
 PRECONDITION_STATUS = 400  # FAILED_PRECONDITION, as grpc-gateway maps it (the body's code says which)
 ANY_FEED = ("main", "secondary")
@@ -101,9 +107,10 @@ def live_mesh(live_browser, artifacts):
         left_behind(m)
 
 
-def left_behind(m: Mesh) -> None:
-    """A Janus of this mesh still running after exam-mesh stopped: said, and stopped here."""
-    mine = str(m.workdir)
+def janus_pids(m: Mesh) -> list[int]:
+    """The Janus processes of this mesh (their command line names its data folder)."""
+    mine = str(m.workdir).encode()
+    out = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -111,13 +118,24 @@ def left_behind(m: Mesh) -> None:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmd and cmd[0].endswith(b"janus") and any(mine.encode() in a for a in cmd):
-            blocked = next((l for l in (proc / "status").read_text().splitlines() if l.startswith("SigBlk")), "")
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass
-            raise AssertionError(f"exam-mesh stopped but its Janus (pid {proc.name}, {blocked.strip()}) still ran: killed now")
+        if cmd and cmd[0].endswith(b"janus") and any(mine in a for a in cmd):
+            out.append(int(proc.name))
+    return out
+
+
+def janus_pid(m: Mesh) -> int:
+    return wait_until("this mesh's Janus running", lambda: (janus_pids(m) or [None])[0], timeout=30)
+
+
+def left_behind(m: Mesh) -> None:
+    """A Janus of this mesh still running after exam-mesh stopped: killed, and a failure."""
+    pids = janus_pids(m)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not pids, f"exam-mesh stopped but its Janus (pids {pids}) still ran: killed now"
 
 
 @pytest.fixture
@@ -366,6 +384,26 @@ def play(mesh: LiveMesh, plan: dict, desks: dict[str, Desk], proctor_id: str, ex
     decoding(p, [(c2.exam_number, "main")], "the proctor decoding the reloaded phone", timeout=30)
     print(f"reload: grant {old} -> {new}, the proctor decodes the phone again")
 
+    # 6b. Janus SIGKILLed mid-sitting (R64, issue 21's faults): the launcher
+    #     starts it again, media re-makes the rooms, and every page re-joins
+    #     by itself with a fresh grant: the proctor decodes all four phones
+    #     again on new connections. The time is measured and printed.
+    before = {g["grantId"] for g in grants(p)}
+    pid = janus_pid(mesh)
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    wait_until("the proctor's grants for both candidates renewed", lambda: len(
+        {g["examNumber"] for g in grants(p) if g["grantId"] not in before}) == 2, timeout=60, every=0.2)
+    decoding(p, feeds, "the proctor decoding all four phones after Janus's restart", timeout=60, more=10)
+    back = time.monotonic() - killed
+    assert janus_pid(mesh) != pid, "the launcher did not start a new Janus"
+    for c in (c1, c2):
+        for r in ANY_FEED:
+            expect(handsets[(c.exam_number, r)].page.locator("#live-indicator")).to_have_attribute("data-state", "live", timeout=30_000)
+    print(f"janus SIGKILLed: the proctor decodes all four phones again {back:.1f} s later "
+          f"(launcher back-off 1 s, Janus's start, media's re-sync, the pages' back-off and re-join)")
+    assert back < JANUS_REJOIN_LIMIT_S, f"pictures came back {back:.1f} s after Janus's SIGKILL (bound {JANUS_REJOIN_LIMIT_S} s)"
+
     # 7. The draw at the entry's close; A is the first in the drawn order, B waits.
     expect(p.locator("#board")).to_have_attribute("data-drawn", "true", timeout=(closes_in + 30) * 1000)
     order = {c.exam_number: int(p.locator(f'#board-body tr[data-exam="{c.exam_number}"]').get_attribute("data-order") or 0)
@@ -460,17 +498,26 @@ def play(mesh: LiveMesh, plan: dict, desks: dict[str, Desk], proctor_id: str, ex
     am.page.click("#end-button")
     probe = JanusProbe(mesh.janus_api)
     try:
+        # Janus is watched from before the click, on a thread of its own:
+        # the moment each room empties is stamped as it happens, not when
+        # the page's answer reaches this process (a busy browser delays it).
+        empty_at: dict = {}
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set() and len(empty_at) < len(rooms):
+                for rid in rooms:
+                    if rid not in empty_at and not probe.participants(rid):
+                        empty_at[rid] = time.time() * 1000
+                stop.wait(0.02)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         with am.page.expect_response(lambda r: r.url.endswith("/sittings/formal/end")) as ended:
             am.page.click("#end-confirm")
         assert ended.value.status == 200, ended.value.text()
-        empty_at = {}
-
-        def rooms_empty():
-            for rid in rooms:
-                if rid not in empty_at and not probe.participants(rid):
-                    empty_at[rid] = time.time() * 1000
-            return len(empty_at) == len(rooms)
-        wait_until("A's rooms empty on Janus", rooms_empty, timeout=10, every=0.05)
+        wait_until("A's rooms empty on Janus", lambda: len(empty_at) == len(rooms), timeout=10, every=0.05)
+        stop.set()
+        watcher.join(5)
         info = mesh.examctl("timing", "Timing/GetInterview", {"exam_number": A, "sitting": FORMAL})
         assert info.get("phase") == 4 and info.get("end_reason") == "ended_early", info
         # The end's moment on the server's clock: timing's event, as pushed to A's main phone

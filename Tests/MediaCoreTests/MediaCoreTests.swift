@@ -121,8 +121,11 @@ func code(_ body: () throws -> Any) -> MediaError.Code? {
         var (s, phone, proctor, examiner) = try live()
         s.interviewEnded(examNumber: A, sitting: .formal, now: t0.addingTimeInterval(600))
         for g in [phone, proctor, examiner] { #expect(s.grants[g.id]?.endReason == "interview_ended") }
-        let destroys = s.takeEffects().compactMap { e -> UInt64? in if case .destroy(_, let r, _) = e { r } else { nil } }
+        let effects = s.takeEffects()
+        let destroys = effects.compactMap { e -> UInt64? in if case .destroy(_, let r, _) = e { r } else { nil } }
         #expect(Set(destroys) == Set(proctor.accesses.map(\.janusRoom)))
+        // Only the destroys: nothing queued before them on Janus (R16's second).
+        #expect(effects.count == destroys.count, "\(effects)")
         #expect(s.rooms.values.allSatisfy { !$0.live })
         // R16/R18: no new grant for a closed room, even with stale facts.
         #expect(code { try s.grantPhone(examNumber: A, side: .main, deviceID: "\(A)-main", facts: facts(), fresh: fresh(), now: t0.addingTimeInterval(601)) } == .failedPrecondition)
