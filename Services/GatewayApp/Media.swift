@@ -52,7 +52,7 @@ public struct MediaGrantView: Codable, Sendable {
         }
         examNumber = g.examNumber
         roomId = g.roomId
-        sitting = g.sitting == .mock ? "mock" : "formal"
+        sitting = Edge.sittingName(g.sitting) ?? "formal"
         phone = side(g.phone)
         janusUrl = g.janusUrl
         issuedAtMs = g.issuedAtMs
@@ -74,12 +74,8 @@ public struct MediaGrantBody: Codable, Sendable {
     public var examNumber: String?
 
     func sittingKind() throws(EdgeError) -> SittingKind {
-        switch sitting {
-        case nil, "": .unspecified
-        case "mock": .mock
-        case "formal": .formal
-        case let s?: throw .invalid("sitting: '\(s.prefix(20))' is not mock or formal")
-        }
+        guard let s = sitting, !s.isEmpty else { return .unspecified }
+        return Edge.kind(try StaffChecks.sitting(s))
     }
 }
 
@@ -143,9 +139,7 @@ extension StaffDesk {
             // The panel asks for "whoever is being interviewed in my room" (R65).
             (exam, sitting) = try await interviewed(for: p, sitting: sitting)
         }
-        guard exam.count <= 32, exam.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-            throw .invalid("examNumber: '\(exam.prefix(40))' is not an exam number")
-        }
+        try StaffChecks.examNumber(exam)
         _ = try await roomOf(exam, for: p, [.proctor, .examiner, .chief], doing: "watch the live pictures of")
         let g = try await call("media", MediaAPI.grantStaff, StaffGrantRequest(examNumber: exam, sitting: sitting), as: p)
         logger.info("media grant issued", metadata: ["account": "\(p.account.id)", "exam_number": "\(exam)", "grant": "\(g.grantId)"])

@@ -22,7 +22,7 @@ final class StaffFixture: Sendable {
     let engine: Engine<StaffDirectory>
     let desk: StaffDesk
 
-    init(folder: String? = nil) throws {
+    init(folder: String? = nil, media: Bool = false) throws {
         mesh = FakeMesh.day()
         let plan = StaffFixture.plan()
         mesh.on(TimingAPI.getPlan) { _, _ in plan.info(loadedAt: Date()) }
@@ -45,7 +45,9 @@ final class StaffFixture: Sendable {
         engine = try Engine(service: "gateway", store: store, state: try StaffDocuments.load(store, policy: StaffPolicy()),
                             counters: Counters(), logger: logger)
         engine.start(publisher: nil)
-        desk = StaffDesk(edge: Edge(mesh: mesh, logger: logger), engine: engine, hasher: ScryptPasswords(n: 1024))
+        var settings = GatewaySettings()
+        settings.media = media
+        desk = StaffDesk(edge: Edge(mesh: mesh, settings: settings, logger: logger), engine: engine, hasher: ScryptPasswords(n: 1024))
     }
 
     func stop() { _ = engine.stop(timeout: .seconds(5)) }
@@ -163,6 +165,41 @@ func signIn(_ client: some TestClientProtocol, _ id: String, code: String) async
                 #expect(r.status == .created, "\(String(buffer: r.body))")
             }
             #expect(f.mesh.calls("Report").map(\.actor) == [CallPrincipal(id: "R01-P1", role: .proctor)])
+        }
+    }
+
+    /// R65: a sign-out ends the person's live-room grants (media is told,
+    /// as the gateway's own service actor); the grant itself is asked as the
+    /// signed-in account, whatever the body says.
+    @Test func liveRoomGrantsAreAskedAsTheAccountAndEndWithTheSignOut() async throws {
+        let f = try StaffFixture(media: true)
+        defer { f.stop() }
+        f.mesh.on(MediaAPI.grantStaff) { req, who in
+            MediaGrant(grantId: "g-01", holder: who.id, holderRole: who.role, examNumber: req.examNumber, roomId: "R01", sitting: req.sitting)
+        }
+        f.mesh.on(MediaAPI.endPerson) { _, _ in EndGrantReply(ended: 1) }
+        let codes = try await f.codes()
+        try await f.app().test(.router) { client in
+            let proctor = try await signIn(client, "R01-P1", code: codes["R01-P1"]!)
+            try await client.execute(uri: "/api/v1/staff/media/grant", method: .post, headers: proctor.headers(),
+                                     body: json(#"{"examNumber":"2022110001","sitting":"formal","holder":"R01-E1"}"#)) { (r: TestResponse) async throws in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                let g = try JSONDecoder().decode(MediaGrantView.self, from: Data(buffer: r.body))
+                #expect(g.holder == "R01-P1" && g.holderRole == "proctor" && g.sitting == "formal")
+            }
+            // Another room's candidate: refused before the mesh.
+            try await client.execute(uri: "/api/v1/staff/media/grant", method: .post, headers: proctor.headers(),
+                                     body: json(#"{"examNumber":"2022110002"}"#)) { (r: TestResponse) async throws in
+                #expect(r.status == .forbidden)
+            }
+            #expect(f.mesh.calls("GrantStaff").map(\.actor) == [CallPrincipal(id: "R01-P1", role: .proctor)])
+            try await client.execute(uri: "/api/v1/staff/session", method: .delete, headers: proctor.headers()) { (r: TestResponse) async throws in
+                #expect(r.status == .noContent)
+            }
+            let ended = f.mesh.calls("EndPerson")
+            #expect(ended.map(\.actor) == [CallPrincipal(id: "gateway", role: .service)])
+            let told = ended.first?.request as? EndPersonRequest
+            #expect(told?.person == "R01-P1" && told?.role == .proctor)
         }
     }
 
