@@ -52,8 +52,10 @@ public struct ExamLogHandler: LogHandler {
         let sorted = metadata.sorted(by: { $0.key < $1.key })
         switch format {
         case .text:
-            var line = "\(BeijingTime.iso(time)) \(level) \(label): \(message)"
-            for (k, v) in sorted { line += " \(k)=\(v)" }
+            // Every value escaped (issue 22): a newline or a NUL from a
+            // client's field never starts a forged line.
+            var line = "\(BeijingTime.iso(time)) \(level) \(textEscaped(label)): \(textEscaped(message))"
+            for (k, v) in sorted { line += " \(textEscaped(k))=\(textEscaped("\(v)"))" }
             return line + "\n"
         case .json:
             var line = "{\"time\":\(jsonString(BeijingTime.iso(time))),\"level\":\(jsonString(level.rawValue))"
@@ -94,6 +96,31 @@ public struct ExamLogHandler: LogHandler {
             }
         }
         return out + "\""
+    }
+
+    /// `s` for a text line: control characters (C0, DEL, C1, the Unicode
+    /// line and paragraph separators) as \n, \r, \t or \u{XX}, and a
+    /// backslash doubled, so that the escapes cannot be faked either;
+    /// everything else (Chinese included) as it is.
+    public static func textEscaped(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0 == "\\" || isControl($0) }) else { return s }
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 8)
+        for u in s.unicodeScalars {
+            switch u {
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if isControl(u) { out += "\\u{" + String(u.value, radix: 16) + "}" } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out
+    }
+
+    static func isControl(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
     }
 
     /// Sets up swift-log for the process (once).

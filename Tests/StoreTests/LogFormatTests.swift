@@ -38,6 +38,25 @@ import Testing
         #expect(line.hasSuffix(" debug timing: call a=1 b=2\n"))
     }
 
+    /// Issue 22: a client's field with a newline or a NUL (a staff id
+    /// "ops\nFAKE-LOG level=critical injected") never starts a line of its
+    /// own nor writes a raw control character, in the text format too.
+    @Test func textLinesEscapeControlCharactersInEveryValue() {
+        let forged = "ops\nFAKE-LOG level=critical injected"
+        let line = ExamLogHandler.line(time: Date(timeIntervalSince1970: 0), level: .notice, label: "gateway",
+                                       message: "sign-in refused for \(forged)\u{0}",
+                                       metadata: ["account": "\(forged)", "nul": "ops\u{0}", "path": "C:\\x\\n", "who": "考生\u{2028}张三\u{85}"],
+                                       format: .text)
+        #expect(line.hasSuffix("\n") && line.dropLast().firstIndex(of: "\n") == nil, "one record, one line: \(line)")
+        #expect(!line.dropLast().unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 })
+        #expect(line.contains("account=ops\\nFAKE-LOG level=critical injected"))
+        #expect(line.contains("nul=ops\\u{0}"))
+        #expect(line.contains("sign-in refused for ops\\nFAKE-LOG level=critical injected\\u{0}"))
+        // A backslash is doubled, so an escape cannot be written by hand.
+        #expect(line.contains("path=C:\\\\x\\\\n"))
+        #expect(line.contains("who=考生\\u{2028}张三\\u{85}"))
+    }
+
     @Test func everyControlCharacterIsEscaped() throws {
         let all = String(String.UnicodeScalarView((0..<0x80).compactMap(Unicode.Scalar.init))) + "\u{2028}\u{2029}"
         let literal = ExamLogHandler.jsonString(all)
