@@ -93,12 +93,12 @@ final class MediaShell: Sendable {
             do {
                 let phone = try await phones.verify(req.phone)
                 guard info.principal.role == .candidate, info.principal.id == phone.examNumber else {
-                    throw RPCError.permissionDenied("a phone's grant is asked by its own candidate (the gateway's verified session); \(info.principal.logName) may not")
+                    throw RPCError.permissionDenied("手机的直播授权只能由该考生本人（网关核验的会话）申请；\(info.principal.logName) 不能申请")
                 }
                 let side: PhoneSide = switch phone.role {
                 case .main: .main
                 case .secondary: .secondary
-                case .unspecified: throw RPCError.failedPrecondition("device \(phone.deviceID) has no role: register it as main or secondary")
+                case .unspecified: throw RPCError.failedPrecondition("设备 \(phone.deviceID) 没有机位：请先登记为主机位或副机位")
                 }
                 let facts = try await candidateFacts(phone.examNumber, sitting: req.sitting, enteredWith: phone.deviceID)
                 let grant = try await decide { state, tx, fresh in
@@ -117,12 +117,12 @@ final class MediaShell: Sendable {
         deferred(MediaAPI.grantStaff) { [self] req, info in
             do {
                 guard let role = Self.staffRoles[info.principal.role], !info.principal.id.isEmpty else {
-                    throw RPCError.permissionDenied("live pictures are for the room's proctors, examiners and chief examiner; \(info.principal.logName) may not watch")
+                    throw RPCError.permissionDenied("实时画面只供本考场的考务人员、考官和主考官观看；\(info.principal.logName) 不能观看")
                 }
                 try Checks.examNumber(req.examNumber)
                 let plan = try await currentPlan()
                 guard let room = plan.rooms.first(where: { $0.candidates.contains(req.examNumber) }) else {
-                    throw RPCError.notFound("examNumber \(req.examNumber): not a candidate of the plan")
+                    throw RPCError.notFound("准考证号 \(req.examNumber)：不是本次考试计划中的考生")
                 }
                 let staff = RoomStaff(roomID: room.id, proctors: room.proctors, panel: room.panel.map(\.id),
                                       chiefs: room.panel.filter(\.chief).map(\.id))
@@ -142,7 +142,7 @@ final class MediaShell: Sendable {
 
         service.serve(MediaAPI.endGrant) { [self] req, info, state, tx in
             guard let holder = Self.holder(info.principal) else {
-                throw RPCError.permissionDenied("\(info.principal.logName) holds no grants")
+                throw RPCError.permissionDenied("\(info.principal.logName) 没有直播授权")
             }
             let n = try MediaWire.core { try state.leave(grantID: req.grantId, holder: info.principal.id, role: holder, now: tx.now) }
             try record(&state, &tx)
@@ -365,7 +365,7 @@ final class MediaShell: Sendable {
             } catch let e as RPCError where e.code == .notFound || e.code == .invalidArgument {
                 throw e
             } catch {
-                throw RPCError.unavailable("cannot ask timing about candidate \(examNumber): \(error)")
+                throw RPCError.unavailable("暂时无法向 timing 查询考生 \(examNumber) 的状态，请稍后重试（\(error)）")
             }
         }
         let v = views.first { v in device.map { v.mainDevice == $0 || v.secondaryDevice == $0 } ?? true } ?? views[0]
@@ -382,7 +382,7 @@ final class MediaShell: Sendable {
             plan.withLock { $0 = p }
             return p
         } catch {
-            throw RPCError.unavailable("cannot ask timing for the plan: \(error)")
+            throw RPCError.unavailable("暂时无法向 timing 查询考试计划，请稍后重试（\(error)）")
         }
     }
 

@@ -63,7 +63,7 @@ enum MediaWire {
 enum Checks {
     static func examNumber(_ s: String) throws {
         guard !s.isEmpty, s.count <= 32, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-            throw RPCError.invalidArgument("exam_number: '\(s.prefix(40))' is not an exam number (letters and digits, at most 32)")
+            throw RPCError.invalidArgument("exam_number：'\(s.prefix(40))' 不是准考证号（字母和数字，最多 32 位）")
         }
     }
 }
