@@ -116,6 +116,12 @@ struct EdgeRoutes: Sendable {
             let body = try await decode(LoginBody.self, req, ctx, what: "login")
             return try json(try await edge.login(body, address: address(req, ctx)), status: .created)
         }
+        // Logging out ends the session on roster (it lasts the exam day, so a
+        // phone handed on must be able to end it, issue 22).
+        api.delete("session") { req, _ in
+            try await edge.logout(try await session(req))
+            return Response(status: .noContent)
+        }
         api.post("password") { req, ctx in
             let s = try await session(req)
             return try json(try await edge.changePassword(s, try await decode(PasswordBody.self, req, ctx, what: "password change")))

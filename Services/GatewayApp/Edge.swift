@@ -25,7 +25,10 @@ extension EdgeError {
     /// message pass through (R60); anything else means it was not reached.
     init(failed error: any Error, calling service: String) {
         switch error {
-        case let e as RPCError: self.init(e.code.name, e.message)
+        case let e as RPCError:
+            // A service's "come back later" reaches the phone as Retry-After
+            // (whole seconds, rounded up), never as a failure (issue 22).
+            self.init(e.code.name, e.message, retryAfterSeconds: e.retryAfterMs > 0 ? Int((e.retryAfterMs + 999) / 1000) : nil)
         case let e as EdgeError: self = e
         default: self = .unavailable("\(service): \(error)")
         }
@@ -138,11 +141,28 @@ public final class Edge: Sendable {
             logger.notice("login refused by rate limit", metadata: ["phone": "\(PhoneMask.mask(body.phone))", "address": "\(address)"])
             throw refused
         }
-        let r = try await mesh("roster", RosterAPI.login, LoginRequest(phone: body.phone, password: body.password),
+        let r: LoginReply
+        do {
+            r = try await mesh("roster", RosterAPI.login, LoginRequest(phone: body.phone, password: body.password),
                                as: CallPrincipal(id: "gateway", role: .service))
+        } catch where error.code == "RESOURCE_EXHAUSTED" {
+            // Roster's hash queue said "come back" (a burst, issue 22): the
+            // page waits and retries by itself, so the attempt is not held
+            // against the phone's or the address's budget (R63).
+            throttle.withLock { $0.refund(phone: body.phone, address: address, now: clock()) }
+            counters.counter("login.queued").add()
+            throw error
+        }
         logger.info("candidate logged in", metadata: ["exam_number": "\(r.examNumber)", "address": "\(address)"])
         remember(CandidateSession(token: r.token, examNumber: r.examNumber, expiresAtMs: r.expiresAtMs))
         return SessionReply(token: r.token, expiresAtMs: r.expiresAtMs, examNumber: r.examNumber, defaultPassword: r.defaultPassword)
+    }
+
+    /// Ends the candidate's session on roster and forgets it here.
+    public func logout(_ s: CandidateSession) async throws(EdgeError) {
+        _ = try await mesh("roster", RosterAPI.logout, TokenRequest(token: s.token), as: s.principal)
+        _ = sessions.withLock { $0.removeValue(forKey: s.token) }
+        logger.info("candidate logged out", metadata: ["exam_number": "\(s.examNumber)"])
     }
 
     func remember(_ s: CandidateSession) {

@@ -29,6 +29,14 @@ public struct SlidingWindowLimit: Sendable {
         return max(1, Int((window - now.timeIntervalSince(oldest)).rounded(.up)))
     }
 
+    /// Takes back the latest hit of `key` no later than `now` (an attempt
+    /// that was told to wait, not refused).
+    public mutating func unrecordLatest(_ key: String, notAfter now: Date) {
+        guard var h = hits[key], let i = h.lastIndex(where: { $0 <= now }) else { return }
+        h.remove(at: i)
+        hits[key] = h.isEmpty ? nil : h
+    }
+
     public mutating func record(_ key: String, now: Date) {
         var h = hits[key, default: []].filter { now.timeIntervalSince($0) < window }
         h.append(now)
@@ -80,6 +88,15 @@ public struct LoginThrottle: Sendable {
         addresses.record(address, now: now)
         phones.record(phone, now: now)
         return nil
+    }
+
+    /// An admitted attempt roster asked to come back later (its hash queue
+    /// was full, issue 22): not counted, or a queue would use up a phone's
+    /// budget. The hit nearest `now` is taken back (the one `admit` made is
+    /// at most a hash queue's deadline old).
+    public mutating func refund(phone: String, address: String, now: Date) {
+        addresses.unrecordLatest(address, notAfter: now)
+        phones.unrecordLatest(phone, notAfter: now)
     }
 
     public var trackedKeys: Int { phones.trackedKeys + addresses.trackedKeys }

@@ -12,6 +12,7 @@ import ExamContracts
 import ExamPlan
 import Foundation
 import GRDB
+import Logging
 import RosterCore
 import ServiceKit
 import Store
@@ -61,6 +62,14 @@ struct Serve: AsyncParsableCommand {
         guard hashQueue >= 0 else { throw ValidationError("--hash-queue must be at least 0") }
         let hasher = ScryptPasswords(n: scryptN)
         let slow = SlowWork(maxRunning: hashWorkers, maxWaiting: hashQueue, label: "roster.hash")
+        // One hash now, so the first burst is judged by what a hash costs
+        // on this machine (issue 22).
+        let clock = ContinuousClock()
+        let took = clock.measure { _ = hasher.hash("calibration", salt: Array(repeating: 7, count: 16)) }
+        slow.calibrate(took)
+        Logger(label: "roster").info("password hash calibrated", metadata: [
+            "scrypt_n": "\(scryptN)", "ms": "\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)",
+            "workers": "\(hashWorkers)"])
         let service = try ServiceHost<RosterState>(name: "roster", options: host, migrations: RosterDocuments.migrations) { store in
             try RosterDocuments.load(store, config: config)
         }
@@ -154,12 +163,10 @@ enum RosterShell {
                                                       now: tx.now, scheme: hasher.scheme) }
                     }
                     let password = req.password
-                    // The default password is compared without a hash: no worker needed.
-                    let verdict: PasswordVerdict
-                    if check.password.isSlow {
-                        verdict = try await slow.run(busy: busy) { check.password.verify(password, hasher: hasher) }
-                    } else {
-                        verdict = check.password.verify(password, hasher: hasher)
+                    // Every login costs one hash (issue 22), on a worker, if
+                    // it can be done before the caller gives up.
+                    let verdict = try await slow.run(finishBy: finishBy(info), busy: busy) {
+                        check.password.verify(password, hasher: hasher)
                     }
                     engine.submitResult(responder, info) { state, tx in
                         do {
@@ -183,6 +190,18 @@ enum RosterShell {
             }
         }
 
+        // Logging out ends the session of the token (a candidate on a shared
+        // phone; sessions last the exam day, so they must be revocable).
+        service.serve(RosterAPI.logout) { req, _, state, tx in
+            let digest = Secrets.digest(req.token)
+            let exam = try run(&state, &tx) { s, now in
+                let exam = try s.authenticate(tokenDigest: digest, now: now)
+                return (try s.logout(tokenDigest: digest, now: now), exam)
+            }
+            let c = state.candidates[exam]
+            return SessionView(examNumber: exam, status: RosterWire.status(c?.status ?? .imported), expiresAtMs: 0)
+        }
+
         // A password change: the same three steps (the old password checked
         // and the new one hashed on a worker).
         service.server.serveDeferred(RosterAPI.changePassword) { req, info, responder in
@@ -195,7 +214,9 @@ enum RosterShell {
                                                                salt: salt, now: tx.now, scheme: hasher.scheme) }
                     }
                     let (old, new) = (req.oldPassword, req.newPassword)
-                    let verdict = try await slow.run(busy: busy) { check.verify(oldPassword: old, newPassword: new, hasher: hasher) }
+                    let verdict = try await slow.run(finishBy: finishBy(info), busy: busy) {
+                        check.verify(oldPassword: old, newPassword: new, hasher: hasher)
+                    }
                     engine.submitResult(responder, info) { state, tx in
                         do {
                             let changed = try run(&state, &tx) { s, now -> ([RosterEvent], Result<String, Error>) in
@@ -354,10 +375,21 @@ enum RosterShell {
         }
     }
 
-    /// A login or password change beyond the hash workers' queue.
-    static var busy: RPCError {
-        RPCError.resourceExhausted("too many logins at once, try again in a few seconds")
+    /// A login or password change the hash workers cannot take in time:
+    /// "come back after `retryAfter`", said at once (issue 22). The phone
+    /// page waits and retries by itself, showing "排队登录中".
+    static func busy(_ retryAfter: Duration) -> RPCError {
+        let ms = max(1000, min(60_000, retryAfter.components.seconds * 1000 + retryAfter.components.attoseconds / 1_000_000_000_000_000))
+        return RPCError.resourceExhausted("登录人数较多，正在排队，请约 \((ms + 999) / 1000) 秒后重试 (R2)", retryAfterMs: UInt32(ms))
     }
+
+    /// The time by which a hash must be done for its answer to reach the
+    /// caller: the call's deadline less a margin for the state step and the
+    /// reply (nil: the caller set none).
+    static func finishBy(_ info: CallInfo) -> Int64? {
+        info.deadlineUnixMs == 0 ? nil : info.deadlineUnixMs - replyMarginMs
+    }
+    static let replyMarginMs: Int64 = 250
 
     static func op<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as RosterError { throw bus(e) }

@@ -52,21 +52,21 @@ public enum PasswordChangeOutcome: Sendable, Equatable {
 
 /// What a password is checked against (the first half of a login or a
 /// password change, read from the state): the default (the ID number's
-/// last six, compared in constant time, no hash), a stored salted hash (one
-/// slow hash), or nothing for an unknown phone (a dummy slow hash, so the
-/// answer costs what a changed password's costs, and fails).
+/// last six, compared in constant time), a stored salted hash, or nothing
+/// for an unknown phone. Each costs exactly one slow hash (issue 22): the
+/// default's is a dummy one, as the unknown phone's, so how long the answer
+/// takes never tells whether a phone is on the list, or whether its
+/// candidate still has the default password.
 public enum PasswordCheck: Sendable, Equatable {
     case defaultPassword(String)
     case stored(StoredPassword)
     case unknown
 
-    /// True when the slow hash runs (stored, unknown).
-    public var isSlow: Bool { if case .defaultPassword = self { false } else { true } }
-
-    /// The slow part: pure, safe on any thread.
+    /// The slow part: pure, safe on any thread; one slow hash whatever the case.
     public func verify(_ password: String, hasher: some PasswordHashing) -> PasswordVerdict {
         switch self {
         case .defaultPassword(let expected):
+            _ = hasher.hash(password, salt: Self.dummySalt)
             return PasswordVerdict(checked: self, matched: constantTimeEqual(Array(password.uppercased().utf8), Array(expected.utf8)))
         case .stored(let stored):
             return PasswordVerdict(checked: self, matched: constantTimeEqual(hasher.hash(password, salt: stored.salt), stored.hash))
@@ -105,6 +105,8 @@ public struct PasswordVerdict: Sendable, Equatable {
 public struct LoginCheck: Sendable, Equatable {
     /// nil: no candidate has this phone.
     public var examNumber: String?
+    /// The phone as asked (trimmed): an unknown one's failures are counted by it.
+    public var phone: String
     public var password: PasswordCheck
 }
 
@@ -178,12 +180,15 @@ extension RosterState {
         }
         let p = phone.trimmingCharacters(in: .whitespaces)
         guard let exam = byPhone[p], let c = candidates[exam] else {
-            return LoginCheck(examNumber: nil, password: .unknown)
+            if let until = phantoms[p]?.lockedUntil, now < until {
+                throw RosterError(.permissionDenied, lockedMessage(until))
+            }
+            return LoginCheck(examNumber: nil, phone: p, password: .unknown)
         }
         if let until = c.account.lockedUntil, now < until {
             throw RosterError(.permissionDenied, lockedMessage(until))
         }
-        return LoginCheck(examNumber: exam, password: try passwordCheck(of: c, scheme: scheme))
+        return LoginCheck(examNumber: exam, phone: p, password: try passwordCheck(of: c, scheme: scheme))
     }
 
     /// The second half of `login`: applies the verdict of `check`, judged
@@ -194,12 +199,17 @@ extension RosterState {
     /// counted (it guessed nothing about the password there is now).
     public mutating func applyLogin(_ check: LoginCheck, verdict: PasswordVerdict, tokenDigest: String,
                                     now: Date) throws(RosterError) -> LoginOutcome {
-        let wrong = RosterError(.unauthenticated, "wrong phone number or password")
+        let wrong = RosterState.wrongPassword
         try checkTokenDigest(tokenDigest)
         guard bySession[tokenDigest] == nil else { throw RosterError(.alreadyExists, "the session token digest is already in use") }
         // Same answer for an unknown phone as for a wrong password: the
         // login page must not tell who is on the list.
-        guard let exam = check.examNumber, var c = candidates[exam] else { throw wrong }
+        guard let exam = check.examNumber, var c = candidates[exam] else {
+            // An unknown phone counts and locks like a real one (issue 22):
+            // "locked" must not tell who is on the list either.
+            countPhantomFailure(phone: check.phone, now: now)
+            throw wrong
+        }
         if let until = c.account.lockedUntil, now < until {
             throw RosterError(.permissionDenied, lockedMessage(until))
         }
@@ -216,7 +226,7 @@ extension RosterState {
         }
         c.account.consecutiveFailures = 0
         c.account.lastLoginAt = now
-        let expires = now.addingTimeInterval(TimeInterval(config.sessionSeconds))
+        let expires = sessionExpiry(loggedInAt: now)
         c.account.sessions = c.account.sessions.filter { $0.value > now }
         while c.account.sessions.count >= config.maxSessionsPerCandidate,
               let oldest = c.account.sessions.min(by: { ($0.value, $0.key) < ($1.value, $1.key) }) {
@@ -364,8 +374,45 @@ extension RosterState {
         return events
     }
 
+    /// When a session made at `now` ends: `sessionSeconds` later, or at the
+    /// end of the formal exam day (24:00 Beijing time) if that is later,
+    /// never beyond `maxSessionSeconds` (issue 22: the formal morning's
+    /// entry window is not the time for 20,000 phones to hash passwords).
+    public func sessionExpiry(loggedInAt now: Date) -> Date {
+        let base = now.addingTimeInterval(TimeInterval(config.sessionSeconds))
+        guard let plan = meta.plan else { return base }
+        var beijing = Calendar(identifier: .gregorian)
+        beijing.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        guard let dayEnd = beijing.date(byAdding: .day, value: 1, to: beijing.startOfDay(for: plan.formalEntry.closes)) else { return base }
+        let cap = now.addingTimeInterval(TimeInterval(config.maxSessionSeconds))
+        return max(base, min(dayEnd, cap))
+    }
+
+    /// Said alike for a wrong password and an unknown phone (R2, issue 22).
+    static let wrongPassword = RosterError(.unauthenticated, "手机号或密码错误")
+
     func lockedMessage(_ until: Date) -> String {
-        "the account is locked after too many wrong passwords until \(Check.beijing(until)) (R2)"
+        "密码错误次数过多，账号已锁定至 \(BeijingTime.short(until))（北京时间），请届时再登录 (R2)"
+    }
+
+    /// A failure on a phone no candidate has, counted as a real account's
+    /// would be (the maxFailures+1-th locks it for lockSeconds), so an
+    /// unknown phone answers exactly as a real one would: "wrong" and then
+    /// "locked until". Kept in memory only, at most `maxPhantomAccounts`
+    /// (when full, those whose count matters least go first): a restart
+    /// forgets them, as it would forget nothing of a real account; the
+    /// difference shows only to someone who can restart roster.
+    mutating func countPhantomFailure(phone: String, now: Date) {
+        guard !phone.isEmpty else { return }
+        if phantoms.count >= config.maxPhantomAccounts, phantoms[phone] == nil {
+            phantoms = phantoms.filter { ($0.value.lockedUntil ?? .distantPast) > now }
+            if phantoms.count >= config.maxPhantomAccounts { phantoms.removeAll(keepingCapacity: true) }
+        }
+        var a = phantoms[phone] ?? PhantomAccount()
+        if let until = a.lockedUntil, now >= until { a = PhantomAccount() }
+        a.consecutiveFailures += 1
+        if a.consecutiveFailures > config.maxFailures { a.lockedUntil = now.addingTimeInterval(TimeInterval(config.lockSeconds)) }
+        phantoms[phone] = a
     }
 
     func checkTokenDigest(_ d: String) throws(RosterError) {

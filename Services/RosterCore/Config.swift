@@ -28,8 +28,17 @@ public struct RosterConfig: Codable, Sendable, Equatable {
     public var maxFailures: Int = 5
     /// R2: how long a locked account stays locked.
     public var lockSeconds: Int = 900
-    /// A session lasts this long from login.
+    /// A session lasts this long from login, and at least to the end of the
+    /// plan's last exam day (Beijing time) when the plan is known: a phone
+    /// that logged in for confirmation or the mock test does not log in, and
+    /// hash, again in the formal entry window (issue 22). A candidate ends
+    /// it by logging out; a password change ends the others.
     public var sessionSeconds: Int = 7200
+    /// The longest a session lasts whatever the plan says.
+    public var maxSessionSeconds: Int = 4 * 24 * 3600
+    /// Unknown phones whose failed logins are counted (they lock like real
+    /// accounts); beyond this the table starts again.
+    public var maxPhantomAccounts: Int = 100_000
     /// Sessions kept per candidate (two phones, re-logins); the one expiring
     /// first is dropped beyond this, so the store stays bounded.
     public var maxSessionsPerCandidate: Int = 10
@@ -49,6 +58,8 @@ public struct RosterConfig: Codable, Sendable, Equatable {
         positive("maxFailures", maxFailures)
         positive("lockSeconds", lockSeconds)
         positive("sessionSeconds", sessionSeconds)
+        positive("maxPhantomAccounts", maxPhantomAccounts)
+        if maxSessionSeconds < sessionSeconds { out.append("maxSessionSeconds: \(maxSessionSeconds) is below sessionSeconds \(sessionSeconds)") }
         positive("maxSessionsPerCandidate", maxSessionsPerCandidate)
         positive("minSaltBytes", minSaltBytes)
         positive("maxImportBytes", maxImportBytes)

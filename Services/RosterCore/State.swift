@@ -1,6 +1,12 @@
 import Foundation
 import ExamPlan
 
+/// A phone no candidate has, as its failed logins left it.
+struct PhantomAccount: Sendable, Equatable {
+    var consecutiveFailures = 0
+    var lockedUntil: Date?
+}
+
 /// All durable state of the roster: candidates by exam number, posts by post
 /// code, and one meta document. The look-ups by phone, ID number, session
 /// and photo digest are derived: rebuilt on load, never persisted, never
@@ -15,6 +21,9 @@ public struct RosterState: Sendable {
     var byIDNumber: [String: String] = [:]
     var bySession: [String: String] = [:]
     var byPhoto: [String: String] = [:]
+    /// Failures on phones no candidate has (issue 22: they lock alike);
+    /// never persisted.
+    var phantoms: [String: PhantomAccount] = [:]
 
     public init(config: RosterConfig = RosterConfig()) {
         self.config = config

@@ -24,6 +24,8 @@ public struct ReplyHeaderFields: Sendable, Equatable {
     public var requestID: UInt64
     public var code: RPCCode
     public var message: String
+    /// RESOURCE_EXHAUSTED: come back after this many milliseconds (0: not said).
+    public var retryAfterMs: UInt32 = 0
 }
 
 /// The header frame of an event (exam.v1.EventHeader).
@@ -141,10 +143,11 @@ package enum Envelope {
         return nil
     }
 
-    package static func encodeReply(requestID: UInt64, code: RPCCode, message: String) -> [UInt8] {
+    package static func encodeReply(requestID: UInt64, code: RPCCode, message: String, retryAfterMs: UInt32 = 0) -> [UInt8] {
         var msg = Exam__V1__ReplyHeader()
         exam__v1__reply_header__init(&msg)
         msg.request_id = requestID
+        msg.retry_after_ms = retryAfterMs
         msg.code = Exam__V1__StatusCode(rawValue: UInt32(bitPattern: code.rawValue))
         return message.withCString { text in
             msg.message = UnsafeMutablePointer(mutating: text)
@@ -164,7 +167,7 @@ package enum Envelope {
         let raw = Int32(bitPattern: m.pointee.code.rawValue)
         let code = RPCCode(rawValue: raw) ?? .unknown
         if RPCCode(rawValue: raw) == nil { message = "status \(raw) (not a gRPC code): " + message }
-        return ReplyHeaderFields(requestID: m.pointee.request_id, code: code, message: message)
+        return ReplyHeaderFields(requestID: m.pointee.request_id, code: code, message: message, retryAfterMs: m.pointee.retry_after_ms)
     }
 
     package static func encodeEvent(_ h: EventHeaderFields, payload: [UInt8] = []) -> [UInt8] {

@@ -126,9 +126,14 @@ public struct CallPrincipal: Sendable, Equatable, CustomStringConvertible {
 public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: RPCCode
     public var message: String
-    public init(_ code: RPCCode, _ message: String) {
+    /// RESOURCE_EXHAUSTED: when to try again, in milliseconds (0: not said).
+    /// It travels in ReplyHeader.retry_after_ms; the gateway turns it into
+    /// Retry-After (issue 22: "wait" before a deadline says "failed").
+    public var retryAfterMs: UInt32
+    public init(_ code: RPCCode, _ message: String, retryAfterMs: UInt32 = 0) {
         self.code = code
         self.message = message
+        self.retryAfterMs = retryAfterMs
     }
     public var description: String { "\(code.name): \(message)" }
 
@@ -139,7 +144,9 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func permissionDenied(_ m: String) -> RPCError { RPCError(.permissionDenied, m) }
     public static func unauthenticated(_ m: String) -> RPCError { RPCError(.unauthenticated, m) }
     public static func outOfRange(_ m: String) -> RPCError { RPCError(.outOfRange, m) }
-    public static func resourceExhausted(_ m: String) -> RPCError { RPCError(.resourceExhausted, m) }
+    public static func resourceExhausted(_ m: String, retryAfterMs: UInt32 = 0) -> RPCError {
+        RPCError(.resourceExhausted, m, retryAfterMs: retryAfterMs)
+    }
     public static func unavailable(_ m: String) -> RPCError { RPCError(.unavailable, m) }
     public static func `internal`(_ m: String) -> RPCError { RPCError(.internal, m) }
 }

@@ -197,7 +197,7 @@ final class DealerState {
             if header.code == .ok {
                 finish(header.requestID, .success(Array(frames[skip + 1])), loop)
             } else {
-                finish(header.requestID, .failure(RPCError(header.code, header.message)), loop)
+                finish(header.requestID, .failure(RPCError(header.code, header.message, retryAfterMs: header.retryAfterMs)), loop)
             }
         }
     }

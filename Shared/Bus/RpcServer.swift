@@ -340,12 +340,12 @@ public final class RpcServer: Sendable {
 
     // MARK: Replying
 
-    enum Immediate { case ok([UInt8]), error(RPCCode, String) }
+    enum Immediate { case ok([UInt8]), error(RPCCode, String, retryAfterMs: UInt32 = 0) }
 
     func failure(_ error: Error, method: String) -> Immediate {
         switch error {
         case let e as RPCError:
-            return .error(e.code, e.message)
+            return .error(e.code, e.message, retryAfterMs: e.retryAfterMs)
         case is CancellationError:
             return .error(.cancelled, "\(method) was cancelled")
         case let e as ProtoCodecError:
@@ -383,9 +383,9 @@ public final class RpcServer: Sendable {
             ok.add()
             frames.append(Envelope.encodeReply(requestID: route.requestID, code: .ok, message: ""))
             frames.append(body)
-        case .error(let code, let message):
+        case .error(let code, let message, let retryAfterMs):
             if code != .ok { errors.add() }
-            frames.append(Envelope.encodeReply(requestID: route.requestID, code: code, message: message))
+            frames.append(Envelope.encodeReply(requestID: route.requestID, code: code, message: message, retryAfterMs: retryAfterMs))
             frames.append([])
         }
         let rc = socket.send(frames)
@@ -401,7 +401,7 @@ public final class RpcServer: Sendable {
     private func logCall(_ route: ReplyRoute, _ reply: Immediate) {
         let code: RPCCode = switch reply {
         case .ok: .ok
-        case .error(let c, _): c
+        case .error(let c, _, _): c
         }
         let ns = DispatchTime.now().uptimeNanoseconds &- route.receivedNs
         logger.debug("call", metadata: [

@@ -7389,27 +7389,32 @@ public struct ReplyHeader: ProtoMessage {
     public var requestId: UInt64
     public var code: StatusCode
     public var message: String
+    public var retryAfterMs: UInt32
 
     public init(
         requestId: UInt64 = 0,
         code: StatusCode = .ok,
-        message: String = ""
+        message: String = "",
+        retryAfterMs: UInt32 = 0
     ) {
         self.requestId = requestId
         self.code = code
         self.message = message
+        self.retryAfterMs = retryAfterMs
     }
 
     public init(protoReader r: ProtoReader) throws {
         self.requestId = r.uint64(0)
         self.code = try r.enumeration(1, StatusCode.self)
         self.message = try r.string(2)
+        self.retryAfterMs = r.uint32(3)
     }
 
     public func protoWrite(to w: inout ProtoWriter) throws {
         w.uint64(0, self.requestId)
         w.enumeration(1, self.code)
         try w.string(2, self.message)
+        w.uint32(3, self.retryAfterMs)
     }
 
     public init(from decoder: Decoder) throws {
@@ -7417,12 +7422,14 @@ public struct ReplyHeader: ProtoMessage {
         self.requestId = try c.decodeIfPresent(UInt64.self, forKey: .requestId) ?? 0
         self.code = try c.decodeIfPresent(StatusCode.self, forKey: .code) ?? .ok
         self.message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
+        self.retryAfterMs = try c.decodeIfPresent(UInt32.self, forKey: .retryAfterMs) ?? 0
     }
 
     enum CodingKeys: String, CodingKey {
         case requestId = "request_id"
         case code = "code"
         case message = "message"
+        case retryAfterMs = "retry_after_ms"
     }
 }
 
@@ -9566,6 +9573,7 @@ public enum RosterAPI {
     public static let serviceName = "exam.v1.Roster"
     public static let `import` = RPCMethod<ImportRequest, ImportReply>("exam.v1.Roster/Import")
     public static let login = RPCMethod<LoginRequest, LoginReply>("exam.v1.Roster/Login")
+    public static let logout = RPCMethod<TokenRequest, SessionView>("exam.v1.Roster/Logout")
     public static let changePassword = RPCMethod<ChangePasswordRequest, CandidateView>("exam.v1.Roster/ChangePassword")
     public static let uploadIdPhoto = RPCMethod<UploadIdPhotoRequest, CandidateView>("exam.v1.Roster/UploadIdPhoto")
     public static let confirm = RPCMethod<TokenRequest, CandidateView>("exam.v1.Roster/Confirm")
@@ -9579,7 +9587,7 @@ public enum RosterAPI {
     public static let reviewPhoto = RPCMethod<ReviewPhotoRequest, CandidateView>("exam.v1.Roster/ReviewPhoto")
     public static let getPhoto = RPCMethod<CandidateRef, PhotoReply>("exam.v1.Roster/GetPhoto")
     public static let recordFaceComparison = RPCMethod<FaceComparisonRequest, CandidateView>("exam.v1.Roster/RecordFaceComparison")
-    public static let allMethods: [String] = ["exam.v1.Roster/Import", "exam.v1.Roster/Login", "exam.v1.Roster/ChangePassword", "exam.v1.Roster/UploadIdPhoto", "exam.v1.Roster/Confirm", "exam.v1.Roster/Decline", "exam.v1.Roster/Authenticate", "exam.v1.Roster/Me", "exam.v1.Roster/GetCandidate", "exam.v1.Roster/ListCandidates", "exam.v1.Roster/Counts", "exam.v1.Roster/ReviewQueue", "exam.v1.Roster/ReviewPhoto", "exam.v1.Roster/GetPhoto", "exam.v1.Roster/RecordFaceComparison"]
+    public static let allMethods: [String] = ["exam.v1.Roster/Import", "exam.v1.Roster/Login", "exam.v1.Roster/Logout", "exam.v1.Roster/ChangePassword", "exam.v1.Roster/UploadIdPhoto", "exam.v1.Roster/Confirm", "exam.v1.Roster/Decline", "exam.v1.Roster/Authenticate", "exam.v1.Roster/Me", "exam.v1.Roster/GetCandidate", "exam.v1.Roster/ListCandidates", "exam.v1.Roster/Counts", "exam.v1.Roster/ReviewQueue", "exam.v1.Roster/ReviewPhoto", "exam.v1.Roster/GetPhoto", "exam.v1.Roster/RecordFaceComparison"]
 }
 
 /// Methods of `exam.v1.Scoring`.

@@ -7,8 +7,20 @@ import Synchronization
 /// Slow work (password hashes) off the event loops and off the engine
 /// thread, a few at a time; beyond a bounded queue the caller is told to
 /// come back (a flood of sign-ins cannot exhaust memory or stall the rest).
+///
+/// It also knows how long a turn takes (a moving average of the work's own
+/// durations, seeded by `calibrate`), so a caller with a deadline can be told
+/// at once "come back in N ms" instead of queueing for a turn that would
+/// come after its caller gave up (issue 22: under a login burst, "wait"
+/// before a deadline says "failed").
 public final class SlowWork: Sendable {
-    private let state = Mutex<(running: Int, waiting: [CheckedContinuation<Bool, Never>])>((0, []))
+    private struct State {
+        var running = 0
+        var waiting: [CheckedContinuation<Bool, Never>] = []
+        /// The typical duration of one piece of work (0: not known yet).
+        var typicalNs: UInt64 = 0
+    }
+    private let state = Mutex(State())
     public let maxRunning: Int
     public let maxWaiting: Int
     private let queue: DispatchQueue
@@ -23,20 +35,68 @@ public final class SlowWork: Sendable {
     /// Running now and waiting for a turn.
     public var load: (running: Int, waiting: Int) { state.withLock { ($0.running, $0.waiting.count) } }
 
+    /// The typical duration of one piece of work, as measured so far.
+    public var typical: Duration { .nanoseconds(Int64(state.withLock { $0.typicalNs })) }
+
+    /// Seeds the typical duration (a service measures one hash at start, so
+    /// the first burst is judged by a real figure, not by none).
+    public func calibrate(_ d: Duration) {
+        let ns = UInt64(max(0, d.components.seconds) * 1_000_000_000 + max(0, d.components.attoseconds) / 1_000_000_000)
+        state.withLock { $0.typicalNs = ns }
+    }
+
+    /// How long from now until a piece of work submitted now would be done:
+    /// the turns ahead of it (the running ones half done on average, the
+    /// waiting ones in rounds of `maxRunning`) and its own.
+    public var expectedCompletion: Duration {
+        let ns = state.withLock { s -> UInt64 in
+            Self.expectedNs(running: s.running, waiting: s.waiting.count, maxRunning: maxRunning, typicalNs: s.typicalNs)
+        }
+        return .nanoseconds(Int64(ns))
+    }
+
+    static func expectedNs(running: Int, waiting: Int, maxRunning: Int, typicalNs: UInt64) -> UInt64 {
+        guard running >= maxRunning else { return typicalNs }
+        let rounds = UInt64(waiting / maxRunning)
+        return typicalNs / 2 + rounds * typicalNs + typicalNs
+    }
+
     /// Runs `body` on a worker when a turn comes; throws `busy()` at once
     /// when `maxWaiting` calls are already waiting.
     public func run<T: Sendable, E: Error>(busy: @autoclosure () -> E,
                                            _ body: @escaping @Sendable () -> T) async throws(E) -> T {
+        try await run(finishBy: nil, busy: { _ in busy() }, body)
+    }
+
+    /// Runs `body` on a worker when a turn comes, if it can be done by
+    /// `finishBy` (a wall-clock deadline, Unix ms; nil: no deadline).
+    /// Throws `busy(retryAfter)` at once when the queue is full or the turn
+    /// would come too late, and also when a waiting call's deadline passed
+    /// before its turn came (nobody waits for that answer any more: the work
+    /// is not done). `retryAfter` is when the queue now ahead is expected to
+    /// have drained (at least one typical turn).
+    public func run<T: Sendable, E: Error>(finishBy deadlineUnixMs: Int64?, now: @Sendable () -> Int64 = SlowWork.unixMs,
+                                           busy: (_ retryAfter: Duration) -> E,
+                                           _ body: @escaping @Sendable () -> T) async throws(E) -> T {
+        var refusedAfter: UInt64?
         let admitted: Bool = await withCheckedContinuation { c in
-            let now: Bool? = state.withLock { s in
+            let decision: Bool? = state.withLock { s in
+                let expected = Self.expectedNs(running: s.running, waiting: s.waiting.count, maxRunning: maxRunning, typicalNs: s.typicalNs)
+                if let deadlineUnixMs, now() + Int64(expected / 1_000_000) > deadlineUnixMs {
+                    refusedAfter = max(expected, s.typicalNs)
+                    return false
+                }
                 if s.running < maxRunning { s.running += 1; return true }
-                if s.waiting.count >= maxWaiting { return false }
+                if s.waiting.count >= maxWaiting {
+                    refusedAfter = max(expected, s.typicalNs)
+                    return false
+                }
                 s.waiting.append(c)
                 return nil
             }
-            if let now { c.resume(returning: now) }
+            if let decision { c.resume(returning: decision) }
         }
-        guard admitted else { throw busy() }
+        guard admitted else { throw busy(.nanoseconds(Int64(refusedAfter ?? 0))) }
         defer {
             let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
                 if s.waiting.isEmpty { s.running -= 1; return nil }
@@ -44,6 +104,19 @@ public final class SlowWork: Sendable {
             }
             next?.resume(returning: true)
         }
-        return await withCheckedContinuation { c in queue.async { c.resume(returning: body()) } }
+        if let deadlineUnixMs, now() > deadlineUnixMs {
+            throw busy(.nanoseconds(Int64(state.withLock { $0.typicalNs })))
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let result = await withCheckedContinuation { c in queue.async { c.resume(returning: body()) } }
+        let took = DispatchTime.now().uptimeNanoseconds &- started
+        state.withLock { s in
+            // A moving average: one slow turn (a page fault, a noisy
+            // neighbour) moves it a fifth of the way.
+            s.typicalNs = s.typicalNs == 0 ? took : (s.typicalNs * 4 + took) / 5
+        }
+        return result
     }
+
+    public static let unixMs: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }

@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 /// The repository's files, from this test file's place.
@@ -97,6 +98,56 @@ func error(_ r: TestResponse) throws -> ErrorBody { try JSONDecoder().decode(Err
             }
         }
         #expect(mesh.calls("Login").count == 2)
+    }
+
+    /// Issue 22: roster's "come back in N ms" (its hash queue cannot answer
+    /// within the call's deadline) reaches the phone as 429 with Retry-After,
+    /// and such attempts do not use up the phone's budget (R63): the phone
+    /// is still let in when the queue has room again.
+    @Test func aQueuedLoginIs429WithRetryAfterAndCostsNoAttempt() async throws {
+        let mesh = FakeMesh.day()
+        let queueFull = QueueSwitch()
+        mesh.on(RosterAPI.login) { req, _ in
+            if queueFull.full.withLock({ $0 }) {
+                throw RPCError.resourceExhausted("登录人数较多，正在排队，请约 3 秒后重试 (R2)", retryAfterMs: 2_400)
+            }
+            return LoginReply(token: "tok-A", expiresAtMs: unixMillis(Date()) + 3_600_000, examNumber: "2022110001", defaultPassword: false)
+        }
+        try await app(mesh) { $0.login = .init(perPhone: 2, perAddress: 3, windowSeconds: 60) }.test(.router) { client in
+            for _ in 0..<5 {
+                try await client.execute(uri: "/api/v1/session", method: .post, headers: jsonHeaders,
+                                         body: json("{\"phone\":\"13800000001\",\"password\":\"Sesame-2022\"}")) { (r: TestResponse) async throws in
+                    #expect(r.status == .tooManyRequests)
+                    #expect(r.headers[.retryAfter] == "3")
+                    #expect(try error(r) == ErrorBody(code: "RESOURCE_EXHAUSTED", message: "登录人数较多，正在排队，请约 3 秒后重试 (R2)"))
+                }
+            }
+            queueFull.full.withLock { $0 = false }
+            try await client.execute(uri: "/api/v1/session", method: .post, headers: jsonHeaders,
+                                     body: json("{\"phone\":\"13800000001\",\"password\":\"Sesame-2022\"}")) { (r: TestResponse) async throws in
+                #expect(r.status == .created)
+            }
+        }
+        #expect(mesh.calls("Login").count == 6)
+    }
+
+    /// Sessions last the exam day (issue 22), so logging out ends the
+    /// session on roster, not only on the page.
+    @Test func logoutEndsTheSessionOnRoster() async throws {
+        let mesh = FakeMesh.day()
+        mesh.on(RosterAPI.logout) { req, who in
+            guard req.token == "tok-A", who == CallPrincipal(id: "2022110001", role: .candidate) else { throw RPCError(.unauthenticated, "unknown session") }
+            return SessionView(examNumber: "2022110001", status: .confirmed)
+        }
+        try await app(mesh).test(.router) { client in
+            try await client.execute(uri: "/api/v1/session", method: .delete, headers: [.authorization: "Bearer tok-A"]) { (r: TestResponse) async throws in
+                #expect(r.status == .noContent)
+            }
+            try await client.execute(uri: "/api/v1/session", method: .delete) { (r: TestResponse) async throws in
+                #expect(r.status == .unauthorized)
+            }
+        }
+        #expect(mesh.calls("Roster/Logout").count == 1)
     }
 
     @Test func loginReturnsASession() async throws {
@@ -261,4 +312,9 @@ func error(_ r: TestResponse) throws -> ErrorBody { try JSONDecoder().decode(Err
             }
         }
     }
+}
+
+/// Whether the stand-in roster's hash queue is full.
+final class QueueSwitch: Sendable {
+    let full = Mutex(true)
 }

@@ -130,7 +130,7 @@ struct RosterMeshTests {
         let c = people.candidates[0]
         let locks = try h.events("roster", ["roster.account.locked"])
         for _ in 0..<4 {
-            await #expect(throws: RPCError(.unauthenticated, "wrong phone number or password")) {
+            await #expect(throws: RPCError(.unauthenticated, "手机号或密码错误")) {
                 _ = try await CandidateClient.login(h.tools, c, password: "wrong-pass")
             }
         }

@@ -12,7 +12,8 @@ import ExamPlan
         var s = try seeded(4)
         let out = try s.login(phone: r1.phone, password: defaultPassword, tokenDigest: digest(1), now: inWindow, hasher: hasher)
         let session = try out.session()
-        #expect(session == Session(examNumber: "2022110001", expires: inWindow.addingTimeInterval(7200)))
+        // The plan is known: the session lasts to the end of the formal day.
+        #expect(session == Session(examNumber: "2022110001", expires: bj("2022-11-20 00:00:00")))
         #expect(out.events == [.loggedIn(examNumber: "2022110001", sessionExpires: session.expires, at: inWindow)])
         #expect(try s.authenticate(tokenDigest: digest(1), now: inWindow) == "2022110001")
         // Nothing about the default password is stored.
@@ -32,7 +33,7 @@ import ExamPlan
 
     @Test func unknownPhoneAndBadInputChangeNothing() throws {
         var s = try seeded(2)
-        let e = expectRefusal(&s, .unauthenticated, "wrong phone number or password") { s throws(RosterError) in
+        let e = expectRefusal(&s, .unauthenticated, "手机号或密码错误") { s throws(RosterError) in
             _ = try s.login(phone: "13999999999", password: "123456", tokenDigest: digest(1), now: inWindow, hasher: hasher)
         }
         // The same words as a wrong password: no telling who is on the list.
@@ -80,7 +81,7 @@ import ExamPlan
         // and the attempts do not extend it.
         for when in [lockedAt.addingTimeInterval(1), until.addingTimeInterval(-0.001)] {
             t = when
-            expectRefusal(&s, .permissionDenied, "locked after too many wrong passwords until 2022-11-17 10:15:10 (Beijing time)") { s throws(RosterError) in
+            expectRefusal(&s, .permissionDenied, "账号已锁定至 2022-11-17 10:15:10（北京时间）") { s throws(RosterError) in
                 _ = try s.login(phone: r1.phone, password: defaultPassword, tokenDigest: digest(60), now: t, hasher: hasher)
             }
         }
@@ -101,7 +102,7 @@ import ExamPlan
     }
 
     @Test func sessionsExpire() throws {
-        var s = try seeded(1)
+        var s = try seeded(1, plan: false)
         let token = try logIn(&s, 1, now: inWindow)
         let expires = inWindow.addingTimeInterval(7200)
         #expect(try s.authenticate(tokenDigest: token, now: expires.addingTimeInterval(-0.001)) == "2022110001")
@@ -113,6 +114,60 @@ import ExamPlan
         }
         // An expired session cannot act.
         expectRefusal(&s, .unauthenticated) { s throws(RosterError) in _ = try s.confirm(tokenDigest: token, now: expires) }
+    }
+
+    /// Issue 22: 20,000 phones must not all hash in the formal morning's
+    /// ten-minute entry window. A login for confirmation (17th) or the mock
+    /// test (18th) lasts to the end of the formal day (19th, 24:00 Beijing),
+    /// never more than maxSessionSeconds; without a plan, sessionSeconds.
+    @Test func aSessionLastsToTheEndOfTheFormalDay() throws {
+        var s = try seeded(1)
+        let mockMorning = bj("2022-11-18 08:45:00")
+        let token = try logIn(&s, 1, now: mockMorning)
+        let formalEntry = bj("2022-11-19 11:05:00")
+        #expect(try s.authenticate(tokenDigest: token, now: formalEntry) == "2022110001")
+        #expect(try s.authenticate(tokenDigest: token, now: bj("2022-11-19 23:59:59")) == "2022110001")
+        expectRefusal(&s, .unauthenticated, "expired") { s throws(RosterError) in
+            _ = try s.authenticate(tokenDigest: token, now: bj("2022-11-20 00:00:00"))
+        }
+        // A login after the formal day: sessionSeconds from then.
+        let late = bj("2022-11-21 10:00:00")
+        #expect(s.sessionExpiry(loggedInAt: late) == late.addingTimeInterval(7200))
+        // Never beyond the cap, however far off the formal day is.
+        var cfg = RosterConfig()
+        cfg.maxSessionSeconds = 24 * 3600
+        s.setConfig(cfg)
+        let early = bj("2022-11-10 09:00:00")
+        #expect(s.sessionExpiry(loggedInAt: early) == early.addingTimeInterval(24 * 3600))
+    }
+
+    /// Issue 22: an unknown phone answered 401 for ever while a real one
+    /// locked (403): the answers told who is on the list. Now the same
+    /// sequence of wrong passwords gets the same answers, word for word.
+    @Test func anUnknownPhoneLocksLikeARealOne() throws {
+        var s = try seeded(1)
+        func answers(_ phone: String, tokenBase: Int) -> [String] {
+            var out: [String] = []
+            var t = inWindow
+            for k in 0..<8 {
+                do {
+                    let o = try s.login(phone: phone, password: "wrong-\(k)", tokenDigest: digest(tokenBase + k), now: t, hasher: hasher)
+                    if case .wrongPassword(let e, _) = o { out.append("\(e.code) \(e.message)") } else { out.append("logged in") }
+                } catch { out.append("\(error.code) \(error.message)") }
+                t += 1
+            }
+            return out
+        }
+        let real = answers(r1.phone, tokenBase: 100)
+        let unknown = answers("13999999999", tokenBase: 200)
+        #expect(real == unknown)
+        #expect(real.prefix(6).allSatisfy { $0.contains("手机号或密码错误") }, "\(real)")
+        #expect(real.suffix(2).allSatisfy { $0.contains("permissionDenied") && $0.contains("账号已锁定至 2022-11-17 10:15:05") }, "\(real)")
+        // The phantom lock ends when a real one would.
+        let after = bj("2022-11-17 10:15:06")
+        expectRefusal(&s, .unauthenticated, "手机号或密码错误") { s throws(RosterError) in
+            _ = try s.login(phone: "13999999999", password: "x", tokenDigest: digest(300), now: after, hasher: hasher)
+        }
     }
 
     @Test func logoutEndsTheSession() throws {
@@ -184,7 +239,7 @@ import ExamPlan
         var s = try seeded(1)
         let token = try logIn(&s, 1)
         for k in 1...6 { _ = try s.login(phone: r1.phone, password: "bad", tokenDigest: digest(10 + k), now: inWindow, hasher: hasher) }
-        expectRefusal(&s, .permissionDenied, "locked") { s throws(RosterError) in
+        expectRefusal(&s, .permissionDenied, "已锁定") { s throws(RosterError) in
             _ = try s.changePassword(tokenDigest: token, oldPassword: defaultPassword, newPassword: "Sesame-2022", salt: salt, now: inWindow, hasher: hasher)
         }
     }

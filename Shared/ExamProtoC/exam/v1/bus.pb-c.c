@@ -328,7 +328,7 @@ const ProtobufCMessageDescriptor exam__v1__call_header__descriptor =
   (ProtobufCMessageInit) exam__v1__call_header__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor exam__v1__reply_header__field_descriptors[3] =
+static const ProtobufCFieldDescriptor exam__v1__reply_header__field_descriptors[4] =
 {
   {
     "request_id",
@@ -366,16 +366,29 @@ static const ProtobufCFieldDescriptor exam__v1__reply_header__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "retry_after_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Exam__V1__ReplyHeader, retry_after_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned exam__v1__reply_header__field_indices_by_name[] = {
   1,   /* field[1] = code */
   2,   /* field[2] = message */
   0,   /* field[0] = request_id */
+  3,   /* field[3] = retry_after_ms */
 };
 static const ProtobufCIntRange exam__v1__reply_header__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor exam__v1__reply_header__descriptor =
 {
@@ -385,7 +398,7 @@ const ProtobufCMessageDescriptor exam__v1__reply_header__descriptor =
   "Exam__V1__ReplyHeader",
   "exam.v1",
   sizeof(Exam__V1__ReplyHeader),
-  3,
+  4,
   exam__v1__reply_header__field_descriptors,
   exam__v1__reply_header__field_indices_by_name,
   1,  exam__v1__reply_header__number_ranges,

@@ -3508,10 +3508,11 @@ const ProtobufCEnumDescriptor exam__v1__identity_status__descriptor =
   exam__v1__identity_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor exam__v1__roster__method_descriptors[15] =
+static const ProtobufCMethodDescriptor exam__v1__roster__method_descriptors[16] =
 {
   { "Import", &exam__v1__import_request__descriptor, &exam__v1__import_reply__descriptor },
   { "Login", &exam__v1__login_request__descriptor, &exam__v1__login_reply__descriptor },
+  { "Logout", &exam__v1__token_request__descriptor, &exam__v1__session_view__descriptor },
   { "ChangePassword", &exam__v1__change_password_request__descriptor, &exam__v1__candidate_view__descriptor },
   { "UploadIdPhoto", &exam__v1__upload_id_photo_request__descriptor, &exam__v1__candidate_view__descriptor },
   { "Confirm", &exam__v1__token_request__descriptor, &exam__v1__candidate_view__descriptor },
@@ -3527,21 +3528,22 @@ static const ProtobufCMethodDescriptor exam__v1__roster__method_descriptors[15] 
   { "RecordFaceComparison", &exam__v1__face_comparison_request__descriptor, &exam__v1__candidate_view__descriptor },
 };
 const unsigned exam__v1__roster__method_indices_by_name[] = {
-  6,        /* Authenticate */
-  2,        /* ChangePassword */
-  4,        /* Confirm */
-  10,        /* Counts */
-  5,        /* Decline */
-  8,        /* GetCandidate */
-  13,        /* GetPhoto */
+  7,        /* Authenticate */
+  3,        /* ChangePassword */
+  5,        /* Confirm */
+  11,        /* Counts */
+  6,        /* Decline */
+  9,        /* GetCandidate */
+  14,        /* GetPhoto */
   0,        /* Import */
-  9,        /* ListCandidates */
+  10,        /* ListCandidates */
   1,        /* Login */
-  7,        /* Me */
-  14,        /* RecordFaceComparison */
-  12,        /* ReviewPhoto */
-  11,        /* ReviewQueue */
-  3         /* UploadIdPhoto */
+  2,        /* Logout */
+  8,        /* Me */
+  15,        /* RecordFaceComparison */
+  13,        /* ReviewPhoto */
+  12,        /* ReviewQueue */
+  4         /* UploadIdPhoto */
 };
 const ProtobufCServiceDescriptor exam__v1__roster__descriptor =
 {
@@ -3550,7 +3552,7 @@ const ProtobufCServiceDescriptor exam__v1__roster__descriptor =
   "Roster",
   "Exam__V1__Roster",
   "exam.v1",
-  15,
+  16,
   exam__v1__roster__method_descriptors,
   exam__v1__roster__method_indices_by_name
 };
@@ -3570,13 +3572,21 @@ void exam__v1__roster__login(ProtobufCService *service,
   assert(service->descriptor == &exam__v1__roster__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void exam__v1__roster__logout(ProtobufCService *service,
+                              const Exam__V1__TokenRequest *input,
+                              Exam__V1__SessionView_Closure closure,
+                              void *closure_data)
+{
+  assert(service->descriptor == &exam__v1__roster__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void exam__v1__roster__change_password(ProtobufCService *service,
                                        const Exam__V1__ChangePasswordRequest *input,
                                        Exam__V1__CandidateView_Closure closure,
                                        void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__upload_id_photo(ProtobufCService *service,
                                        const Exam__V1__UploadIdPhotoRequest *input,
@@ -3584,7 +3594,7 @@ void exam__v1__roster__upload_id_photo(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__confirm(ProtobufCService *service,
                                const Exam__V1__TokenRequest *input,
@@ -3592,7 +3602,7 @@ void exam__v1__roster__confirm(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__decline(ProtobufCService *service,
                                const Exam__V1__TokenRequest *input,
@@ -3600,7 +3610,7 @@ void exam__v1__roster__decline(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__authenticate(ProtobufCService *service,
                                     const Exam__V1__TokenRequest *input,
@@ -3608,7 +3618,7 @@ void exam__v1__roster__authenticate(ProtobufCService *service,
                                     void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__me(ProtobufCService *service,
                           const Exam__V1__TokenRequest *input,
@@ -3616,7 +3626,7 @@ void exam__v1__roster__me(ProtobufCService *service,
                           void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__get_candidate(ProtobufCService *service,
                                      const Exam__V1__CandidateRef *input,
@@ -3624,7 +3634,7 @@ void exam__v1__roster__get_candidate(ProtobufCService *service,
                                      void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__list_candidates(ProtobufCService *service,
                                        const Exam__V1__ListCandidatesRequest *input,
@@ -3632,7 +3642,7 @@ void exam__v1__roster__list_candidates(ProtobufCService *service,
                                        void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__counts(ProtobufCService *service,
                               const Exam__V1__CountsRequest *input,
@@ -3640,7 +3650,7 @@ void exam__v1__roster__counts(ProtobufCService *service,
                               void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__review_queue(ProtobufCService *service,
                                     const Exam__V1__ReviewQueueRequest *input,
@@ -3648,7 +3658,7 @@ void exam__v1__roster__review_queue(ProtobufCService *service,
                                     void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__review_photo(ProtobufCService *service,
                                     const Exam__V1__ReviewPhotoRequest *input,
@@ -3656,7 +3666,7 @@ void exam__v1__roster__review_photo(ProtobufCService *service,
                                     void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__get_photo(ProtobufCService *service,
                                  const Exam__V1__CandidateRef *input,
@@ -3664,7 +3674,7 @@ void exam__v1__roster__get_photo(ProtobufCService *service,
                                  void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__record_face_comparison(ProtobufCService *service,
                                               const Exam__V1__FaceComparisonRequest *input,
@@ -3672,7 +3682,7 @@ void exam__v1__roster__record_face_comparison(ProtobufCService *service,
                                               void *closure_data)
 {
   assert(service->descriptor == &exam__v1__roster__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void exam__v1__roster__init (Exam__V1__Roster_Service *service,
                              Exam__V1__Roster_ServiceDestroy destroy)

@@ -133,10 +133,14 @@ struct  Exam__V1__ReplyHeader
    * says what was wrong and where, for people
    */
   char *message;
+  /*
+   * RESOURCE_EXHAUSTED: come back after this long (0: not said).
+   */
+  uint32_t retry_after_ms;
 };
 #define EXAM__V1__REPLY_HEADER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&exam__v1__reply_header__descriptor) \
-    , 0, EXAM__V1__STATUS_CODE__STATUS_CODE_OK, (char *)protobuf_c_empty_string }
+    , 0, EXAM__V1__STATUS_CODE__STATUS_CODE_OK, (char *)protobuf_c_empty_string, 0 }
 
 
 /*

@@ -1142,6 +1142,10 @@ struct Exam__V1__Roster_Service
                 const Exam__V1__LoginRequest *input,
                 Exam__V1__LoginReply_Closure closure,
                 void *closure_data);
+  void (*logout)(Exam__V1__Roster_Service *service,
+                 const Exam__V1__TokenRequest *input,
+                 Exam__V1__SessionView_Closure closure,
+                 void *closure_data);
   void (*change_password)(Exam__V1__Roster_Service *service,
                           const Exam__V1__ChangePasswordRequest *input,
                           Exam__V1__CandidateView_Closure closure,
@@ -1204,6 +1208,7 @@ void exam__v1__roster__init (Exam__V1__Roster_Service *service,
     { EXAM__V1__ROSTER__BASE_INIT,\
       function_prefix__ ## import,\
       function_prefix__ ## login,\
+      function_prefix__ ## logout,\
       function_prefix__ ## change_password,\
       function_prefix__ ## upload_id_photo,\
       function_prefix__ ## confirm,\
@@ -1225,6 +1230,10 @@ void exam__v1__roster__login(ProtobufCService *service,
                              const Exam__V1__LoginRequest *input,
                              Exam__V1__LoginReply_Closure closure,
                              void *closure_data);
+void exam__v1__roster__logout(ProtobufCService *service,
+                              const Exam__V1__TokenRequest *input,
+                              Exam__V1__SessionView_Closure closure,
+                              void *closure_data);
 void exam__v1__roster__change_password(ProtobufCService *service,
                                        const Exam__V1__ChangePasswordRequest *input,
                                        Exam__V1__CandidateView_Closure closure,
