@@ -242,6 +242,53 @@
     }, 1000);
   }
 
+  // Issue 22: on a formal morning thousands of phones log in within the
+  // entry window; roster hashes a few passwords at a time and tells the rest
+  // to come back (429, Retry-After). That is a queue, not an error: the page
+  // waits and tries again by itself, saying 排队登录中 with the seconds left.
+  const LOGIN_QUEUE_LIMIT_MS = 10 * 60 * 1000;
+  let loginQueueTimer = 0;
+
+  async function loginQueued(phone, password) {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await api('POST', '/session', { phone, password }, { noAuth: true });
+        endLoginQueue();
+        return r;
+      } catch (err) {
+        if (err.status !== 429 || Date.now() - started > LOGIN_QUEUE_LIMIT_MS) { endLoginQueue(); throw err; }
+        // Retry-After, plus up to half as much again at random: the phones
+        // told to come back together must not all come back at once.
+        const base = err.retryAfter || Math.min(30, 2 ** attempt);
+        await queueWait(Math.round(base * (1 + Math.random() * 0.5) * 1000));
+      }
+    }
+  }
+
+  function queueWait(ms) {
+    const btn = $('login-submit');
+    const until = Date.now() + ms;
+    const paint = () => {
+      const left = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+      btn.disabled = true;
+      btn.textContent = `排队登录中（${left}秒）`;
+      showInfo(`当前登录人数较多，正在排队登录中，约${left}秒后自动重试，请勿关闭或刷新页面。`, 'login-anchor');
+    };
+    paint();
+    clearInterval(loginQueueTimer);
+    loginQueueTimer = setInterval(paint, 1000);
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  function endLoginQueue() {
+    if (!loginQueueTimer) return;
+    clearInterval(loginQueueTimer);
+    loginQueueTimer = 0;
+    $('login-submit').textContent = '登 录';
+    hideInfo();
+  }
+
   async function onLogin(ev) {
     ev.preventDefault();
     const phone = $('login-phone').value.replace(/\s+/g, '');
@@ -252,7 +299,7 @@
     btn.disabled = true;
     hideError();
     try {
-      const r = await api('POST', '/session', { phone, password }, { noAuth: true });
+      const r = await loginQueued(phone, password);
       S.token = r.token;
       S.expiresAtMs = Number(r.expiresAtMs) || 0;
       store.set(K.token, S.token);
@@ -276,8 +323,9 @@
     } catch (err) {
       btn.disabled = false;
       if (err.status === 429) {
+        // Still queued after LOGIN_QUEUE_LIMIT_MS: say so, let them try later.
         const n = err.retryAfter;
-        showError(n ? `尝试过于频繁，请${n}秒后再试` : err.message, 'login-anchor');
+        showError(n ? `当前登录人数较多，请${n}秒后再试` : err.message, 'login-anchor');
         if (n) lockLogin(n);
       } else if (!err.handled) {
         showError(err.message, 'login-anchor');
@@ -323,6 +371,9 @@
   }
 
   function logout() {
+    // The session lasts the exam day: end it on the server too (best effort:
+    // offline, the page still forgets it).
+    if (S.token) fetchJson('DELETE', API + '/session', undefined, { headers: { Authorization: 'Bearer ' + S.token } }).catch(() => {});
     teardownDay(true);
     S.token = null;
     S.reg = null;
