@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "gateway", targets: ["Gateway"]),
         .executable(name: "gateway-bench", targets: ["GatewayBench"]),
         .executable(name: "roster-bench", targets: ["RosterBench"]),
+        .executable(name: "login-bench", targets: ["LoginBench"]),
         .executable(name: "timing-bench", targets: ["TimingBench"]),
         .executable(name: "recordings-bench", targets: ["RecordingsBench"]),
         // The fuzz targets' entry points (issue 16): Fuzz/Package.swift
@@ -216,6 +217,10 @@ let package = Package(
         .executableTarget(name: "RosterBench", dependencies: [
             "ServiceKit", "Bus", "ExamContracts", "DemoKit",
         ], path: "Tests/RosterBench"),
+        .executableTarget(name: "LoginBench", dependencies: [
+            "ServiceKit", "Bus", "ExamContracts", "DemoKit", "Passwords",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], path: "Tests/LoginBench"),
         // What the fuzzers feed (issue 16): the envelope decoders, the
         // protobuf-c mirrors, the roster CSV import, the plan parser and the
         // score sheet, each checking its own invariants (round trips).

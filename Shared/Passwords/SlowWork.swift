@@ -61,6 +61,14 @@ public final class SlowWork: Sendable {
         return typicalNs / 2 + rounds * typicalNs + typicalNs
     }
 
+    /// When to tell a refused caller to come back: half the queue ahead,
+    /// at least one turn. Callers add up to half again at random (the
+    /// page's jitter), so they come back while the queue still holds work
+    /// and the workers never idle between the waves; told the whole drain
+    /// time they came back to an empty queue (measured: 65 % of the hash
+    /// rate, issue 22).
+    static func comeBack(expected: UInt64, typical: UInt64) -> UInt64 { max(expected / 2, typical) }
+
     /// Runs `body` on a worker when a turn comes; throws `busy()` at once
     /// when `maxWaiting` calls are already waiting.
     public func run<T: Sendable, E: Error>(busy: @autoclosure () -> E,
@@ -73,8 +81,7 @@ public final class SlowWork: Sendable {
     /// Throws `busy(retryAfter)` at once when the queue is full or the turn
     /// would come too late, and also when a waiting call's deadline passed
     /// before its turn came (nobody waits for that answer any more: the work
-    /// is not done). `retryAfter` is when the queue now ahead is expected to
-    /// have drained (at least one typical turn).
+    /// is not done). `retryAfter`: see `comeBack`.
     public func run<T: Sendable, E: Error>(finishBy deadlineUnixMs: Int64?, now: @Sendable () -> Int64 = SlowWork.unixMs,
                                            busy: (_ retryAfter: Duration) -> E,
                                            _ body: @escaping @Sendable () -> T) async throws(E) -> T {
@@ -83,12 +90,12 @@ public final class SlowWork: Sendable {
             let decision: Bool? = state.withLock { s in
                 let expected = Self.expectedNs(running: s.running, waiting: s.waiting.count, maxRunning: maxRunning, typicalNs: s.typicalNs)
                 if let deadlineUnixMs, now() + Int64(expected / 1_000_000) > deadlineUnixMs {
-                    refusedAfter = max(expected, s.typicalNs)
+                    refusedAfter = Self.comeBack(expected: expected, typical: s.typicalNs)
                     return false
                 }
                 if s.running < maxRunning { s.running += 1; return true }
                 if s.waiting.count >= maxWaiting {
-                    refusedAfter = max(expected, s.typicalNs)
+                    refusedAfter = Self.comeBack(expected: expected, typical: s.typicalNs)
                     return false
                 }
                 s.waiting.append(c)

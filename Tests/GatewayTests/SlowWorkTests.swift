@@ -39,8 +39,9 @@ import Testing
         #expect(work.expectedCompletion == .milliseconds(150))
 
         // A deadline 149 ms away cannot be met: refused at once, told to come
-        // back after the queue ahead (150 ms), and nothing queued.
-        await #expect(throws: Busy(after: .milliseconds(150))) {
+        // back after half the queue ahead, at least one turn (100 ms), and
+        // nothing queued.
+        await #expect(throws: Busy(after: .milliseconds(100))) {
             try await work.run(finishBy: now() + 149, now: now, busy: { Busy(after: $0) }) { () -> Int in gate.didRun(); return 2 }
         }
         #expect(work.load == (1, 0))
