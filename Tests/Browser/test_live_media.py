@@ -559,7 +559,7 @@ def test_media_routes_match_openapi(live_mesh: LiveMesh, artifacts: Path):
     fuzzed = live_mesh.candidates[-1]
     r = requests.post(live_mesh.base_url + "/api/v1/session", json={"phone": fuzzed.phone, "password": fuzzed.password}, timeout=10)
     assert r.status_code == 201, r.text
-    seed = os.environ.get("SCHEMATHESIS_SEED", "20221119")
+    seed = os.environ.get("SCHEMATHESIS_SEED", "20261207")
     run_schemathesis(live_mesh, artifacts / "schemathesis" / "media", seed,
                      ["--header", f"Authorization: Bearer {r.json()['token']}", "--include-path-regex", "/media/"],
                      max_examples=30, timeout=180)

@@ -24,6 +24,9 @@ import requests
 
 from meshkit import REPO, Mesh
 
+# The default seed; issue 22 asked for a new one (was 20221119).
+SEED = "20261207"
+
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
@@ -82,11 +85,19 @@ def test_gateway_matches_openapi(mesh: Mesh, artifacts: Path):
     report.mkdir(parents=True, exist_ok=True)
     for old in report.glob("junit-*.xml"):
         old.unlink()
-    seed = os.environ.get("SCHEMATHESIS_SEED", "20221119")
+    seed = os.environ.get("SCHEMATHESIS_SEED", SEED)
     # Bounded: about 20 s here for the candidates' operations.
     skip = without_media(mesh)
-    run_schemathesis(mesh, report, seed, ["--header", f"Authorization: Bearer {token}"] + (["--exclude-path-regex", skip] if skip else []),
+    # With the candidate's token (logging out is left out: it would end the
+    # token for the rest of the run; the run without a token covers it).
+    run_schemathesis(mesh, report / "with-token", seed,
+                     ["--header", f"Authorization: Bearer {token}", "--exclude-operation-id", "logout"]
+                     + (["--exclude-path-regex", skip] if skip else []),
                      max_examples=50, timeout=180)
+    # Without a token: every operation, so the refusals of a caller with no
+    # session conform too (401 with {code, message}, never a 5xx).
+    run_schemathesis(mesh, report / "without-token", seed, ["--exclude-path-regex", skip] if skip else [],
+                     max_examples=20, timeout=180)
     # Still alive and answering after the barrage.
     assert requests.get(mesh.base_url + "/api/v1/time", timeout=5).status_code == 200
 
@@ -101,7 +112,7 @@ def test_staff_api_matches_openapi(mesh: Mesh, artifacts: Path):
                            capture_output=True, text=True, timeout=30, cwd=REPO)
     assert codes.returncode == 0, codes.stderr
     by_id = {a["id"]: a["code"] for a in json.loads(codes.stdout)}
-    seed = os.environ.get("SCHEMATHESIS_SEED", "20221119")
+    seed = os.environ.get("SCHEMATHESIS_SEED", SEED)
     for who in ("ops", mesh.proctor):
         if who not in by_id:
             continue  # signed in already by another test: its password is not ours to know
