@@ -153,6 +153,7 @@ let package = Package(
         .target(name: "GatewayApp", dependencies: [
             "GatewayCore", "ServiceKit", "Bus", "ExamContracts", "ExamPlan", "RosterCore", "Passwords", "ExamDay", "Store",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -66,6 +66,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Bearer token that lets a scraper from another host read GET /metrics (env EXAM_METRICS_TOKEN; loopback always may).")
     var metricsToken: String?
 
+    @Option(help: "Seconds a connection has to send a whole request head (and a kept-alive one to start its next request) before it is closed.")
+    var headerTimeout: Double = 10
+
     func validate() throws {
         guard scryptN >= 1024, scryptN & (scryptN - 1) == 0 else { throw ValidationError("--scrypt-n must be a power of two, at least 1024") }
         for o in opsAccounts where o.isEmpty || o.count > 64 || !o.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
@@ -74,6 +77,9 @@ struct Serve: AsyncParsableCommand {
         for (name, v) in [("--login-per-phone", loginPerPhone), ("--login-per-address", loginPerAddress), ("--login-window", loginWindow)] where v < 1 {
             throw ValidationError("\(name): \(v) must be at least 1")
         }
+        guard headerTimeout >= 0.1, headerTimeout <= 600 else {
+            throw ValidationError("--header-timeout: \(headerTimeout) must be between 0.1 and 600 seconds")
+        }
     }
 
     func run() async throws {
@@ -81,6 +87,7 @@ struct Serve: AsyncParsableCommand {
         var settings = GatewaySettings()
         settings.login = LoginThrottle.Limits(perPhone: loginPerPhone, perAddress: loginPerAddress, windowSeconds: loginWindow)
         settings.trustForwardedFor = trustForwardedFor
+        settings.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
         settings.metricsToken = (metricsToken ?? ProcessInfo.processInfo.environment["EXAM_METRICS_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
         if let questions {
             guard let data = FileManager.default.contents(atPath: questions),
@@ -94,7 +101,8 @@ struct Serve: AsyncParsableCommand {
         staffSettings.secureCookies = secureCookies
         let policy = staffSettings.policy
         // The staff accounts and sessions are the gateway's state (its store).
-        let service = try ServiceHost<StaffDirectory>(name: MeshConfig.gatewayName, options: host) { store in
+        let service = try ServiceHost<StaffDirectory>(name: MeshConfig.gatewayName, options: host,
+                                                      migrations: StaffDocuments.migrations) { store in
             try StaffDocuments.load(store, policy: policy)
         }
         settings.metricsMembers = service.mesh.services.keys.sorted()

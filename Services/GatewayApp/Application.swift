@@ -5,9 +5,11 @@
 import Foundation
 import GatewayCore
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Synchronization
 
 /// The request context: the client's address (rate limits, logs) and the
 /// WebSocket upgrade.
@@ -24,6 +26,17 @@ public struct EdgeRequestContext: RequestContext, RemoteAddressRequestContext, W
 
     /// Bodies are collected per route with their own limits (EdgeRoutes.body).
     public var maxUploadSize: Int { 8 * 1024 * 1024 }
+
+    /// A path parameter, percent-decoded exactly once (issue 22: the router
+    /// matches the raw path, so 'A%3Amain' reached the checks undecoded
+    /// while 'A:main' passed; RFC 3986 2.1: both name the same thing).
+    func pathParameter(_ name: String) throws(EdgeError) -> String {
+        let raw = parameters.get(name) ?? ""
+        guard let value = raw.removingPercentEncoding else {
+            throw .invalid("路径参数 \(name)：'\(raw.prefix(70))' 的百分号编码无效（% 后应为两位十六进制数，解码后应为 UTF-8）")
+        }
+        return value
+    }
 }
 
 public struct EdgeFiles: Sendable {
@@ -84,23 +97,166 @@ public func buildApplication(edge: Edge, files: EdgeFiles, configuration: Applic
     // a short listen queue would drop their connections (SYN retries of 1 s,
     // 3 s); the kernel caps it at net.core.somaxconn.
     config.backlog = max(config.backlog, 4096)
-    return Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: ws,
-                                                                      configuration: .init(http1: .init(), ws: .init(maxFrameSize: 64 * 1024))),
-                       configuration: config, onServerRunning: onServerRunning, logger: edge.logger)
+    // Issue 22: half-sent requests (headers never finished) were held open
+    // 30 s and more; 500 of them are a slowloris. A connection whose request
+    // head is not whole within `headerTimeout` is closed: its first head by
+    // HeaderDeadline (Hummingbird's idle handler joins the pipeline only once
+    // the first head is read, to tell HTTP from a WebSocket upgrade), every
+    // later one on a kept-alive connection by that idle handler with the
+    // same bound (it counts from the last response, and never while a
+    // request's body keeps coming or its answer is being written). An
+    // upgraded WebSocket has neither.
+    let timeout = TimeAmount.nanoseconds(Int64(edge.settings.headerTimeout / .nanoseconds(1)))
+    let channel = HTTP1WebSocketUpgradeChannel.Configuration(http1: .init(idleTimeout: timeout), ws: .init(maxFrameSize: 64 * 1024))
+    let wsResponder = ws.buildResponder()
+    let server = HTTPServerBuilder { responder in
+        HeaderDeadline.Channel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: wsResponder, configuration: channel),
+                               timeout: timeout)
+    }
+    return Application(router: router, server: server, configuration: config, onServerRunning: onServerRunning, logger: edge.logger)
+}
+
+/// Closes a connection whose first request head (the request line and the
+/// headers, up to the blank line) has not arrived whole within `timeout`
+/// (issue 22). It reads the raw bytes before any HTTP decoding, and once the
+/// head is whole it only passes bytes on.
+final class HeaderDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    private var done = false
+    /// The last bytes seen, to find the blank line across reads.
+    private var tail: [UInt8] = []
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !done, Self.endsHead(unwrapInboundIn(data).readableBytesView, tail: &tail) {
+            done = true
+            disarm()
+        }
+        context.fireChannelRead(data)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        guard !done, timer == nil else { return }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            // Told as the end of the client's input first, so that the
+            // upgrade step ends quietly: an error line per stalled
+            // connection would let a slowloris flood the log.
+            bound.value.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            bound.value.close(promise: nil)
+        }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// Whether `bytes` complete the head: a blank line (CRLF CRLF, or LF LF
+    /// as lenient parsers take it) across this read and the `tail` of the
+    /// ones before.
+    static func endsHead(_ bytes: ByteBufferView, tail: inout [UInt8]) -> Bool {
+        for b in bytes {
+            tail.append(b)
+            if tail.count > 4 { tail.removeFirst(tail.count - 4) }
+            if tail.suffix(4) == [0x0D, 0x0A, 0x0D, 0x0A] || tail.suffix(2) == [0x0A, 0x0A] { return true }
+        }
+        return false
+    }
+
+    /// The server's child channel with a HeaderDeadline first in its pipeline.
+    struct Channel<Inner: ServerChildChannel>: ServerChildChannel {
+        typealias Value = Inner.Value
+        let inner: Inner
+        let timeout: TimeAmount
+
+        func setup(channel: any NIOCore.Channel, logger: Logger) -> EventLoopFuture<Value> {
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(HeaderDeadline(timeout: timeout), position: .first)
+            }.flatMap { inner.setup(channel: channel, logger: logger) }
+        }
+
+        func handle(value: Value, logger: Logger) async {
+            await inner.handle(value: value, logger: logger)
+        }
+    }
 }
 
 /// `staff`: the staff console's accounts and work (absent: candidates only);
 /// `members`: the mesh's members, for ops' health and backups.
 public func buildRouter(edge: Edge, files: EdgeFiles, staff: StaffDesk? = nil, members: [String] = []) -> Router<EdgeRequestContext> {
     let router = Router(context: EdgeRequestContext.self)
+    let table = RouteTable(web: files.web)
     router.add(middleware: MeshMetrics.shared.middleware())  // first: it sees every response
-    router.add(middleware: EdgeMiddleware(edge: edge))
+    router.add(middleware: EdgeMiddleware(edge: edge, routes: table))
     router.add(middleware: FileMiddleware(files.web, searchForIndexHtml: true))
     MetricsRoute(edge: edge).add(to: router)
     let routes = EdgeRoutes(edge: edge, openAPI: (try? Data(contentsOf: URL(fileURLWithPath: files.openAPI))) ?? Data())
     routes.add(to: router.group("api/v1"))
     if let staff { StaffRoutes(desk: staff, members: members, edge: routes).add(to: router.group("api/v1/staff")) }
+    table.set(router.routes)
     return router
+}
+
+/// Which methods each path takes (issue 22: TRACE and other methods a path
+/// does not take answered 404; RFC 9110 15.5.6: 405 with Allow). Filled
+/// once the routes are added; the pages take GET and HEAD.
+final class RouteTable: Sendable {
+    let web: String
+    private let routes = Mutex<[(path: RouterPath, methods: [String])]>([])
+
+    init(web: String) {
+        self.web = web
+    }
+
+    func set(_ list: [Router<EdgeRequestContext>.RouteDescription]) {
+        var byPath: [String: (RouterPath, Set<String>)] = [:]
+        for r in list { byPath[r.path.description, default: (r.path, [])].1.insert(r.method.rawValue) }
+        routes.withLock { $0 = byPath.values.map { ($0.0, $0.1.sorted()) } }
+    }
+
+    /// The methods `path` (raw, as the router matches it) takes; empty: no
+    /// such path.
+    func allowed(_ path: String) -> [String] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        let api = routes.withLock { all in
+            all.filter { r in r.path.count == parts.count && zip(r.path, parts).allSatisfy { $0 ~= $1 } }.flatMap(\.methods)
+        }
+        if !api.isEmpty { return Array(Set(api)).sorted() }
+        return isPage(path) ? ["GET", "HEAD"] : []
+    }
+
+    /// Whether FileMiddleware would serve `path` to a GET.
+    func isPage(_ path: String) -> Bool {
+        guard !path.hasPrefix("/api/"), let decoded = path.removingPercentEncoding, !decoded.contains("..") else { return false }
+        var isFolder: ObjCBool = false
+        let file = web + decoded
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder) else { return false }
+        return !isFolder.boolValue || FileManager.default.fileExists(atPath: (file as NSString).appendingPathComponent("index.html"))
+    }
 }
 
 struct EdgeRoutes: Sendable {
@@ -144,12 +300,19 @@ struct EdgeRoutes: Sendable {
         }
         api.post("devices/:deviceId/status") { req, ctx in
             let s = try await session(req)
-            let id = ctx.parameters.get("deviceId") ?? ""
+            let id = try ctx.pathParameter("deviceId")
             return try json(try await edge.reportStatus(s, deviceID: id, try await decode(StatusReportBody.self, req, ctx, what: "status")))
         }
         api.get("sittings/:sitting") { req, ctx in
             let s = try await session(req)
-            let role = req.uri.queryParameters.get("role").flatMap(PhoneRole.init(rawValue:))
+            // An unknown role is refused, not ignored (issue 22).
+            var role: PhoneRole?
+            if let r = req.uri.queryParameters.get("role") {
+                guard let known = PhoneRole(rawValue: String(r)) else {
+                    throw EdgeError.invalid("查询参数 role：'\(r.prefix(20))' 不是允许的值（\(PhoneRole.allCases.map(\.rawValue).joined(separator: "、"))）")
+                }
+                role = known
+            }
             return try json(try await edge.sittingState(s, try sitting(ctx), role: role))
         }
         api.post("sittings/:sitting/enter") { req, ctx in
@@ -176,7 +339,7 @@ struct EdgeRoutes: Sendable {
         }
         api.delete("media/grant/:grantId") { req, ctx in
             let s = try await session(req)
-            return try json(try await edge.endMediaGrant(s, grant: ctx.parameters.get("grantId") ?? ""))
+            return try json(try await edge.endMediaGrant(s, grant: try ctx.pathParameter("grantId")))
         }
         // Recordings (issue 14, R36-R39): tus-like resumable upload.
         api.post("sittings/:sitting/recording") { req, ctx in
@@ -193,7 +356,7 @@ struct EdgeRoutes: Sendable {
         @Sendable func uploadState(_ req: Request, _ ctx: EdgeRequestContext, body: Bool) async throws -> Response {
             let s = try await session(req)
             let v = try await Self.tus {
-                try await edge.uploadState(s, recording: ctx.parameters.get("recordingId") ?? "", try PhoneProof.from(req))
+                try await edge.uploadState(s, recording: try ctx.pathParameter("recordingId"), try PhoneProof.from(req))
             }
             var r = try body ? json(v) : Response(status: .ok)
             Self.uploadHeaders(&r, v)
@@ -214,7 +377,7 @@ struct EdgeRoutes: Sendable {
             let h = try ChunkHeaders.parse { name in req.headers[.init(name)!] }
             let bytes = try await body(req, limit: limit, what: "the chunk (at most 1 MiB, R37)")
             let v = try await Self.tus {
-                try await edge.appendChunk(s, recording: ctx.parameters.get("recordingId") ?? "", proof, h, bytes)
+                try await edge.appendChunk(s, recording: try ctx.pathParameter("recordingId"), proof, h, bytes)
             }
             var r = Response(status: .noContent)
             Self.uploadHeaders(&r, v)
@@ -251,7 +414,7 @@ struct EdgeRoutes: Sendable {
     }
 
     func sitting(_ ctx: EdgeRequestContext) throws -> SittingName {
-        try SittingName.parse(ctx.parameters.get("sitting") ?? "")
+        try SittingName.parse(try ctx.pathParameter("sitting"))
     }
 
     func address(_ req: Request, _ ctx: EdgeRequestContext) -> String {
@@ -313,6 +476,8 @@ func errorResponse(_ e: EdgeError, status: HTTPResponse.Status? = nil) -> Respon
 struct EdgeMiddleware: RouterMiddleware {
     typealias Context = EdgeRequestContext
     let edge: Edge
+    /// The routes' methods, for 405 with Allow (nil: the WebSocket router).
+    var routes: RouteTable?
 
     /// The pages' policy; `connect` adds the origins the pages may call
     /// besides their own: the mesh's Janus instances, where browsers reach
@@ -328,6 +493,7 @@ struct EdgeMiddleware: RouterMiddleware {
         let started = ContinuousClock.now
         var response: Response
         do {
+            try Self.checkPath(request.uri.path)
             response = try await next(request, context)
         } catch let e as EdgeError {
             response = errorResponse(e)
@@ -344,7 +510,14 @@ struct EdgeMiddleware: RouterMiddleware {
         } catch let e as EdgeBodyTooLarge {
             response = errorResponse(EdgeError("RESOURCE_EXHAUSTED", e.message), status: .contentTooLarge)
         } catch let e as HTTPError {
-            response = errorResponse(Self.edgeError(e, request), status: e.status)
+            if e.status == .notFound, let allow = routes?.allowed(request.uri.path), !allow.isEmpty, !allow.contains(request.method.rawValue) {
+                // The path is known, the method is not (RFC 9110 15.5.6).
+                response = errorResponse(EdgeError("UNIMPLEMENTED", "\(request.method) \(request.uri.path)：该路径不接受此方法；可用的方法：\(allow.joined(separator: ", "))"),
+                                         status: .methodNotAllowed)
+                response.headers[.allow] = allow.joined(separator: ", ")
+            } else {
+                response = errorResponse(Self.edgeError(e, request), status: e.status)
+            }
         } catch {
             edge.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             response = errorResponse(EdgeError("INTERNAL", "the gateway failed on \(request.method) \(request.uri.path)"))
@@ -365,6 +538,19 @@ struct EdgeMiddleware: RouterMiddleware {
                                              "status": "\(response.status.code)",
                                              "ms": "\(Double(ms.seconds) * 1000 + Double(ms.attoseconds) / 1e15)"])
         return response
+    }
+
+    /// Issue 22: '/index.html%00' and '/app.js%00.html' served the file (the
+    /// NUL ended the name in the file system's call). A path with a control
+    /// character (C0, DEL, C1), sent raw or percent-encoded, or with a broken
+    /// escape, is refused before any route or file sees it.
+    static func checkPath(_ raw: String) throws(EdgeError) {
+        guard let decoded = raw.removingPercentEncoding else {
+            throw .invalid("路径：'\(raw.prefix(80))' 的百分号编码无效（% 后应为两位十六进制数，解码后应为 UTF-8）")
+        }
+        if let bad = decoded.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            throw .invalid("路径：含控制字符 U+\(String(format: "%04X", bad.value))（如 %00），请求被拒绝")
+        }
     }
 
     static func edgeError(_ e: HTTPError, _ request: Request) -> EdgeError {

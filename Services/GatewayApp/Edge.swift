@@ -64,6 +64,10 @@ public struct GatewaySettings: Sendable {
     public var questions: [String: String] = [:]
     /// How long a verified token is believed before roster is asked again.
     public var sessionCacheSeconds: TimeInterval = 5
+    /// A connection must send a whole request head within this time, and a
+    /// kept-alive one must start its next request within it (issue 22:
+    /// half-sent requests held connections open; `--header-timeout`).
+    public var headerTimeout: Duration = .seconds(10)
     /// A phone must say hello within this time after the WebSocket opens.
     public var helloTimeout: Duration = .seconds(10)
     /// Heartbeats are sent to devices in batches at least this often.

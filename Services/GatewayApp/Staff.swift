@@ -9,6 +9,7 @@ import ExamDay
 import ExamPlan
 import Foundation
 import GatewayCore
+import GRDB
 import Logging
 import Passwords
 import RosterCore
@@ -28,6 +29,9 @@ extension SlowWork {
 public struct StaffPrincipal: Sendable {
     public var account: StaffAccount
     public var session: StaffSessionRecord
+    /// The session's CSRF token, derived from the cookie's token
+    /// (`StaffDesk.csrf(for:)`): never stored, only its digest is.
+    public var csrf: String
     public var call: CallPrincipal {
         let role: ActorRole = switch account.role {
         case .proctor: .proctor
@@ -53,6 +57,28 @@ public enum StaffDocuments {
     static let account = "staff.account"
     static let session = "staff.session"
 
+    /// The gateway store's own schema changes (never edited once shipped).
+    public static let migrations = [
+        // Issue 22: sessions kept their CSRF token in plain text (the
+        // cookie's token was already a digest). Each stored session's token
+        // becomes its SHA-256, so the sessions open now go on working (their
+        // pages still hold the token; see StaffDesk.csrfMatches).
+        Migration("gateway-0001-staff-csrf-digests") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT key, body FROM documents WHERE kind = ?", arguments: [session])
+            for row in rows {
+                let key: String = row["key"]
+                let body: Data = row["body"]
+                guard var doc = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                    throw StoreError("staff session \(key.prefix(12))…: not a JSON object; cannot migrate its CSRF token")
+                }
+                guard let csrf = doc.removeValue(forKey: "csrf") as? String else { continue }
+                doc["csrfDigest"] = Secrets.digest(csrf)
+                let rewritten = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
+                try db.execute(sql: "UPDATE documents SET body = ? WHERE kind = ? AND key = ?", arguments: [rewritten, session, key])
+            }
+        },
+    ]
+
     public static func load(_ store: ServiceStore, policy: StaffPolicy) throws -> StaffDirectory {
         StaffDirectory(policy: policy,
                        accounts: try store.documents(StaffAccount.self, kind: account).map(\.value),
@@ -73,6 +99,9 @@ public final class StaffDesk: Sendable {
     public let settings: StaffSettings
     let slow: SlowWork
     let throttle: Mutex<LoginThrottle>
+    /// Unknown ids' failed sign-ins, locked as accounts are (issue 22; in
+    /// memory only, see DecoyLocks).
+    let decoys = Mutex(DecoyLocks())
     let boards = Mutex<[SittingKind: ProctorBoard]>([.mock: ProctorBoard(sitting: .mock), .formal: ProctorBoard(sitting: .formal)])
     let live = StaffLive()
     let grounds = Mutex<[GroundInfo]>([])
@@ -181,6 +210,28 @@ public final class StaffDesk: Sendable {
         public var token: String
     }
 
+    /// The session's CSRF token (R63), derived from the cookie's token: a
+    /// page of another site cannot read the cookie, so it cannot make the
+    /// token; the gateway keeps only digests of both (issue 22).
+    public static func csrf(for token: String) -> String { Secrets.derive(token, purpose: "exam-staff-csrf-v1") }
+
+    /// Whether `given` is the session's CSRF token: digests compared in
+    /// constant time. A session opened before the CSRF digests (migration
+    /// gateway-0001) keeps its random token, whose digest was stored; a
+    /// reloaded page of it is given the derived one: both are accepted.
+    public static func csrfMatches(_ given: String, _ p: StaffPrincipal) -> Bool {
+        let g = Array(Secrets.digest(given).utf8)
+        let stored = Secrets.constantTimeEqual(g, Array(p.session.csrfDigest.utf8))
+        let derived = Secrets.constantTimeEqual(g, Array(Secrets.digest(p.csrf).utf8))
+        return stored || derived
+    }
+
+    /// A sign-in (R62, R63). Nothing in the answer, its status, or its cost
+    /// tells a real id from an unknown one (issue 22): an unknown id, an
+    /// account without a password yet, a retired one and a wrong password
+    /// all cost one slow hash and answer 401 with the same message, and all
+    /// lock after `maxFailures` in a row (accounts in the store, unknown ids
+    /// in `decoys`); with a one-time code the same holds for its own message.
     public func signIn(_ body: StaffSignInBody, address: String) async throws(EdgeError) -> SignedIn {
         try body.check()
         let now = nowMs
@@ -189,22 +240,29 @@ public final class StaffDesk: Sendable {
             throw refused
         }
         let withCode = body.code != nil
+        let wrong: SignInError = withCode ? .wrongCode : .wrong
+        let decoyKey = Secrets.digest("staff-id:" + body.id)
         let check: SignInCheck
+        let policy: StaffPolicy
         do {
-            check = try await engine.read { d in try d.check(id: body.id, withCode: withCode, now: now) }
+            (check, policy) = try await engine.read { d in (try d.check(id: body.id, withCode: withCode, now: now), d.policy) }
         } catch let e as SignInError {
-            if e == .wrong {
-                // The same slow work as for a known account: an unknown id
-                // is not told apart by the answer's time.
-                let h = hasher
-                _ = try await slow.run { h.hash(body.password ?? body.code ?? "", salt: [UInt8](repeating: 0, count: 16)) }
-            }
             logger.notice("staff sign-in refused", metadata: ["account": "\(body.id.prefix(64))", "address": "\(address)", "why": "\(e)"])
             throw e.edgeError(now: now)
         } catch {
             throw EdgeError(failed: error, calling: "gateway's store")
         }
+        if check == .unknown, let until = decoys.withLock({ $0.lockedUntil(decoyKey, now: now) }) {
+            logger.notice("staff sign-in refused", metadata: ["account": "\(body.id.prefix(64))", "address": "\(address)", "why": "locked"])
+            throw SignInError.locked(untilMs: until).edgeError(now: now)
+        }
         let h = hasher
+        /// The slow hash a real password check costs, for a sign-in that has
+        /// nothing to verify: its time tells nothing either.
+        @Sendable func decoyHash() async throws(EdgeError) {
+            let given = body.password ?? body.code ?? ""
+            _ = try await slow.run { h.hash(given, salt: [UInt8](repeating: 0, count: 16)) }
+        }
         var newPassword: PasswordRecord?
         let ok: Bool
         switch check {
@@ -221,45 +279,59 @@ public final class StaffDesk: Sendable {
                 let salt = Secrets.randomBytes(16)
                 let scheme = h.scheme
                 newPassword = try await slow.run { PasswordRecord(scheme: scheme, salt: salt, hash: h.hash(p, salt: salt)) }
+            } else {
+                try await decoyHash()
             }
+        case .refuse, .unknown:
+            try await decoyHash()
+            ok = false
         }
         guard ok else {
-            let after = try? await engine.write { d, tx -> StaffAccount? in
-                let a = d.failed(id: body.id, now: tx.nowMs)
-                if let a { StaffDocuments.put(a, &tx) }
-                return a
+            let lockedUntil: Int64?
+            if check == .unknown {
+                lockedUntil = decoys.withLock { $0.failed(decoyKey, now: now, policy: policy) }
+            } else {
+                let after = try? await engine.write { d, tx -> StaffAccount? in
+                    // The sign-in's own clock, as for an unknown id: the lock's end and
+                    // Retry-After are the same to the millisecond (issue 22).
+                    let a = d.failed(id: body.id, now: now)
+                    if let a { StaffDocuments.put(a, &tx) }
+                    return a
+                }
+                lockedUntil = after.flatMap { $0.isLocked(now: now) ? $0.lockedUntilMs : nil }
             }
-            edge.counters.counter(after?.isLocked(now: now) == true ? "staff.sign_in_locked" : "staff.sign_in_failed").add()
-            logger.notice("staff sign-in failed", metadata: ["account": "\(body.id)", "address": "\(address)",
-                                                             "locked": "\(after?.isLocked(now: now) ?? false)"])
-            if let a = after, a.isLocked(now: now) { throw SignInError.locked(untilMs: a.lockedUntilMs).edgeError(now: now) }
-            throw SignInError.wrong.edgeError(now: now)
+            edge.counters.counter(lockedUntil != nil ? "staff.sign_in_locked" : "staff.sign_in_failed").add()
+            logger.notice("staff sign-in failed", metadata: ["account": "\(body.id.prefix(64))", "address": "\(address)",
+                                                             "why": "\(check == .unknown ? "unknown id" : check == .refuse ? "nothing to verify" : "wrong secret")",
+                                                             "locked": "\(lockedUntil != nil)"])
+            if let lockedUntil { throw SignInError.locked(untilMs: lockedUntil).edgeError(now: now) }
+            throw wrong.edgeError(now: now)
         }
         let token = Secrets.newToken()
-        let csrf = Secrets.newToken()
         let digest = Secrets.digest(token)
+        let csrfDigest = Secrets.digest(Self.csrf(for: token))
         let set = newPassword
         let opened: (StaffAccount, StaffSessionRecord)?
         do {
             opened = try await engine.write { d, tx -> (StaffAccount, StaffSessionRecord)? in
-                guard let r = d.signedIn(id: body.id, newPassword: set, session: digest, csrf: csrf, now: tx.nowMs) else { return nil }
+                guard let r = d.signedIn(id: body.id, newPassword: set, session: digest, csrfDigest: csrfDigest, now: tx.nowMs) else { return nil }
                 StaffDocuments.put(r.account, &tx)
                 StaffDocuments.put(r.session, &tx)
                 StaffDocuments.end(r.ended, &tx)
                 return (r.account, r.session)
             }
         } catch { throw EdgeError(failed: error, calling: "gateway's store") }
-        guard let (account, session) = opened else { throw SignInError.wrong.edgeError(now: now) }
+        guard let (account, session) = opened else { throw wrong.edgeError(now: now) }
         edge.counters.counter("staff.sign_ins").add()
         logger.info(set == nil ? "staff signed in" : "staff signed in and set a password",
                     metadata: ["account": "\(account.id)", "role": "\(account.role.rawValue)", "address": "\(address)"])
-        return SignedIn(view: try await view(StaffPrincipal(account: account, session: session)), token: token)
+        return SignedIn(view: try await view(StaffPrincipal(account: account, session: session, csrf: Self.csrf(for: token))), token: token)
     }
 
     public func view(_ p: StaffPrincipal) async throws(EdgeError) -> StaffSessionView {
         let plan = try? await edge.currentPlan()
         let rooms = (plan?.rooms ?? []).filter { p.account.works(in: $0.id) }.map { RoomRef(id: $0.id, name: $0.name) }
-        return StaffSessionView(id: p.account.id, name: p.account.name, role: p.account.role, rooms: rooms, csrf: p.session.csrf,
+        return StaffSessionView(id: p.account.id, name: p.account.name, role: p.account.role, rooms: rooms, csrf: p.csrf,
                                 expiresAtMs: p.session.expiresMs, serverTimeMs: nowMs)
     }
 
@@ -275,7 +347,7 @@ public final class StaffDesk: Sendable {
             throw EdgeError(failed: error, calling: "gateway's store")
         }
         guard let (s, a) = found else { throw .unauthenticated("session: expired or signed out; sign in again") }
-        return StaffPrincipal(account: a, session: s)
+        return StaffPrincipal(account: a, session: s, csrf: Self.csrf(for: token))
     }
 
     public func signOut(_ p: StaffPrincipal) async throws(EdgeError) {

@@ -45,7 +45,8 @@ struct StaffRoutes: Sendable {
             guard !given.isEmpty else {
                 throw EdgeError.denied("X-CSRF-Token: missing; send the csrf of GET /api/v1/staff/session with every change (R63)")
             }
-            guard Secrets.constantTimeEqual(Array(given.utf8), Array(p.session.csrf.utf8)) else {
+            // Digests compared in constant time: only the digest is stored (issue 22).
+            guard StaffDesk.csrfMatches(given, p) else {
                 throw EdgeError.denied("X-CSRF-Token: not this session's token (R63)")
             }
         }
@@ -84,7 +85,7 @@ struct StaffRoutes: Sendable {
         }
         api.delete("media/grant/:grantId") { req, ctx in
             let p = try await staff(req, changing: true)
-            return try json(try await desk.endMediaGrant(p, grant: ctx.parameters.get("grantId") ?? ""))
+            return try json(try await desk.endMediaGrant(p, grant: try ctx.pathParameter("grantId")))
         }
         api.get("grounds") { req, _ in
             _ = try await staff(req, changing: false)
@@ -127,7 +128,7 @@ struct StaffRoutes: Sendable {
         }
         api.post("incidents/:id/decision") { req, ctx in
             let p = try await staff(req, changing: true)
-            return try json(try await desk.decide(p, incident: ctx.parameters.get("id") ?? "",
+            return try json(try await desk.decide(p, incident: try ctx.pathParameter("id"),
                                                   try await edge.decode(DecisionBody.self, req, ctx, what: "decision")))
         }
         api.get("rooms/:room/sheet") { req, ctx in
@@ -140,12 +141,12 @@ struct StaffRoutes: Sendable {
         // Recordings (R38, R39): the chief of the candidate's room and ops.
         api.get("candidates/:exam/recordings") { req, ctx in
             let p = try await staff(req, changing: false)
-            return try json(try await desk.recordings(p, examNumber: ctx.parameters.get("exam") ?? "",
+            return try json(try await desk.recordings(p, examNumber: try ctx.pathParameter("exam"),
                                                       sitting: req.uri.queryParameters.get("sitting").map { String($0) }))
         }
         api.get("recordings/:recordingId/video") { req, ctx in
             let p = try await staff(req, changing: false)
-            return try await desk.playback(p, recording: ctx.parameters.get("recordingId") ?? "", range: req.headers[.range])
+            return try await desk.playback(p, recording: try ctx.pathParameter("recordingId"), range: req.headers[.range])
         }
 
         // Examiners (R50)
@@ -154,7 +155,7 @@ struct StaffRoutes: Sendable {
         }
         api.put("scores/:exam") { req, ctx in
             let p = try await staff(req, changing: true)
-            return try json(try await desk.submitScore(p, examNumber: ctx.parameters.get("exam") ?? "",
+            return try json(try await desk.submitScore(p, examNumber: try ctx.pathParameter("exam"),
                                                        try await edge.decode(ScoreBody.self, req, ctx, what: "score")))
         }
 
@@ -172,7 +173,8 @@ struct StaffRoutes: Sendable {
         api.get("health") { req, _ in try json(try await desk.health(try await staff(req, changing: false), members: members)) }
         api.post("publication") { req, _ in try json(try await desk.publish(try await staff(req, changing: true))) }
         api.get("lists/:name") { req, ctx in
-            let f = try await desk.list(try await staff(req, changing: false), name: ctx.parameters.get("name") ?? "")
+            let f = try await desk.list(try await staff(req, changing: false), name: try ctx.pathParameter("name"),
+                                        room: req.uri.queryParameters.get("room").map { String($0) })
             let safe = f.fileName.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
             return Response(status: .ok, headers: [
                 .contentType: f.json ? "application/json; charset=utf-8" : "text/csv; charset=utf-8",
@@ -186,7 +188,7 @@ struct StaffRoutes: Sendable {
     }
 
     func room(_ ctx: EdgeRequestContext) throws -> String {
-        let r = ctx.parameters.get("room") ?? ""
+        let r = try ctx.pathParameter("room")
         guard !r.isEmpty, r.count <= 32 else { throw EdgeError.invalid("room: '\(r.prefix(40))' is not a room id") }
         return r
     }

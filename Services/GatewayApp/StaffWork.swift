@@ -453,9 +453,16 @@ extension StaffDesk {
                                 physicalExam: Int(v.physicalExam))
     }
 
-    /// A public list (ID numbers masked, R55) as a file.
-    public func list(_ p: StaffPrincipal, name: String) async throws(EdgeError) -> (content: Data, fileName: String, json: Bool) {
-        try require(p, [.ops, .chief], room: nil, doing: "download the lists")
+    /// A public list (ID numbers masked, R55) as a file. Ops: the whole
+    /// list, or one room's rows with `room`. A chief examiner (issue 22, the
+    /// lead's decision): the ranking of their own room only, the rows of the
+    /// candidates of the room(s) the plan gives them; another room is
+    /// refused and its rows never leave the gateway (R62).
+    public func list(_ p: StaffPrincipal, name: String, room: String? = nil) async throws(EdgeError) -> (content: Data, fileName: String, json: Bool) {
+        let role = p.account.role
+        guard role == .ops || role == .chief else {
+            throw .denied("\(p.account.id)（\(role.chinese)）不能下载名单：名单只供运维下载，主考官可下载本考场的成绩排名（R62）")
+        }
         let parts = name.split(separator: ".")
         guard parts.count == 2, let format: ExportFormat = parts[1] == "csv" ? .csv : parts[1] == "json" ? .json : nil else {
             throw .notFound("list '\(name.prefix(40))': say ranking.csv, ranking.json, physical-exam.csv or physical-exam.json")
@@ -466,9 +473,39 @@ extension StaffDesk {
         case "physical-exam": kind = .physicalExam
         default: throw .notFound("list '\(parts[0].prefix(40))': no such list (ranking, physical-exam)")
         }
+        // Whose rows: nil is every candidate's (ops without a room).
+        var rooms: [String]?
+        if let room {
+            guard !room.isEmpty, room.count <= 32 else { throw .invalid("room：'\(room.prefix(40))' 不是考场编号") }
+            _ = try await self.room(room)
+            rooms = [room]
+        }
+        if role == .chief {
+            guard kind == .totals else {
+                throw .denied("\(p.account.id)（主考官）只能下载本考场的成绩排名（ranking）；体检名单只供运维下载（R62）")
+            }
+            if let room, !p.account.works(in: room) {
+                throw .denied("\(p.account.id)（主考官）负责考场 \(p.account.rooms.joined(separator: "、"))，不能下载考场 \(room) 的成绩排名（R62）")
+            }
+            rooms = rooms ?? p.account.rooms
+        }
         let r = try await call("scoring", ScoringAPI.export, ExportRequest(list: kind, format: format), as: p)
-        logger.info("list downloaded", metadata: ["by": "\(p.account.id)", "list": "\(name)"])
-        return (r.content, r.fileName.isEmpty ? name : r.fileName, format == .json)
+        var content = r.content
+        var fileName = r.fileName.isEmpty ? name : r.fileName
+        if let rooms {
+            let plan = try await edge.currentPlan()
+            let keep = Set(plan.rooms.filter { rooms.contains($0.id) }.flatMap(\.candidates))
+            do {
+                content = format == .json ? try ListFilter.json(content, keep: keep) : try ListFilter.csv(content, keep: keep)
+            } catch {
+                logger.error("list not filtered: refused", metadata: ["list": "\(name)", "error": "\(error.message)"])
+                throw EdgeError("INTERNAL", error.message)
+            }
+            let ext = (fileName as NSString).pathExtension
+            fileName = (fileName as NSString).deletingPathExtension + "-" + rooms.sorted().joined(separator: "-") + (ext.isEmpty ? "" : "." + ext)
+        }
+        logger.info("list downloaded", metadata: ["by": "\(p.account.id)", "list": "\(name)", "rooms": "\(rooms?.joined(separator: ",") ?? "all")"])
+        return (content, fileName, format == .json)
     }
 
     public func backup(_ p: StaffPrincipal, _ body: BackupBody, members: [String]) async throws(EdgeError) -> BackupResult {

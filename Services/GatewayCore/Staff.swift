@@ -66,7 +66,11 @@ public struct StaffSessionRecord: Codable, Sendable, Equatable {
     /// SHA-256 of the cookie's token: the token itself is never stored.
     public var digest: String
     public var account: String
-    public var csrf: String
+    /// SHA-256 of the session's CSRF token (R63; issue 22): like the
+    /// cookie's token, the CSRF token itself is never stored. The shell
+    /// derives the token from the cookie's (so a reloaded page is given it
+    /// again) and compares digests in constant time.
+    public var csrfDigest: String
     public var createdMs: Int64
     public var expiresMs: Int64
 }
@@ -116,16 +120,20 @@ public struct StaffSeat: Sendable, Equatable {
     }
 }
 
+/// Why a sign-in is refused. Nothing here tells a real id from an unknown
+/// one (R63; issue 22: an outside tester told unclaimed ids apart by a 400
+/// "password: not set yet"): an unknown id, an account without a password
+/// yet, a retired one and a wrong password all answer `wrong`; with a
+/// one-time code, an unknown id, a wrong, expired or spent code and an
+/// account that has a password already all answer `wrongCode`.
 public enum SignInError: Error, Equatable, Sendable {
-    /// Unknown id or wrong secret: the same answer for both.
+    /// A password sign-in that did not verify, whatever the reason.
     case wrong
+    /// A one-time-code sign-in that did not verify, whatever the reason.
+    case wrongCode
     case locked(untilMs: Int64)
-    /// The account has no password yet: the one-time code is needed.
-    case needsCode
-    /// A code was sent but the account already has a password.
-    case passwordAlreadySet
-    case codeExpired
-    case retired
+    /// The right code but an unacceptable new password (only someone
+    /// holding the account's code ever sees this).
     case weakPassword(String)
 }
 
@@ -133,6 +141,13 @@ public enum SignInError: Error, Equatable, Sendable {
 public enum SignInCheck: Sendable, Equatable {
     case password(PasswordRecord)
     case code(digest: String)
+    /// A real account with nothing to verify (no password yet, no valid
+    /// code, retired): the shell does the same slow work as for a real
+    /// check, counts a failure on the account and answers as a wrong secret.
+    case refuse
+    /// No such account: the same slow work and answer; the failure is
+    /// counted in the shell's `DecoyLocks`, so that it locks alike.
+    case unknown
 }
 
 public struct StaffDirectory: Sendable, Equatable {
@@ -172,19 +187,20 @@ public struct StaffDirectory: Sendable, Equatable {
         return (changed.sorted { $0.id < $1.id }, ended)
     }
 
-    /// The first step of a sign-in: what must be verified, or why not.
-    /// `code` says the person brought a one-time code (first sign-in).
+    /// The first step of a sign-in: what must be verified, or that nothing
+    /// can be (`refuse`, `unknown`: answered as a wrong secret, never with
+    /// the reason, issue 22). Only a lock is said at once, as it is for an
+    /// unknown id that failed as often (`DecoyLocks`).
+    /// `withCode` says the person brought a one-time code (first sign-in).
     public func check(id: String, withCode: Bool, now: Int64) throws(SignInError) -> SignInCheck {
-        guard let a = accounts[id] else { throw .wrong }
-        if a.retired { throw .retired }
+        guard let a = accounts[id] else { return .unknown }
         if a.isLocked(now: now) { throw .locked(untilMs: a.lockedUntilMs) }
+        if a.retired { return .refuse }
         if withCode {
-            guard a.password == nil else { throw .passwordAlreadySet }
-            guard let d = a.codeDigest else { throw .needsCode }
-            if a.codeExpiresMs <= now { throw .codeExpired }
+            guard a.password == nil, let d = a.codeDigest, a.codeExpiresMs > now else { return .refuse }
             return .code(digest: d)
         }
-        guard let p = a.password else { throw .needsCode }
+        guard let p = a.password else { return .refuse }
         return .password(p)
     }
 
@@ -204,17 +220,17 @@ public struct StaffDirectory: Sendable, Equatable {
 
     public func checkNewPassword(_ password: String, id: String) throws(SignInError) {
         if password.count < policy.minPasswordLength {
-            throw .weakPassword("newPassword: at least \(policy.minPasswordLength) characters")
+            throw .weakPassword("newPassword：新密码至少 \(policy.minPasswordLength) 个字符")
         }
         if password.lowercased().contains(id.lowercased()) {
-            throw .weakPassword("newPassword: must not contain the account id")
+            throw .weakPassword("newPassword：新密码不能包含账号")
         }
     }
 
     /// A verified sign-in: the code (if used) is spent and the password set;
     /// the session opens. Returns the account and the ended sessions (over
     /// the per-account bound).
-    public mutating func signedIn(id: String, newPassword: PasswordRecord?, session digest: String, csrf: String,
+    public mutating func signedIn(id: String, newPassword: PasswordRecord?, session digest: String, csrfDigest: String,
                                   now: Int64) -> (account: StaffAccount, session: StaffSessionRecord, ended: [String])? {
         guard var a = accounts[id] else { return nil }
         a.failures = 0
@@ -225,7 +241,7 @@ public struct StaffDirectory: Sendable, Equatable {
             a.codeExpiresMs = 0
         }
         accounts[id] = a
-        let s = StaffSessionRecord(digest: digest, account: id, csrf: csrf, createdMs: now,
+        let s = StaffSessionRecord(digest: digest, account: id, csrfDigest: csrfDigest, createdMs: now,
                                    expiresMs: now + Int64(policy.sessionSeconds) * 1000)
         sessions[digest] = s
         var ended: [String] = []
@@ -306,19 +322,74 @@ public enum StaffCodeError: Error, Equatable, Sendable {
 }
 
 extension SignInError {
-    /// The edge's error: one answer for an unknown id and a wrong secret.
+    /// The edge's error: one answer for an unknown id, an account without a
+    /// password yet and a wrong secret (R63; issue 22).
     public func edgeError(now: Int64) -> EdgeError {
         switch self {
-        case .wrong: .unauthenticated("id or password: wrong")
+        case .wrong: .unauthenticated(Self.wrongMessage)
+        case .wrongCode: .unauthenticated(Self.wrongCodeMessage)
         case .locked(let until):
             EdgeError("RESOURCE_EXHAUSTED",
-                      "account: locked after repeated failed sign-ins until \(BeijingTime.short(Date(timeIntervalSince1970: Double(until) / 1000))) Beijing time (R63)",
+                      "账号：连续登录失败次数过多，已锁定至北京时间 \(BeijingTime.short(Date(timeIntervalSince1970: Double(until) / 1000)))（R63）",
                       retryAfterSeconds: Int(max(1, (until - now + 999) / 1000)))
-        case .needsCode: EdgeError("FAILED_PRECONDITION", "password: not set yet; sign in with the one-time code ops gave you and choose a password")
-        case .passwordAlreadySet: EdgeError("FAILED_PRECONDITION", "code: this account has a password already; sign in with it (ops can reset it)")
-        case .codeExpired: EdgeError("FAILED_PRECONDITION", "code: expired; ask ops for a new one")
-        case .retired: .denied("account: no longer in the plan; ask ops")
         case .weakPassword(let m): .invalid(m)
         }
+    }
+
+    public static let wrongMessage = "账号或密码错误（尚未设置密码的账号，请用运维发放的一次性验证码首次登录）"
+    public static let wrongCodeMessage = "账号或一次性验证码错误，或验证码已过期、已使用（已设置密码的账号请用密码登录；需要新验证码请联系运维）"
+}
+
+/// Failed sign-ins of ids that are no account (R63; issue 22): counted and
+/// locked exactly as an account's (`StaffDirectory.failed`), so that an
+/// unknown id answers 401 and then, after `maxFailures` in a row, 429 like
+/// a real one and a guesser cannot tell which ids exist. Kept in memory
+/// only, never persisted (a restart forgets them; an account's own lock is
+/// in the store), keyed by a digest of the id (a password typed into the
+/// id field is not kept), and bounded: past `capacity` keys, expired ones
+/// go first, then the least recently failed.
+public struct DecoyLocks: Sendable {
+    struct Entry: Sendable {
+        var failures = 0
+        var lockedUntilMs: Int64 = 0
+        var touchedMs: Int64 = 0
+    }
+
+    public let capacity: Int
+    private var entries: [String: Entry] = [:]
+
+    public init(capacity: Int = 50_000) {
+        self.capacity = max(1, capacity)
+    }
+
+    public var count: Int { entries.count }
+
+    /// Until when `key` is locked, if it is now.
+    public func lockedUntil(_ key: String, now: Int64) -> Int64? {
+        guard let e = entries[key], e.lockedUntilMs > now else { return nil }
+        return e.lockedUntilMs
+    }
+
+    /// A failed sign-in of `key`: returns until when it is locked, if this
+    /// failure locked it (the account's rule: `maxFailures` in a row lock
+    /// it for `lockSeconds`, and the count starts again).
+    public mutating func failed(_ key: String, now: Int64, policy: StaffPolicy) -> Int64? {
+        if entries[key] == nil, entries.count >= capacity { evict(now: now) }
+        var e = entries[key] ?? Entry()
+        e.failures += 1
+        e.touchedMs = now
+        if e.failures >= policy.maxFailures {
+            e.lockedUntilMs = now + Int64(policy.lockSeconds) * 1000
+            e.failures = 0
+        }
+        entries[key] = e
+        return e.lockedUntilMs > now ? e.lockedUntilMs : nil
+    }
+
+    private mutating func evict(now: Int64) {
+        entries = entries.filter { $0.value.lockedUntilMs > now || $0.value.failures > 0 }
+        guard entries.count >= capacity else { return }
+        let oldest = entries.sorted { $0.value.touchedMs < $1.value.touchedMs }.prefix(max(1, capacity / 4)).map(\.key)
+        for k in oldest { entries[k] = nil }
     }
 }

@@ -33,6 +33,16 @@ public enum Secrets {
 
     public static func digest(_ token: String) -> String { sha256Hex(Data(token.utf8)) }
 
+    /// A second secret derived from `secret` for one `purpose` (HMAC-SHA256,
+    /// base64url): recomputed from the secret whenever needed, so it is
+    /// never stored (the staff console's CSRF token from its session
+    /// cookie, R63); without the secret it cannot be guessed.
+    public static func derive(_ secret: String, purpose: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(purpose.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
     public static func sha256Hex(_ data: Data) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }

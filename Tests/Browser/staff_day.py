@@ -148,17 +148,16 @@ class Desk:
         expect(p.locator("#view-signin")).to_be_visible()
         p.fill("#signin-id", self.account)
         if try_password_first:
-            # No password yet: FAILED_PRECONDITION (400, grpc-gateway's mapping) and the page turns to the code form.
+            # No password yet: answered as a wrong password (401, issue 22: nothing
+            # tells an unclaimed id from an unknown one); the page points to the code form.
             p.fill("#signin-password", password)
             with p.expect_response(lambda r: r.url.endswith("/api/v1/staff/session") and r.request.method == "POST") as r:
                 p.click("#signin-submit")
             body = r.value.json()
-            assert body.get("code") == "FAILED_PRECONDITION", f"sign-in without a password set: {r.value.status} {body}"
-            assert r.value.status == 400, f"sign-in without a password set: HTTP {r.value.status} ({body})"
-            expect(p.locator("#field-code")).to_be_visible()
-            expect(p.locator("#error-text")).to_contain_text("一次性验证码")
-        else:
-            p.click("#mode-code")
+            assert body.get("code") == "UNAUTHENTICATED", f"sign-in without a password set: {r.value.status} {body}"
+            assert r.value.status == 401, f"sign-in without a password set: HTTP {r.value.status} ({body})"
+            expect(p.locator("#error-text")).to_contain_text("首次登录（一次性验证码）")
+        p.click("#mode-code")
         p.fill("#signin-code", code)
         p.fill("#signin-new", password)
         p.fill("#signin-repeat", password)
@@ -286,7 +285,7 @@ def play(mesh: StaffMesh, plan: dict, desks: dict[str, Desk], codes: dict, room:
     examiners = [desks[e] for e in examiner_ids]
 
     # 1. First sign-in of everyone with the one-time code (R62); the proctor
-    #    first tries a password: FAILED_PRECONDITION, the page turns to the code form.
+    #    first tries a password: 401 like a wrong one, the page points to the code form.
     passwords = {n: "pw-" + secrets.token_hex(8) for n in desks}
     proctor.sign_in_first_time(codes[proctor_id]["code"], passwords[proctor_id], try_password_first=True)
     for n, d in desks.items():

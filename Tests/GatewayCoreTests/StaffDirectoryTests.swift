@@ -27,7 +27,7 @@ import Testing
         #expect(seats.count == 7)
     }
 
-    @Test func syncAddsUpdatesAndRetires() {
+    @Test func syncAddsUpdatesAndRetires() throws {
         var d = StaffDirectory()
         let first = d.sync(StaffSeat.seats(of: Self.plan(), ops: ["ops"]))
         #expect(first.changed.count == 6)
@@ -38,14 +38,15 @@ import Testing
         let r = d.sync(StaffSeat.seats(of: p, ops: ["ops"]))
         #expect(r.changed.map(\.id) == ["R02-P1"])
         #expect(d.accounts["R02-P1"]?.retired == true)
-        #expect(throws: SignInError.retired) { try d.check(id: "R02-P1", withCode: true, now: 1) }
+        #expect(try d.check(id: "R02-P1", withCode: true, now: 1) == .refuse)  // answered as a wrong code (issue 22)
     }
 
     @Test func firstSignInNeedsTheCodeThenThePassword() throws {
         var d = StaffDirectory()
         _ = d.sync(StaffSeat.seats(of: Self.plan(), ops: ["ops"]))
-        #expect(throws: SignInError.needsCode) { try d.check(id: "ops", withCode: false, now: 1) }
-        #expect(throws: SignInError.needsCode) { try d.check(id: "ops", withCode: true, now: 1) }  // no code issued yet
+        // No password yet, no code yet: nothing to verify, answered as a wrong secret (issue 22).
+        #expect(try d.check(id: "ops", withCode: false, now: 1) == .refuse)
+        #expect(try d.check(id: "ops", withCode: true, now: 1) == .refuse)
         #expect(d.waitingForCode(now: 1).contains("ops"))
         let (a, _) = try d.issueCode(id: "ops", digest: "code-digest", reset: false, now: 1)
         #expect(a.codeExpiresMs > 1)
@@ -54,11 +55,11 @@ import Testing
         #expect(d.waitingForCode(now: 2, renew: true).contains("ops"))
         #expect(d.waitingForCode(now: a.codeExpiresMs).contains("ops"))
         #expect(try d.check(id: "ops", withCode: true, now: 2) == .code(digest: "code-digest"))
-        #expect(throws: SignInError.codeExpired) { try d.check(id: "ops", withCode: true, now: a.codeExpiresMs) }
+        #expect(try d.check(id: "ops", withCode: true, now: a.codeExpiresMs) == .refuse)  // expired
         let p = PasswordRecord(scheme: "s", salt: [1], hash: [2])
-        let opened = d.signedIn(id: "ops", newPassword: p, session: "sess", csrf: "c", now: 3)
+        let opened = d.signedIn(id: "ops", newPassword: p, session: "sess", csrfDigest: "c", now: 3)
         #expect(opened?.account.codeDigest == nil && opened != nil)  // the code is spent
-        #expect(throws: SignInError.passwordAlreadySet) { try d.check(id: "ops", withCode: true, now: 4) }
+        #expect(try d.check(id: "ops", withCode: true, now: 4) == .refuse)  // the code is spent
         #expect(try d.check(id: "ops", withCode: false, now: 4) == .password(p))
         #expect(throws: StaffCodeError.passwordSet("ops")) { try d.issueCode(id: "ops", digest: "x", reset: false, now: 5) }
         // A reset clears the password and ends the sessions.
@@ -66,14 +67,14 @@ import Testing
         #expect(reset.ended == ["sess"])
         #expect(d.session("sess", now: 6) == nil)
         #expect(throws: StaffCodeError.noSuchAccount("nobody")) { try d.issueCode(id: "nobody", digest: "x", reset: false, now: 5) }
-        #expect(throws: SignInError.wrong) { try d.check(id: "nobody", withCode: false, now: 1) }
+        #expect(try d.check(id: "nobody", withCode: false, now: 1) == .unknown)
     }
 
     @Test func locksAfterRepeatedFailuresAndUnlocksLater() throws {
         var d = StaffDirectory()
         _ = d.sync(StaffSeat.seats(of: Self.plan(), ops: ["ops"]))
         _ = try d.issueCode(id: "R01-E2", digest: "c", reset: false, now: 0)
-        _ = d.signedIn(id: "R01-E2", newPassword: PasswordRecord(scheme: "s", salt: [], hash: [1]), session: "s1", csrf: "c", now: 0)
+        _ = d.signedIn(id: "R01-E2", newPassword: PasswordRecord(scheme: "s", salt: [], hash: [1]), session: "s1", csrfDigest: "c", now: 0)
         for i in 1..<d.policy.maxFailures {
             #expect(d.failed(id: "R01-E2", now: 1000)?.isLocked(now: 1000) == false, "failure \(i) does not lock yet")
         }
@@ -87,14 +88,44 @@ import Testing
         #expect(SignInError.locked(untilMs: 61_000).edgeError(now: 1_000).retryAfterSeconds == 60)
     }
 
+    /// Issue 22: an unknown id locks after as many failures as an account,
+    /// for as long, and the table stays bounded.
+    @Test func unknownIdsLockAsAccountsDoAndTheTableIsBounded() throws {
+        var d = StaffDirectory()
+        _ = d.sync(StaffSeat.seats(of: Self.plan(), ops: ["ops"]))
+        var decoys = DecoyLocks(capacity: 8)
+        for i in 1..<d.policy.maxFailures {
+            #expect(decoys.failed("k", now: 1000, policy: d.policy) == nil, "failure \(i)")
+            #expect(d.failed(id: "ops", now: 1000)?.isLocked(now: 1000) == false)
+        }
+        let until = decoys.failed("k", now: 1000, policy: d.policy)
+        #expect(until == d.failed(id: "ops", now: 1000)?.lockedUntilMs && until != nil, "the same lock as an account's")
+        #expect(decoys.lockedUntil("k", now: 2000) == until)
+        #expect(decoys.lockedUntil("k", now: until!) == nil)
+        for i in 0..<100 { _ = decoys.failed("other-\(i)", now: 3000 + Int64(i), policy: d.policy) }
+        #expect(decoys.count <= 8)
+    }
+
+    /// A list is cut to some candidates' rows byte for byte; a file whose
+    /// shape is unknown is refused, never passed on whole (issue 22).
+    @Test func listsAreFilteredByExamNumberOrRefused() throws {
+        let csv = Data([0xEF, 0xBB, 0xBF] + Array("a,准考证号,b\r\n1,\"X\",\"q\"\"\r\nz\"\r\n2,Y,w\r\n".utf8))
+        let kept = try ListFilter.csv(csv, keep: ["X"])
+        #expect(kept == Data([0xEF, 0xBB, 0xBF] + Array("a,准考证号,b\r\n1,\"X\",\"q\"\"\r\nz\"\r\n".utf8)))
+        #expect(try ListFilter.csv(csv, keep: []) == Data([0xEF, 0xBB, 0xBF] + Array("a,准考证号,b\r\n".utf8)))
+        #expect(throws: ListFilter.Unreadable.self) { try ListFilter.csv(Data("a,b\r\n1,2\r\n".utf8), keep: ["1"]) }
+        #expect(throws: ListFilter.Unreadable.self) { try ListFilter.csv(Data("准考证号\r\n\"1\r\n".utf8), keep: ["1"]) }
+        #expect(throws: ListFilter.Unreadable.self) { try ListFilter.json(Data(#"{"rows":[]}"#.utf8), keep: ["1"]) }
+    }
+
     @Test func sessionsExpireAndAreBoundedPerAccount() throws {
         var d = StaffDirectory()
         d.policy.sessionsPerAccount = 2
         _ = d.sync(StaffSeat.seats(of: Self.plan(), ops: ["ops"]))
         let p = PasswordRecord(scheme: "s", salt: [], hash: [1])
-        _ = d.signedIn(id: "ops", newPassword: p, session: "a", csrf: "1", now: 1)
-        _ = d.signedIn(id: "ops", newPassword: nil, session: "b", csrf: "2", now: 2)
-        let thirdNow = d.signedIn(id: "ops", newPassword: nil, session: "c", csrf: "3", now: 3)
+        _ = d.signedIn(id: "ops", newPassword: p, session: "a", csrfDigest: "1", now: 1)
+        _ = d.signedIn(id: "ops", newPassword: nil, session: "b", csrfDigest: "2", now: 2)
+        let thirdNow = d.signedIn(id: "ops", newPassword: nil, session: "c", csrfDigest: "3", now: 3)
         let third = try #require(thirdNow)
         #expect(third.ended == ["a"])  // the oldest ends first
         #expect(d.session("b", now: 4)?.1.id == "ops")

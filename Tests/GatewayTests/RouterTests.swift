@@ -281,6 +281,107 @@ func error(_ r: TestResponse) throws -> ErrorBody { try JSONDecoder().decode(Err
         }
     }
 
+    // Issue 22: '/index.html%00' and '/app.js%00.html' served the file (the
+    // NUL cut the name short). A percent-encoded NUL or any other control
+    // character in the path is refused (400, what and where), never served.
+    @Test func controlCharactersInThePathAreRefused() async throws {
+        try await app(FakeMesh.day()).test(.router) { client in
+            for uri in ["/index.html%00", "/app.js%00.html", "/index.html%0A", "/index.html%0d%0a", "/staff/index.html%00",
+                        "/index.html%7F", "/index.html%C2%85", "/api/v1/time%00", "/%00/index.html"] {
+                try await client.execute(uri: uri, method: .get) { (r: TestResponse) async throws in
+                    #expect(r.status == .badRequest, "\(uri)")
+                    let body = String(buffer: r.body)
+                    #expect(!body.lowercased().contains("<html") && !body.contains("ExamWeb") && !body.contains("function"), "\(uri) served a file")
+                    #expect(try error(r).code == "INVALID_ARGUMENT", "\(uri)")
+                    #expect(try error(r).message.contains("路径"), "\(uri): \(body)")
+                }
+            }
+            try await client.execute(uri: "/index.html", method: .get) { (r: TestResponse) async throws in
+                #expect(r.status == .ok)
+            }
+        }
+    }
+
+    // Issue 22: a path parameter with '%3A' was not decoded ('A%3Amain'
+    // refused as a device id while 'A:main' is one): path parameters are
+    // percent-decoded exactly once.
+    @Test func percentEncodedPathParametersAreDecodedOnce() async throws {
+        let mesh = FakeMesh.day()
+        mesh.on(DevicesAPI.getCandidateDevices) { req, _ in
+            CandidateDevicesView(examNumber: req.examNumber, devices: [DeviceView(deviceId: "A:main", role: .main)], fit: true)
+        }
+        mesh.on(DevicesAPI.heartbeat) { _, _ in HeartbeatReply(fit: true, serverTimeMs: 7) }
+        let body = #"{"deviceKey":"key-A","status":{"cameraOn":true,"camera":"front","microphoneOn":true,"speakerVolume":50,"batteryPercent":90,"network":"wifi","inForeground":true,"autoLockOff":true,"clientVersion":"web-1","os":"android","osVersion":"14"}}"#
+        try await app(mesh).test(.router) { client in
+            for uri in ["/api/v1/devices/A:main/status", "/api/v1/devices/A%3Amain/status", "/api/v1/devices/A%3amain/status"] {
+                try await client.execute(uri: uri, method: .post, headers: bearer("tok-A"), body: json(body)) { (r: TestResponse) async throws in
+                    #expect(r.status == .ok, "\(uri): \(String(buffer: r.body))")
+                }
+            }
+            // Once, not twice: '%253A' is the text '%3A', not a device id.
+            try await client.execute(uri: "/api/v1/devices/A%253Amain/status", method: .post, headers: bearer("tok-A"),
+                                     body: json(body)) { (r: TestResponse) async throws in
+                #expect(r.status == .badRequest)
+                #expect(try error(r).message.contains("A%3Amain"), "\(String(buffer: r.body))")
+            }
+            // A broken escape says where.
+            try await client.execute(uri: "/api/v1/devices/A%zzmain/status", method: .post, headers: bearer("tok-A"),
+                                     body: json(body)) { (r: TestResponse) async throws in
+                #expect(r.status == .badRequest)
+                #expect(try error(r).code == "INVALID_ARGUMENT")
+            }
+        }
+        #expect(mesh.calls("Devices/Heartbeat").map { ($0.request as? HeartbeatRequest)?.deviceId } == ["A:main", "A:main", "A:main"])
+    }
+
+    // Issue 22: an unknown enum value in the query string was ignored; it is
+    // refused with the parameter and the values allowed, before the mesh.
+    @Test func anUnknownRoleInTheQueryIsRefused() async throws {
+        let mesh = FakeMesh.day()
+        try await app(mesh).test(.router) { client in
+            for bad in ["tablet", "MAIN", ""] {
+                try await client.execute(uri: "/api/v1/sittings/formal?role=\(bad)", method: .get, headers: bearer("tok-A")) { (r: TestResponse) async throws in
+                    #expect(r.status == .badRequest, "role=\(bad)")
+                    let e = try error(r)
+                    #expect(e.code == "INVALID_ARGUMENT")
+                    #expect(e.message.contains("role") && e.message.contains("main") && e.message.contains("secondary"), "\(e.message)")
+                }
+            }
+            #expect(mesh.calls("GetCandidateState").isEmpty, "nothing reached timing")
+            for good in ["/api/v1/sittings/formal?role=main", "/api/v1/sittings/formal?role=secondary", "/api/v1/sittings/formal"] {
+                try await client.execute(uri: good, method: .get, headers: bearer("tok-A")) { (r: TestResponse) async throws in
+                    #expect(r.status == .ok, "\(good): \(String(buffer: r.body))")
+                }
+            }
+        }
+    }
+
+    // Issue 22: TRACE (or any method a path does not take) answered 404; the
+    // convention is 405 with an Allow header (RFC 9110 15.5.6). Unknown
+    // paths stay 404.
+    @Test func aMethodAKnownPathDoesNotTakeIs405WithAllow() async throws {
+        let trace = HTTPRequest.Method("TRACE")!
+        try await app(FakeMesh.day()).test(.router) { client in
+            for (uri, method, allow) in [("/api/v1/time", trace, "GET"), ("/api/v1/session", HTTPRequest.Method.delete, "POST"),
+                                         ("/api/v1/devices/A-main/status", trace, "POST"),
+                                         ("/api/v1/recordings/2022110001-formal-main", trace, "HEAD, PATCH"),
+                                         ("/index.html", trace, "GET, HEAD"), ("/", HTTPRequest.Method.post, "GET, HEAD"),
+                                         ("/staff/", trace, "GET, HEAD")] {
+                try await client.execute(uri: uri, method: method) { (r: TestResponse) async throws in
+                    #expect(r.status == .methodNotAllowed, "\(method) \(uri): \(r.status)")
+                    #expect(r.headers[.allow] == allow, "\(method) \(uri)")
+                    #expect((try? error(r).code) == "UNIMPLEMENTED", "\(String(buffer: r.body))")
+                    #expect(!String(buffer: r.body).lowercased().contains("<html"))
+                }
+            }
+            for uri in ["/api/v1/nothing", "/nothing.html"] {
+                try await client.execute(uri: uri, method: trace) { (r: TestResponse) async throws in
+                    #expect(r.status == .notFound, "\(uri)")
+                }
+            }
+        }
+    }
+
     // The committed OpenAPI document and the routes are in step: every
     // documented operation is routed (none answers the router's 404).
     @Test func everyDocumentedOperationIsRouted() async throws {

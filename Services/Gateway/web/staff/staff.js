@@ -262,13 +262,13 @@
         showError((n ? `尝试次数过多，账号已被暂时锁定，请 ${waitText(n)}后再试。` : '尝试次数过多，账号已被暂时锁定，请稍后再试。')
           + `（${err.message}）`, anchor);
         if (n) lockSignin(n);
-      } else if (err.code === 'FAILED_PRECONDITION') {
-        // 400 with code FAILED_PRECONDITION (grpc-gateway's mapping): no password yet.
-        setSigninMode('code');
-        showError('该账号尚未设置密码：请使用运维人员发放的一次性验证码首次登录，并设置新密码。' + `（${err.message}）`, anchor);
-        $('signin-code').focus();
       } else if (err.status === 401) {
-        showError((S.signinMode === 'code' ? '账号或一次性验证码错误。' : '账号或密码错误。') + `（${err.message}）`, anchor);
+        // One answer for an unknown id, an account without a password yet and
+        // a wrong password (issue 22): the page cannot tell a first sign-in,
+        // so it says where the code form is.
+        showError((S.signinMode === 'code'
+          ? '账号或一次性验证码错误，或验证码已过期、已使用。'
+          : '账号或密码错误。首次登录请选择上方“首次登录（一次性验证码）”，用运维发放的验证码设置密码。') + `（${err.message}）`, anchor);
       } else {
         showError(err.display || String(err), anchor);
       }
