@@ -9,6 +9,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// The request context: the client's address (rate limits, logs) and the
@@ -197,11 +198,58 @@ final class HeaderDeadline: ChannelInboundHandler, RemovableChannelHandler {
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(HeaderDeadline(timeout: timeout), position: .first)
             }.flatMap { inner.setup(channel: channel, logger: logger) }
+                .flatMapThrowing { value in
+                    try channel.pipeline.syncOperations.addHandler(ParseErrorAnswer(logger: logger))
+                    return value
+                }
         }
 
         func handle(value: Value, logger: Logger) async {
             await inner.handle(value: value, logger: logger)
         }
+    }
+}
+
+/// Answers a first request the HTTP parser refuses (a control character in a
+/// header or the request line, issue 22) with 400 and closes: the upgrade
+/// step of Hummingbird's WebSocket channel lets the parser's error pass to
+/// the end of the pipeline unhandled, and the connection stayed open and
+/// silent until the client gave up. Added last while the first request is
+/// read; once a request is through it only passes things on (later
+/// requests are Hummingbird's to answer).
+final class ParseErrorAnswer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let logger: Logger
+    private var answered = false
+    /// A request got through: what follows is Hummingbird's to answer.
+    private var passed = false
+
+    init(logger: Logger) { self.logger = logger }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        passed = true
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !passed else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !answered else { return }
+        answered = true
+        logger.notice("request refused before routing: not a valid HTTP/1.1 request (400, closed)", metadata: ["error": "\(error)"])
+        let body = #"{"code":"INVALID_ARGUMENT","message":"请求格式无效：请求行或请求头含有不允许的字符 (HTTP 400)"}"#
+        let text = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + body
+        // Written from the first handler's place: bytes straight to the
+        // socket, whatever state the HTTP handlers are in.
+        guard let first = try? context.pipeline.syncOperations.context(handlerType: HeaderDeadline.self) else {
+            context.close(promise: nil)
+            return
+        }
+        let channel = context.channel
+        first.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 

@@ -126,6 +126,37 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
+    /// Issue 22, found by the log test: a request whose head the HTTP parser
+    /// refuses (DEL or ESC in a header, a control character in the request
+    /// line) got no answer at all; the connection stayed open and silent
+    /// until the client gave up. Now: 400 with {code, message}, closed, at
+    /// once (well within the header timeout, 10 s here, so that is not what
+    /// closes it). The next request on a fresh connection is served.
+    @Test(.timeLimit(.minutes(1))) func aRequestTheParserRefusesIs400AndClosed() async throws {
+        try await Self.app(timeout: .seconds(10)).test(.live) { client in
+            let port = try #require(client.port)
+            for bad in ["GET /api/v1/time HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 203.0.113.9 \u{7F}\r\n\r\n",
+                        "GET /api/v1/time HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Note: \u{1B}[2J\r\n\r\n",
+                        "GET /\u{01} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"] {
+                let answer = try await RawClient.run {
+                    let c = try RawClient(port: port)
+                    try c.send(bad)
+                    return c.read(limit: .seconds(8))
+                }
+                let text = String(decoding: answer.bytes, as: UTF8.self)
+                #expect(text.hasPrefix("HTTP/1.1 400"), "\(bad.debugDescription): \(text.debugDescription) after \(answer.after)")
+                #expect(text.contains(#""code":"INVALID_ARGUMENT""#) && text.contains("请求格式无效"), "\(text)")
+                #expect(answer.closed && answer.after < .seconds(5), "\(bad.debugDescription): closed \(answer.closed) after \(answer.after)")
+            }
+            let whole = try await RawClient.run {
+                let c = try RawClient(port: port)
+                try c.send("GET /api/v1/time HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                return c.read(limit: .seconds(8)) { String(decoding: $0, as: UTF8.self).contains("serverTimeMs") }
+            }
+            #expect(String(decoding: whole.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     /// A body that keeps coming, each piece sooner than the bound but the
     /// whole longer than it, is read to its end and answered (a header-read
     /// timeout, not a request timeout: an upload in progress is not cut).

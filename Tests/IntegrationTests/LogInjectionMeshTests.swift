@@ -59,6 +59,10 @@ struct LogInjectionMeshTests {
         #expect(try await send("POST", "/api/v1/staff/session", body: ["id": evil, "password": "whatever-1234"],
                                headers: ["X-Forwarded-For": evilHeader]) >= 400)
         #expect(try await send("POST", "/api/v1/staff/session", body: ["id": "ops\u{0}", "password": "whatever-1234"]) >= 400)
+        // One the parser refuses (DEL and ESC in a header) is answered 400
+        // (it once got no answer at all), and logs nothing raw either.
+        #expect(try await send("POST", "/api/v1/staff/session", body: ["id": "ops", "password": "whatever-1234"],
+                               headers: ["X-Forwarded-For": "203.0.113.9 \u{1B}[31mFAKE\u{7F}"]) == 400)
         // 2. The candidate's login: phone and password, and the address.
         #expect(try await send("POST", "/api/v1/session", body: ["phone": evil, "password": evil], headers: ["X-Forwarded-For": evilHeader]) >= 400)
         // 3. A path (logged at debug), percent-encoded newline, NUL and ESC.
