@@ -51,10 +51,12 @@ func lines(of tool: ToolProcess, upTo prefix: String, within limit: Duration) as
 
 @Suite("exam-mesh up stops on SIGTERM and SIGINT however it was started (issue 22)", .serialized)
 struct ExamMeshSignalTests {
-    /// `exam-mesh up` on a fresh mesh of three services, started as
-    /// `nohup exam-mesh up &` would be, with SIGTERM and SIGINT ignored.
-    func startInTheBackground(_ tag: String) throws -> (MeshHarness, ToolProcess) {
-        let h = try MeshHarness(tag: tag, services: ["devices", "discipline", "scoring"])
+    /// `exam-mesh up` on a fresh mesh of three services (and a Janus, as
+    /// compose's mesh has: it starts first and takes a second or more, so a
+    /// signal sent as the start begins lands in it), started as `nohup
+    /// exam-mesh up &` would be, with SIGTERM and SIGINT ignored.
+    func startInTheBackground(_ tag: String, janus: Bool) throws -> (MeshHarness, ToolProcess) {
+        let h = try MeshHarness(tag: tag, services: ["devices", "discipline", "scoring"], janus: janus)
         let exe = (executablesFolder as NSString).appendingPathComponent("exam-mesh")
         let tool = try ToolProcess(path: "/bin/sh", ["-c", #"trap '' TERM INT; exec "$0" up --mesh "$1" --data "$2""#, exe, h.meshPath, h.dir])
         return (h, tool)
@@ -66,24 +68,25 @@ struct ExamMeshSignalTests {
     }
 
     @Test func aSIGTERMWhileTheMembersStartStopsEverything() async throws {
-        let (h, tool) = try startInTheBackground("up-term")
+        let (h, tool) = try startInTheBackground("up-term", janus: true)
         defer { cleanUp(h) }
-        // Once it says it is starting the members (they take a second or
-        // more to say READY), SIGTERM.
+        // Once it says it is starting the members, SIGTERM.
         var seen = try await lines(of: tool, upTo: "exam-mesh: starting", within: .seconds(60))
         try #require(seen.last?.hasPrefix("exam-mesh: starting") == true, "exam-mesh ended before starting: \(seen)")
         #expect(kill(tool.pid, SIGTERM) == 0)
         let status = try await tool.waitExit(within: .seconds(30))
         seen += try await lines(of: tool, upTo: "\u{0}", within: .seconds(10))
         #expect(status == 0, "\(seen)")
-        #expect(seen.contains("exam-mesh: stopped"), "\(seen)")
-        #expect(!seen.contains { $0.hasPrefix("exam-mesh: all ready") }, "the start went on after SIGTERM: \(seen)")
+        // Stopped on the signal: while starting, or (on a loaded machine,
+        // had the start won the race) once ready.
+        #expect(seen.contains("exam-mesh: SIGTERM while starting; stopping") || seen.contains("exam-mesh: stopping"), "\(seen)")
+        #expect(seen.last == "exam-mesh: stopped", "\(seen)")
         let left = await waitUntilGone(h.dir, within: .seconds(20))
         #expect(left.isEmpty, "still running after SIGTERM: \(left)")
     }
 
     @Test func aSIGINTOnceReadyStopsEverything() async throws {
-        let (h, tool) = try startInTheBackground("up-int")
+        let (h, tool) = try startInTheBackground("up-int", janus: false)
         defer { cleanUp(h) }
         let seen = try await lines(of: tool, upTo: "exam-mesh: all ready", within: .seconds(90))
         try #require(seen.last?.hasPrefix("exam-mesh: all ready") == true, "exam-mesh ended before it was ready: \(seen)")
@@ -92,6 +95,7 @@ struct ExamMeshSignalTests {
         #expect(kill(tool.pid, SIGINT) == 0)
         let status = try await tool.waitExit(within: .seconds(30))
         #expect(status == 0)
+        #expect(try await lines(of: tool, upTo: "\u{0}", within: .seconds(10)).last == "exam-mesh: stopped")
         let left = await waitUntilGone(h.dir, within: .seconds(20))
         #expect(left.isEmpty, "still running after SIGINT: \(left)")
     }
