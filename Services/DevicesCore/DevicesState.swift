@@ -245,7 +245,9 @@ public struct DevicesState: Codable, Sendable {
         let existing = devices[deviceID]
         if let ex = existing {
             if ex.registration.examNumber != examNumber {
-                throw DevicesError.exists("device \(deviceID) is registered to candidate \(ex.registration.examNumber); a phone serves one candidate")
+                // Whose phone it is stays unsaid (issue 22): the caller may be
+                // anyone with a session, and the owner's exam number is theirs.
+                throw DevicesError.exists("设备 \(deviceID) 已由另一名考生登记：一部手机只能供一名考生使用（R30），请换一部手机")
             }
             if ex.active && ex.registration.role != role {
                 throw DevicesError.exists("device \(deviceID) is already candidate \(examNumber)'s \(ex.registration.role.rawValue) device; the \(role.rawValue) device must be another phone (R30)")
@@ -258,8 +260,9 @@ public struct DevicesState: Codable, Sendable {
         if let other = cand.device(role.other), let o = devices[other], o.registration.account == account {
             throw DevicesError.precondition("account \(account): candidate \(examNumber)'s \(role.other.rawValue) device \(other) already uses it; the \(role.rawValue) device must log in with a different WeChat account (R30)")
         }
-        if let owner = accountOwner[account], owner != deviceID, owner != holder, let o = devices[owner] {
-            throw DevicesError.exists("account \(account) is used by device \(owner) of candidate \(o.registration.examNumber); an account serves one candidate's one phone")
+        if let owner = accountOwner[account], owner != deviceID, owner != holder, devices[owner] != nil {
+            // Neither the other phone nor its candidate is named (issue 22).
+            throw DevicesError.exists("微信账号 \(account) 已由另一名考生的手机使用：一个账号只能供一名考生的一部手机使用（R30），请换一个微信账号登录")
         }
         let source = FieldSource(registration: reg)
         for r in rules where r.rule.severity == .blocksEntry && r.applies(to: role) && r.broken(source) == true {

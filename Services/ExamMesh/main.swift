@@ -10,6 +10,7 @@ import ExamPlan
 import Foundation
 import NetLab
 import ServiceKit
+import Synchronization
 
 @main
 struct ExamMeshCommand: AsyncParsableCommand {
@@ -68,6 +69,10 @@ struct Up: AsyncParsableCommand {
     @OptionGroup var options: LaunchOptions
 
     func run() async throws {
+        // SIGTERM and SIGINT first, whatever was inherited (issue 22: started
+        // by `nohup exam-mesh up &`, it ignored them while its members
+        // started and ran on); the members then start with them at default.
+        TerminationSignals.install()
         let mesh = try MeshConfig.load(path: options.mesh)
         let meshPath = URL(fileURLWithPath: options.mesh).standardizedFileURL.path
         let data = URL(fileURLWithPath: options.data).standardizedFileURL.path
@@ -75,12 +80,24 @@ struct Up: AsyncParsableCommand {
         let specs = try options.specs(mesh)
         say("exam-mesh: starting \(specs.map(\.name).joined(separator: ", ")) (data \(data), logs \(launcher.logDir))")
         sayKeys(launcher, mesh)
-        do {
-            try await launcher.startWithMedia(mesh, specs)
-        } catch {
+        // A signal while the members start stops them at once, not after
+        // they are all READY.
+        let startup = Task { try await launcher.startWithMedia(mesh, specs) }
+        switch await Self.firstOf(startup) {
+        case .interrupted(let sig):
+            say("exam-mesh: \(sig == SIGINT ? "SIGINT" : "SIGTERM") while starting; stopping")
+            await launcher.stopAll()
+            // What was being started fails or says READY now; stop that too.
+            _ = await startup.result
+            await launcher.stopAll()
+            say("exam-mesh: stopped")
+            return
+        case .failed(let error):
             say("exam-mesh: \(error)")
             await launcher.stopAll()
             throw ExitCode(1)
+        case .ready:
+            break
         }
         for j in mesh.janus ?? [] {
             say("  \(j.name.padding(toLength: 11, withPad: " ", startingAt: 0)) ready  janus \(j.api)  browsers \(j.public)  pid \(launcher.pid(j.name) ?? 0)")
@@ -90,10 +107,28 @@ struct Up: AsyncParsableCommand {
             say("  \(s.name.padding(toLength: 11, withPad: " ", startingAt: 0)) ready  rpc \(e.rpc)  events \(e.events)  pid \(launcher.pid(s.name) ?? 0)")
         }
         say("exam-mesh: all ready at \(BeijingTime.iso(Date())); Ctrl-C stops them")
-        _ = await waitForTerminationSignal()
+        _ = await TerminationSignals.next()
         say("exam-mesh: stopping")
         await launcher.stopAll()
         say("exam-mesh: stopped")
+    }
+
+    enum Start: Sendable {
+        case ready, failed(any Error), interrupted(Int32)
+    }
+
+    /// Whichever comes first: the start's end or SIGTERM/SIGINT.
+    static func firstOf(_ startup: Task<Void, any Error>) async -> Start {
+        await withCheckedContinuation { (c: CheckedContinuation<Start, Never>) in
+            let once = Mutex(false)
+            let finish: @Sendable (Start) -> Void = { outcome in
+                if once.withLock({ f in defer { f = true }; return !f }) { c.resume(returning: outcome) }
+            }
+            Task {
+                do { try await startup.value; finish(.ready) } catch { finish(.failed(error)) }
+            }
+            Task { finish(.interrupted(await TerminationSignals.next())) }
+        }
     }
 }
 

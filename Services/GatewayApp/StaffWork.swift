@@ -353,7 +353,7 @@ extension StaffDesk {
         let room = try await roomOf(examNumber, for: p, [.examiner, .chief], doing: "score")
         // examinerId stays empty: scoring takes the caller, the signed-in examiner.
         let s = try await call("scoring", ScoringAPI.submitScore,
-                               SubmitScoreRequest(examNumber: examNumber, score: body.score.trimmingCharacters(in: .whitespaces)), as: p)
+                               SubmitScoreRequest(examNumber: examNumber, score: body.score), as: p)
         let mine = s.panel.first { $0.examinerId == p.account.id }?.score ?? ""
         logger.info("score submitted", metadata: ["exam_number": "\(examNumber)", "room": "\(room.id)", "by": "\(p.account.id)"])
         let order = interviewed(room).first { $0.exam == examNumber }?.order ?? 0

@@ -284,18 +284,23 @@ public struct DecisionBody: Codable, Sendable {
 public struct ScoreBody: Codable, Sendable {
     public var score: String
     public init(score: String) { self.score = score }
-    /// 0-100 with at most two decimals (R50); scoring checks again.
+    /// 0-100 with at most two decimals (R50), written exactly as the
+    /// OpenAPI document's Score pattern says (`^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$`):
+    /// issue 22 found " 80" trimmed and taken as 80.00. Scoring checks again.
     public func check() throws(EdgeError) {
-        let s = score.trimmingCharacters(in: .whitespaces)
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        guard !s.isEmpty, parts.count <= 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              parts[0].count <= 3, parts.count == 1 || parts[1].count <= 2 else {
-            throw .invalid("score: '\(score.prefix(20))' is not a number from 0 to 100 with at most two decimals (R50)")
+        let parts = score.split(separator: ".", omittingEmptySubsequences: false)
+        let digits: (Substring) -> Bool = { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+        guard parts.count <= 2, parts.allSatisfy(digits), parts[0].count <= 3, parts.count == 1 || parts[1].count <= 2 else {
+            let why = score.first?.isWhitespace == true || score.last?.isWhitespace == true ? "前后有空格" : "不是至多两位小数的数字"
+            throw .invalid("score: '\(score.prefix(20))' \(why)：分数写作 0 至 100 的数字，至多两位小数，不带空格、正负号或多余的前导零，如 80、85.5、100（R50）")
         }
         let whole = Int(parts[0]) ?? 999
         let frac = parts.count == 2 ? Int(parts[1]) ?? 0 : 0
         if whole > 100 || (whole == 100 && frac != 0) {
-            throw .invalid("score: \(score) is more than 100 (R50)")
+            throw .invalid("score: \(score) 超过 100（R50）")
+        }
+        if parts[0].count == 3 && whole != 100 {
+            throw .invalid("score: '\(score)' 的整数部分有多余的前导零，如 80、85.5、100（R50）")
         }
     }
 }

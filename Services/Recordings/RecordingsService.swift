@@ -35,6 +35,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A gap longer than this many seconds makes a recording incomplete (R38).")
     var maxGap: Double = 10
 
+    @Option(help: "Seconds a chunk's media times may stray (issue 22): before the interview's start, past the server's now, over the previous chunk's end.")
+    var mediaSlack: Double = 2
+
+    @Option(help: "The fewest bytes a second of media a chunk may claim (issue 22; 0: no bound).")
+    var minMediaRate: Int = 32
+
+    @Option(help: "The most bytes a second of media a chunk may carry, beyond a burst of 256 KiB (issue 22).")
+    var maxMediaRate: Int = 2 << 20
+
     @Option(help: "Days recordings are kept after their interview (R39); unset: kept until deleted by ops.")
     var retentionDays: Double?
 
@@ -48,11 +57,15 @@ struct Serve: AsyncParsableCommand {
         guard grace >= 0 else { throw ValidationError("--grace must be 0 or more seconds") }
         guard maxGap > 0 else { throw ValidationError("--max-gap must be more than 0 seconds") }
         if let r = retentionDays, r <= 0 { throw ValidationError("--retention-days must be more than 0") }
+        guard mediaSlack >= 0 else { throw ValidationError("--media-slack must be 0 or more seconds") }
+        guard minMediaRate >= 0 else { throw ValidationError("--min-media-rate must be 0 or more bytes a second") }
+        guard maxMediaRate > minMediaRate else { throw ValidationError("--max-media-rate must be more than --min-media-rate") }
     }
 
     func run() async throws {
         ExamLogHandler.bootstrap(level: host.level, format: host.format)
-        let config = RecordingsConfig(graceSeconds: grace, maxGapSeconds: maxGap, retentionDays: retentionDays)
+        let config = RecordingsConfig(graceSeconds: grace, maxGapSeconds: maxGap, retentionDays: retentionDays, mediaSlackSeconds: mediaSlack,
+                                      minMediaBytesPerSecond: minMediaRate, maxMediaBytesPerSecond: maxMediaRate)
         let folder = blobs ?? (host.data as NSString).appendingPathComponent("recordings-blobs")
         let blobStore = try LocalBlobStore(root: folder)
         let service = try ServiceHost<RecordingsState>(name: "recordings", options: host) { store in
@@ -165,7 +178,7 @@ enum RecordingsShell {
                 let sha = try core { try chunk.checkAlone(maxBytes: RecordingsConfig.chunkLimit) }
                 // 2. Against the ledger: whose, where, a repeat?
                 let repeatStatus = try await service.engine.read { state in
-                    try core { try state.planAppend(phone: phone, chunk: chunk, sha256: sha) }.map { RecordingsWire.upload($0, now: Date()) }
+                    try core { try state.planAppend(phone: phone, chunk: chunk, sha256: sha, now: Date()) }.map { RecordingsWire.upload($0, now: Date()) }
                 }
                 if let repeatStatus {
                     duplicates.add()

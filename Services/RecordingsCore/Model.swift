@@ -38,14 +38,55 @@ public struct RecordingsConfig: Codable, Sendable, Equatable {
     /// How long recordings are kept after their interview ended (R39); nil: forever.
     public var retentionDays: Double?
 
+    // A chunk's media times (R37: the server's clock, Unix ms) are checked
+    // against its interview and its bytes (issue 22: a chunk ending in the
+    // year 2100 was stored, and one small chunk claiming the whole interview
+    // made its recording complete, R38). The bounds are the phone page's
+    // own figures with room to spare, so a real page never trips them: it
+    // records from the moment it hears the interview started to the moment
+    // it hears it ended, in 2 s MediaRecorder slices at 800 + 48 kbit/s
+    // (about 212 KB a slice), each slice starting where the last ended.
+
+    /// How far a phone's media times may stray, either way: the page's
+    /// estimate of the server clock (half its best round trip) may be off
+    /// by this much. A chunk may start this long before its interview
+    /// started, end this long after the server's now, and overlap the
+    /// previous chunk by this much (a reloaded page's clock estimated
+    /// anew). 2 s: below the 3 s early chunk issue 22 reported.
+    public var mediaSlackSeconds: Double = 2
+    /// The fewest bytes a second of media a chunk may claim. A still,
+    /// silent WebM (VP8 and Opus, the page's types) is still hundreds of
+    /// bytes a second; fewer claims media the bytes cannot hold. 0: no bound.
+    public var minMediaBytesPerSecond: Int = 32
+    /// The most bytes a second of media a chunk may carry, beyond
+    /// `mediaBurstBytes`: about twenty times the page's 106 KB/s (a browser
+    /// that ignores the bitrate asked for, a keyframe-heavy slice).
+    public var maxMediaBytesPerSecond: Int = 2 << 20
+    /// What a chunk may carry beyond `maxMediaBytesPerSecond` times its
+    /// media: a whole slice of the page (about 212 KB) handed over right
+    /// after the previous one, with a media span of a few milliseconds.
+    public var mediaBurstBytes: Int = 256 << 10
+
     public static let chunkLimit = 1 << 20
 
     public init(graceSeconds: Double = 30, maxGapSeconds: Double = 10, maxChunkBytes: Int = RecordingsConfig.chunkLimit,
-                retentionDays: Double? = nil) {
+                retentionDays: Double? = nil, mediaSlackSeconds: Double = 2, minMediaBytesPerSecond: Int = 32,
+                maxMediaBytesPerSecond: Int = 2 << 20, mediaBurstBytes: Int = 256 << 10) {
         self.graceSeconds = graceSeconds
         self.maxGapSeconds = maxGapSeconds
         self.maxChunkBytes = maxChunkBytes
         self.retentionDays = retentionDays
+        self.mediaSlackSeconds = mediaSlackSeconds
+        self.minMediaBytesPerSecond = minMediaBytesPerSecond
+        self.maxMediaBytesPerSecond = maxMediaBytesPerSecond
+        self.mediaBurstBytes = mediaBurstBytes
+    }
+
+    /// The media a chunk of `bytes` is credited at most (ms): what its bytes
+    /// can hold at the least plausible rate (completeness, R38).
+    func creditableMediaMs(bytes: Int) -> Int64 {
+        guard minMediaBytesPerSecond > 0 else { return .max }
+        return Int64(bytes) * 1000 / Int64(minMediaBytesPerSecond)
     }
 }
 

@@ -186,7 +186,7 @@ public struct RecordingsState: Sendable {
     /// be stored, or the status to answer when it is a repeat already
     /// stored. Throws when it is refused. The shell asks this before writing
     /// the blob, then `appendChunk` decides again on the state of then.
-    public func planAppend(phone: Phone, chunk c: ChunkSubmission, sha256: String) throws -> UploadStatus? {
+    public func planAppend(phone: Phone, chunk c: ChunkSubmission, sha256: String, now: Date) throws -> UploadStatus? {
         let r = try ownRecording(phone, c.recordingID)
         let stored = chunks[r.id] ?? []
         if c.index < stored.count {
@@ -213,15 +213,89 @@ public struct RecordingsState: Sendable {
         guard c.offset == r.bytes else {
             throw RecordingsError(.outOfRange, "offset \(c.offset) of chunk \(c.index) of \(r.id) is not where the server's copy ends (offset \(r.bytes))")
         }
-        if let last = stored.last, c.mediaStartMs < last.mediaStartMs {
-            throw RecordingsError(.invalidArgument, "media_start_ms: chunk \(c.index) starts at \(c.mediaStartMs), before chunk \(last.index) (\(last.mediaStartMs))")
-        }
+        try checkMediaTimes(c, of: r, after: stored.last, now: now)
         return nil
     }
 
+    /// A chunk's media times (issue 22; R37: the server's clock, Unix ms)
+    /// against its interview, the previous chunk and its own bytes, so that
+    /// what completeness measures (R38) is what the phone could have
+    /// recorded. The tolerances are the config's (`mediaSlackSeconds` and
+    /// the rates), sized so that the phone page never trips them.
+    func checkMediaTimes(_ c: ChunkSubmission, of r: Recording, after last: Chunk?, now: Date) throws {
+        let what = "录像 \(r.id) 第 \(c.index) 段"
+        func refuse(_ field: String, _ text: String) -> RecordingsError {
+            RecordingsError(.invalidArgument, "\(field): \(what)\(text)；该段未保存（R37）")
+        }
+        guard let span = interviews[InterviewSpan.key(r.examNumber, r.sitting)] else {
+            throw RecordingsError(.failedPrecondition, "\(what)：所属面试（\(r.examNumber) \(r.sitting.rawValue)）不在记录中，无法核对媒体时间")
+        }
+        let slack = Int64((config.mediaSlackSeconds * 1000).rounded())
+        let slackText = Self.seconds(slack)
+        // Within the interview: from its start (the page starts recording
+        // when it hears of the start)...
+        let startedMs = span.startedAt.unixMs
+        if c.mediaStartMs < startedMs - slack {
+            throw refuse("media_start_ms", "始于 \(Self.when(c.mediaStartMs))，早于面试开始（\(Self.when(startedMs))）\(Self.seconds(startedMs - c.mediaStartMs)) 秒，超过允许的 \(slackText) 秒；媒体时间须在面试期间（服务器时钟）")
+        }
+        // ...to the server's now (nothing is recorded ahead of time) and,
+        // once it ended, to its end plus the grace period: a phone offline
+        // at the end records until it hears of it, and may send until the
+        // completeness check closes the recording (R38).
+        let nowMs = now.unixMs
+        var latest = nowMs + slack
+        var bound = "服务器当前时间（\(Self.when(nowMs))）"
+        if let ended = span.endedAt {
+            let graceMs = Int64((config.graceSeconds * 1000).rounded())
+            if ended.unixMs + graceMs + slack < latest {
+                latest = ended.unixMs + graceMs + slack
+                bound = "面试结束（\(Self.when(ended.unixMs))）后的宽限期（\(Self.seconds(graceMs)) 秒）"
+            }
+        }
+        if c.mediaEndMs > latest {
+            throw refuse("media_end_ms", "止于 \(Self.when(c.mediaEndMs))，晚于\(bound)超过 \(slackText) 秒；媒体时间须在面试期间（服务器时钟）")
+        }
+        // After the previous chunk: media time never runs backwards, and a
+        // chunk starts where the previous one ended (a reloaded page's new
+        // recorder later, after a gap: taken).
+        if let last {
+            if c.mediaStartMs < last.mediaStartMs {
+                throw refuse("media_start_ms", "始于 \(Self.when(c.mediaStartMs))，早于第 \(last.index) 段的开始（\(Self.when(last.mediaStartMs))）；媒体时间不能倒退")
+            }
+            if c.mediaEndMs < last.mediaEndMs {
+                throw refuse("media_end_ms", "止于 \(Self.when(c.mediaEndMs))，早于第 \(last.index) 段的结束（\(Self.when(last.mediaEndMs))）；媒体时间不能倒退")
+            }
+            if c.mediaStartMs < last.mediaEndMs - slack {
+                throw refuse("media_start_ms", "始于 \(Self.when(c.mediaStartMs))，与第 \(last.index) 段（止于 \(Self.when(last.mediaEndMs))）重叠 \(Self.seconds(last.mediaEndMs - c.mediaStartMs)) 秒，超过允许的 \(slackText) 秒")
+            }
+        }
+        // Bytes plausible for the media claimed: not a few bytes for minutes
+        // (one small chunk claiming the whole interview), not a mebibyte
+        // for a blink.
+        let spanMs = c.mediaEndMs - c.mediaStartMs
+        let bytes = Double(c.byteCount)
+        if config.minMediaBytesPerSecond > 0, bytes * 1000 < Double(config.minMediaBytesPerSecond) * Double(spanMs) {
+            throw refuse("media_start_ms/media_end_ms", "以 \(c.byteCount) 字节声称 \(Self.seconds(spanMs)) 秒的录像，每秒不足 \(config.minMediaBytesPerSecond) 字节，不可能是真实的录像")
+        }
+        if bytes > Double(config.mediaBurstBytes) + Double(config.maxMediaBytesPerSecond) * Double(spanMs) / 1000 {
+            throw refuse("media_start_ms/media_end_ms", "以 \(c.byteCount) 字节只声称 \(spanMs) 毫秒的录像，超过每秒 \(config.maxMediaBytesPerSecond) 字节（另加 \(config.mediaBurstBytes) 字节），不可能是真实的录像")
+        }
+    }
+
+    /// "2022-11-19 11:12:00.000（1668827520000）": Beijing time and the value
+    /// sent; a value past year 9999 only as sent.
+    static func when(_ ms: Int64) -> String {
+        guard (0..<253_402_300_800_000).contains(ms) else { return "\(ms)" }
+        let iso = BeijingTime.iso(Date(unixMs: ms))
+        return "\(iso.prefix(10)) \(iso.dropFirst(11).prefix(12))（\(ms)）"
+    }
+
+    /// Milliseconds as seconds with one decimal ("3.0").
+    static func seconds(_ ms: Int64) -> String { String(format: "%.1f", Double(ms) / 1000) }
+
     /// AppendChunk, once its blob is durable: the ledger row.
     public mutating func appendChunk(phone: Phone, chunk c: ChunkSubmission, sha256: String, now: Date) throws -> (UploadStatus, [RecordingsEvent]) {
-        if let repeatStatus = try planAppend(phone: phone, chunk: c, sha256: sha256) { return (repeatStatus, []) }
+        if let repeatStatus = try planAppend(phone: phone, chunk: c, sha256: sha256, now: now) { return (repeatStatus, []) }
         var r = recordings[c.recordingID]!
         let row = Chunk(recordingID: r.id, index: c.index, offset: c.offset, byteCount: c.byteCount, sha256: sha256,
                         mediaStartMs: c.mediaStartMs, mediaEndMs: c.mediaEndMs, storedAt: now)
@@ -306,7 +380,11 @@ public struct RecordingsState: Sendable {
                 if c.mediaStartMs - covered > bound {
                     gaps.append(Gap(kind: i == 0 ? .start : .middle, fromMs: covered, toMs: c.mediaStartMs))
                 }
-                covered = max(covered, c.mediaEndMs)
+                // A chunk covers at most what its bytes can hold (issue 22):
+                // a ledger row from before the media checks, claiming the
+                // whole interview in a few bytes, leaves the rest a gap.
+                let credible = c.mediaStartMs.addingReportingOverflow(config.creditableMediaMs(bytes: c.byteCount))
+                covered = max(covered, credible.overflow ? c.mediaEndMs : min(c.mediaEndMs, credible.partialValue))
             }
             if endMs - covered > bound { gaps.append(Gap(kind: .end, fromMs: covered, toMs: endMs)) }
             let outs = outages[Self.outageKey(span.examNumber, role)] ?? []
@@ -407,4 +485,6 @@ public struct RecordingsState: Sendable {
 
 extension Date {
     init(unixMs: Int64) { self.init(timeIntervalSince1970: Double(unixMs) / 1000) }
+    /// As completeness rounds an interview's span.
+    var unixMs: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }

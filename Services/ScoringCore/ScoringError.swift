@@ -100,10 +100,26 @@ enum Check {
     static let scale = Points.zero...Points(hundredths: 100_00)
 
     static func points(_ text: String, _ what: String) throws -> Points {
-        do {
-            return try Points(text, in: scale)
-        } catch let p as Points.Problem {
-            throw ScoringError.invalid("\(what): \(p); a score is 0 to 100 with at most two decimals (R50, notice 4(4))")
+        let rule = "a score is 0 to 100 with at most two decimals (R50, notice 4(4))"
+        // Written as the OpenAPI document's Score pattern says (issue 22: " 80"
+        // was taken as 80.00): no spaces around it (Points would trim them),
+        // no sign, no leading zeros beyond two digits ("080").
+        func refuse(_ why: String) -> ScoringError {
+            ScoringError.invalid("\(what): '\(text)' \(why)：分数写作 0 至 100 的数字，至多两位小数，不带空格、正负号或多余的前导零，如 80、85.5、100（R50，公告 4(4)）")
         }
+        if let first = text.unicodeScalars.first, let last = text.unicodeScalars.last,
+           CharacterSet.whitespacesAndNewlines.contains(first) || CharacterSet.whitespacesAndNewlines.contains(last) {
+            throw refuse("前后有空格或换行")
+        }
+        let p: Points
+        do {
+            p = try Points(text, in: scale)
+        } catch let problem as Points.Problem {
+            throw ScoringError.invalid("\(what): \(problem); \(rule)")
+        }
+        if text.hasPrefix("+") || text.hasPrefix("-") { throw refuse("带有正负号") }
+        let whole = text.prefix { $0 != "." }
+        if whole.count > 2 && whole != "100" { throw refuse("整数部分有多余的前导零") }
+        return p
     }
 }

@@ -390,8 +390,10 @@ public struct UploadSettings: Codable, Sendable, Equatable {
     func problems() -> [String] {
         var out: [String] = []
         if !(200...5000).contains(chunkMs) { out.append("uploads.chunk_ms: \(chunkMs) is not between 200 and 5000 (MediaRecorder's 1-5 s timeslice)") }
-        // A chunk stays far under recordings' 1 MiB limit.
-        if !(1...131_072).contains(chunkBytes) { out.append("uploads.chunk_bytes: \(chunkBytes) is not between 1 and 131072") }
+        // A chunk stays far under recordings' 1 MiB limit, and above the 32
+        // bytes a second of media recordings believes a video holds (issue
+        // 22; a final chunk is cut to 4 KiB, a chunk made at least 64 bytes).
+        if !(256...131_072).contains(chunkBytes) { out.append("uploads.chunk_bytes: \(chunkBytes) is not between 256 and 131072") }
         return out
     }
 }

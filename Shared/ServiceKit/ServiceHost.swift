@@ -161,8 +161,9 @@ public final class ServiceHost<State>: Sendable {
     /// Binds, starts following, says READY, and serves until SIGTERM/SIGINT;
     /// then drains and exits the process.
     public func run() async throws -> Never {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
+        // A SIGTERM while binding and catching up is kept and honoured once
+        // serving (it used to be ignored then, and lost: issue 22).
+        TerminationSignals.install()
         signal(SIGPIPE, SIG_IGN)
         let rpc = try await server.bind(endpoints.bindRPC ?? endpoints.rpc)
         let events = try await publisher.bind(endpoints.bindEvents ?? endpoints.events, security: security)
@@ -301,21 +302,10 @@ public func onParentGone(_ action: @escaping @Sendable () -> Void) {
     SignalSources.keepTimer(timer)
 }
 
+/// The first SIGTERM or SIGINT (TerminationSignals: taken however the
+/// process was started, and kept if it came before this was called).
 public func waitForTerminationSignal() async -> Int32 {
-    signal(SIGTERM, SIG_IGN)
-    signal(SIGINT, SIG_IGN)
-    return await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
-        let once = Mutex(false)
-        for s in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
-            source.setEventHandler {
-                let first = once.withLock { f in defer { f = true }; return !f }
-                if first { c.resume(returning: s) }
-            }
-            source.resume()
-            SignalSources.keep(source)
-        }
-    }
+    await TerminationSignals.next()
 }
 
 /// Keeps signal sources alive for the life of the process.

@@ -98,13 +98,36 @@ struct RegistrationTests {
             try $0.reg(exam1, .secondary, "m1")
         }
         try expectRefused(&s, .alreadyExists,
-                          "device m1 is registered to candidate 2022110001; a phone serves one candidate") {
+                          "设备 m1 已由另一名考生登记：一部手机只能供一名考生使用（R30），请换一部手机") {
             try $0.reg(exam2, .main, "m1")
         }
         try expectRefused(&s, .alreadyExists,
-                          "account wx-m1 is used by device m1 of candidate 2022110001; an account serves one candidate's one phone") {
+                          "微信账号 wx-m1 已由另一名考生的手机使用：一个账号只能供一名考生的一部手机使用（R30），请换一个微信账号登录") {
             try $0.reg(exam2, .main, "m2", account: "wx-m1")
         }
+    }
+
+    /// Issue 22: the refusal of a taken phone or account named its owner's
+    /// exam number (and device): a stranger could learn whose phone it is.
+    @Test func aTakenPhoneOrAccountDoesNotSayWhoseItIs() throws {
+        var s = try fixture()
+        let before = try snapshot(s)
+        // exam1 holds phone m1 with account wx-m1; exam2 tries the phone, then the account on its own phone m2.
+        for (what, attempt) in [("the phone", { (s: inout DevicesState) in try s.reg(exam2, .main, "m1") }),
+                                ("the account", { (s: inout DevicesState) in try s.reg(exam2, .main, "m2", account: "wx-m1") })] {
+            do {
+                _ = try attempt(&s)
+                Issue.record("\(what) of another candidate was taken")
+            } catch let e as DevicesError {
+                #expect(e.code == .alreadyExists)
+                #expect(!e.message.contains(exam1), "\(what): the owner's exam number in '\(e.message)'")
+                if what == "the account" {
+                    #expect(!e.message.contains("device m1") && !e.message.contains("设备 m1"), "the owner's phone in '\(e.message)'")
+                }
+                #expect(e.message.contains("另一名考生") && e.message.contains("R30"), "\(what): '\(e.message)' does not say why")
+            }
+        }
+        #expect(try snapshot(s) == before)
     }
 
     @Test func theSettingsOfR30AreRequired() throws {

@@ -5,6 +5,9 @@ import ExamContracts
 import ExamDay
 import ExamPlan
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import ServiceKit
 import Synchronization
 import TestSupport
@@ -122,9 +125,13 @@ struct RecordingsMeshTests {
         let chunkCount = 30, size = 200_000
         let step = (span.1 - span.0) / Int64(chunkCount)
         func media(_ i: Int) -> (Int64, Int64) { (span.0 + Int64(i) * step, i == chunkCount - 1 ? span.1 : span.0 + Int64(i + 1) * step) }
+        // A phone sends a chunk once it has recorded it: recordings takes no
+        // media ahead of its clock (issue 22).
+        func recorded(_ i: Int) async throws { try await waitForClock(Date(timeIntervalSince1970: Double(media(i).1) / 1000)) }
         var sent: [[UInt8]] = []
         var offset: UInt64 = 0
         for i in 0..<5 {
+            try await recorded(i)
             let data = videoChunk(1, i, size: size)
             let st = try await mainPhone.append(id, i, offset: offset, data, media: media(i))
             offset += UInt64(data.count)
@@ -169,6 +176,15 @@ struct RecordingsMeshTests {
         #expect(again.duplicate && again.nextIndex == 5 && again.nextOffset == offset)
         #expect(blobFiles().count == blobsBefore)
 
+        // The secondary phone records the first half of the interview and never finishes.
+        let sec = try await secondaryPhone.create(.secondary)
+        var secOffset: UInt64 = 0
+        for i in 0..<(chunkCount / 2) {
+            try await recorded(i)
+            let data = videoChunk(2, i, size: 50_000)
+            secOffset = try await secondaryPhone.append(sec.recordingId, i, offset: secOffset, data, media: media(i)).nextOffset
+        }
+
         // SIGKILL mid-chunk: a phone keeps sending; recordings dies under it.
         let acked = Mutex<[Int]>([])
         let sender = Task { () -> Void in
@@ -176,6 +192,7 @@ struct RecordingsMeshTests {
             for i in 5..<chunkCount {
                 let data = videoChunk(1, i, size: size)
                 do {
+                    try await recorded(i)
                     let st = try await mainPhone.append(id, i, offset: off, data, media: media(i), final: i == chunkCount - 1)
                     off = st.nextOffset
                     acked.withLock { $0.append(i) }
@@ -213,18 +230,11 @@ struct RecordingsMeshTests {
         #expect(Int(st.nextIndex) >= 5 + ackedBeforeKill.count)
         while st.nextIndex < UInt32(chunkCount) {
             let i = Int(st.nextIndex)
+            try await recorded(i)
             st = try await mainPhone.append(id, i, offset: st.nextOffset, sent[i], media: media(i), final: i == chunkCount - 1)
             #expect(!st.duplicate)
         }
         #expect(st.finished && st.nextOffset == UInt64(chunkCount * size))
-
-        // The secondary phone records half the interview and never finishes.
-        let sec = try await secondaryPhone.create(.secondary)
-        var secOffset: UInt64 = 0
-        for i in 0..<(chunkCount / 2) {
-            let data = videoChunk(2, i, size: 50_000)
-            secOffset = try await secondaryPhone.append(sec.recordingId, i, offset: secOffset, data, media: media(i)).nextOffset
-        }
 
         // R38: checked after the end plus the grace period.
         let checked = try await within(.seconds(60), "the completeness check") { () -> CompletenessEvent? in
@@ -280,6 +290,89 @@ struct RecordingsMeshTests {
             _ = try await h.call("recordings", RecordingsAPI.readRange,
                                  ReadRangeRequest(recordingId: id, offset: UInt64(2 * size), length: 10), as: Staff.chief(room))
         }
+        await h.shutdown()
+    }
+
+    /// Issue 22, through the gateway's route as found: `PATCH
+    /// /api/v1/recordings/{id}` with `Media-End` in the year 2100, a chunk
+    /// starting 3 s before the interview, and one small chunk claiming the
+    /// interview so far are each a 400 saying what and where, and the
+    /// server's copy stays where it was; a chunk within the interview is taken.
+    @Test func mediaTimesAreCheckedAtTheGatewaysRoute() async throws {
+        let h = try MeshHarness(tag: "recgw", services: ["roster", "timing", "devices", "recordings", "gateway"])
+        let people = DemoRoster(count: 2, seed: 37)
+        let planJSON = people.planJSON(roomSize: 2, confirmation: ("+9s", "+16s"), mockEntry: ("+17s", "+19s"),
+                                       formalEntry: ("+20s", "+26s"), publication: "+1h", readingSeconds: 30, answeringSeconds: 30,
+                                       panelSize: 2)
+        let day = try await OpenedDay(h, people, planJSON: planJSON,
+                                      more: [("devices", []), ("recordings", []), ("gateway", ["--http", "127.0.0.1:0"])])
+        let (staff, plan, room, clients) = (day.staff, day.plan, day.room, day.clients)
+        for c in clients { _ = try await c.confirmWithPhoto() }
+        let phones = TestPhones(mesh: h.tools)
+        for c in clients { try await phones.register(c) }
+        let beating = phones.run()
+        defer { beating.cancel() }
+        try await waitForClock(plan.formalEntry.opens)
+        for c in clients {
+            _ = try await c.enter(.formal, .main)
+            _ = try await c.enter(.formal, .secondary)
+        }
+        try await waitForClock(plan.formalEntry.closes)
+        for c in clients { _ = try await staff.screen(c.examNumber, room: room, .formal) }
+        let interview = try await staff.startNext(room: room, .formal)
+        let a = try #require(clients.first { $0.examNumber == interview.examNumber })
+
+        let ready = try #require(h.launcher.readyLine("gateway"))
+        let address = try #require(ready.split(separator: " ").first { $0.hasPrefix("http=") }?.dropFirst(5))
+        let base = "http://\(address)/api/v1"
+        let device = a.deviceID(.main)
+        let phone = ["Authorization": "Bearer \(a.token)", "X-Device-Id": device, "X-Device-Key": phones.key(device)]
+        func send(_ method: String, _ url: String, _ headers: [String: String], _ body: Data? = nil) async throws -> (Int, [String: Any], HTTPURLResponse) {
+            var r = URLRequest(url: URL(string: url)!)
+            r.httpMethod = method
+            for (k, v) in headers { r.setValue(v, forHTTPHeaderField: k) }
+            r.httpBody = body
+            let (data, response) = try await URLSession.shared.data(for: r)
+            let http = try #require(response as? HTTPURLResponse)
+            return (http.statusCode, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:], http)
+        }
+        var (status, body, _) = try await send("POST", base + "/sittings/formal/recording", phone.merging(["Content-Type": "application/json"]) { $1 },
+                                               Data(#"{"role":"main","mimeType":"video/webm"}"#.utf8))
+        #expect(status == 201, "\(body)")
+        let id = try #require(body["recordingId"] as? String)
+        func patch(_ index: Int, offset: Int, size: Int, _ media: (Int64, Int64)) async throws -> (Int, [String: Any], HTTPURLResponse) {
+            let data = videoChunk(5, index, size: size)
+            return try await send("PATCH", base + "/recordings/\(id)", phone.merging([
+                "Content-Type": "application/offset+octet-stream", "Upload-Index": "\(index)", "Upload-Offset": "\(offset)",
+                "Upload-Checksum": "sha256 " + sha256Hex(data), "Media-Start": "\(media.0)", "Media-End": "\(media.1)", "Upload-Final": "false",
+            ]) { $1 }, Data(data))
+        }
+        func serversCopy() async throws -> (Int, Int) {
+            let (s, b, _) = try await send("GET", base + "/recordings/\(id)/upload", phone)
+            #expect(s == 200, "\(b)")
+            return (b["nextIndex"] as? Int ?? -1, b["nextOffset"] as? Int ?? -1)
+        }
+
+        // Six seconds into the interview (long enough for a thin chunk to show).
+        let start = interview.startedAtMs
+        try await waitForClock(Date(timeIntervalSince1970: Double(start + 6000) / 1000))
+        let now = unixMillis()
+        for (what, size, media, field, mentions) in [
+            ("Media-End in the year 2100", 4000, (start, Int64(4_102_444_800_000)), "media_end_ms", "晚于服务器当前时间"),
+            ("a chunk starting 3 s before the interview", 4000, (start - 3000, start + 2000), "media_start_ms", "早于面试开始"),
+            ("100 bytes claiming the interview so far", 100, (start, now), "media_start_ms/media_end_ms", "字节"),
+        ] {
+            (status, body, _) = try await patch(0, offset: 0, size: size, media)
+            #expect(status == 400 && body["code"] as? String == "INVALID_ARGUMENT", "\(what): \(status) \(body)")
+            let message = body["message"] as? String ?? ""
+            #expect(message.hasPrefix(field) && message.contains("录像 \(id) 第 0 段") && message.contains(mentions), "\(what): \(message)")
+            #expect(try await serversCopy() == (0, 0), "\(what) moved the server's copy")
+        }
+        // Within the interview: taken.
+        let (ok, _, response) = try await patch(0, offset: 0, size: 4000, (start, start + 2000))
+        #expect(ok == 204)
+        #expect(response.value(forHTTPHeaderField: "Upload-Offset") == "4000")
+        #expect(try await serversCopy() == (1, 4000))
         await h.shutdown()
     }
 }

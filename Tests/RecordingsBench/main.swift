@@ -158,13 +158,15 @@ func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
 
 /// Roster, devices and timing as recordings sees them: tokens "tok-<exam>",
 /// devices "<exam>-main"/"-secondary" with key "key-<device>", every
-/// candidate's formal interview started now.
+/// candidate's formal interview started 12 hours ago: its chunks (a second
+/// of media each) lie in the past, as recordings wants (issue 22: no media
+/// ahead of the server's clock).
 final class StandIns: Sendable {
     let reactor = Reactor(name: "stand-ins")
     let roster, devices, timing: RpcServer
     let timingOutbox = MemoryOutbox(stream: "bench-timing")
     let timingEvents: EventPublisher
-    let startedAtMs = unixMillis()
+    let startedAtMs = unixMillis() - 12 * 3_600_000
 
     init() {
         roster = RpcServer(reactor: reactor)
@@ -185,7 +187,7 @@ final class StandIns: Sendable {
         let started = startedAtMs
         timing.serveInline(TimingAPI.getInterview) { req, _ in
             InterviewInfo(examNumber: req.examNumber, roomId: "R01", sitting: .formal, phase: .reading, startedAtMs: started,
-                          endsAtMs: started + 3_600_000)
+                          endsAtMs: started + 24 * 3_600_000)
         }
         timing.serveReplay(timingOutbox)
     }
@@ -199,7 +201,7 @@ final class StandIns: Sendable {
         var events: [OutgoingEvent] = []
         for i in 0..<candidates {
             let payload = try ProtoCodec.encode(InterviewEvent(examNumber: exam(i), roomId: "R01", sitting: .formal, phase: .reading,
-                                                               startedAtMs: startedAtMs, endsAtMs: startedAtMs + 3_600_000, atMs: startedAtMs))
+                                                               startedAtMs: startedAtMs, endsAtMs: startedAtMs + 24 * 3_600_000, atMs: startedAtMs))
             events.append(timingOutbox.append(topic: "timing.interview.started", publisher: "timing",
                                               payloadType: InterviewEvent.protoName, payload: payload))
         }

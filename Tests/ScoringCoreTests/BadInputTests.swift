@@ -42,6 +42,43 @@ struct BadInputTests {
         }
     }
 
+    /// Issue 22: " 80" was taken as 80.00 though the OpenAPI schema's
+    /// pattern forbids it; so were "+80" and "080". A score is written as
+    /// the schema says, or refused with what is wrong, and nothing changes.
+    @Test func scoreWithSpacesSignOrLeadingZeros() throws {
+        var s = try interviewed()
+        for text in [" 80", "80 ", "\t80", "80\n", "\u{3000}80", "+80", "-0", "080", "0100", "007.5"] {
+            expectRefused(&s, .invalidArgument, mentions: ["'\(text)'", "candidate 2022110001", "R50"]) {
+                try $0.submit(examNumber: "2022110001", examinerID: "E02", score: text, now: formalEnd)
+            }
+        }
+        // Written as the schema says, it is taken; Check.points also reads the
+        // written scores of the list and the score sheet's cells.
+        #expect(try s.submit(examNumber: "2022110001", examinerID: "E02", score: "80", now: formalEnd).count == 1)
+        #expect(throws: ScoringError.self) { try Check.points(" 80", "written score") }
+    }
+
+    /// The scores scoring takes are exactly those the OpenAPI document's
+    /// Score pattern allows (its `\d` is ECMA-262's, ASCII digits only).
+    @Test func scoresAgreeWithTheOpenAPIPattern() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: repo.appendingPathComponent("protos/http/openapi.json"))) as? [String: Any]
+        let schemas = (doc?["components"] as? [String: Any])?["schemas"] as? [String: Any]
+        let score = ((schemas?["Score"] as? [String: Any])?["properties"] as? [String: Any])?["score"] as? [String: Any]
+        let pattern = try #require(score?["pattern"] as? String).replacingOccurrences(of: "\\d", with: "[0-9]")
+        let rx = try NSRegularExpression(pattern: pattern)
+        let samples = ["0", "5", "00", "05", "80", "99.99", "100", "100.0", "100.00", "85.5", "85.50", "0.01",
+                       " 80", "80 ", "\t80", "80\n", "\u{3000}80", "8 0", "+80", "-0", "-1", "080", "0100", "100.01", "101", "100.001", "85.505",
+                       ".5", "5.", "1e2", "８０", "٨٠", "85,5", "", "NaN", "0x50"]
+        for text in samples {
+            // The whole text (ICU's `$` would also match before a final newline; ECMA-262's does not).
+            let whole = NSRange(text.startIndex..., in: text)
+            let matches = rx.firstMatch(in: text, range: whole)?.range == whole
+            let taken = (try? Check.points(text, "score")) != nil
+            #expect(matches == taken, "'\(text)': the schema \(matches ? "allows" : "forbids") it, scoring \(taken ? "takes" : "refuses") it")
+        }
+    }
+
     @Test func examinerNotOnTheRoomsPanel() throws {
         var s = try interviewed()
         // F01 sits on room R02's panel; 2022110001 was interviewed in R01.

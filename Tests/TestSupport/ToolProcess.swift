@@ -11,8 +11,12 @@ public final class ToolProcess: Sendable {
 
     private static let everyProcess = Mutex<[Process]>([])
 
-    public init(_ executable: String, _ arguments: [String]) throws {
-        let exe = (executablesFolder as NSString).appendingPathComponent(executable)
+    public convenience init(_ executable: String, _ arguments: [String]) throws {
+        try self.init(path: (executablesFolder as NSString).appendingPathComponent(executable), arguments)
+    }
+
+    /// Any program by its path (e.g. /bin/sh starting a tool the way a script would).
+    public init(path exe: String, _ arguments: [String]) throws {
         let (lines, continuation) = AsyncStream<String>.makeStream()
         self.lines = lines
         process = Process()
@@ -62,6 +66,9 @@ public final class ToolProcess: Sendable {
     }
 
     public func terminate() { if process.isRunning { process.terminate() } }
+
+    /// Its process id (a `/bin/sh -c 'exec ...'` keeps it for the program).
+    public var pid: Int32 { process.processIdentifier }
 
     /// The exit status, waiting at most `limit`.
     public func waitExit(within limit: Duration = .seconds(10)) async throws -> Int32 {
