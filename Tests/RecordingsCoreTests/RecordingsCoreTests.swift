@@ -32,6 +32,7 @@ func running() throws -> RecordingsState {
 }
 
 /// Uploads `seconds` of recording in 2 s chunks from `from`, skipping `skip`.
+@discardableResult
 func record(_ s: inout RecordingsState, _ phone: Phone, from: Date, seconds: Int, skip: Range<Int>? = nil, final: Bool = true) throws -> String {
     let (st, _) = try s.createUpload(phone: phone, sitting: .formal, role: phone.role, mimeType: "video/webm", now: from)
     let id = st.recording.id
