@@ -118,9 +118,12 @@ public final class SlowWork: Sendable {
         let result = await withCheckedContinuation { c in queue.async { c.resume(returning: body()) } }
         let took = DispatchTime.now().uptimeNanoseconds &- started
         state.withLock { s in
-            // A moving average: one slow turn (a page fault, a noisy
-            // neighbour) moves it a fifth of the way.
-            s.typicalNs = s.typicalNs == 0 ? took : (s.typicalNs * 4 + took) / 5
+            // A moving average that follows a slowdown at once (half the
+            // way per turn: a loaded machine must not admit work it cannot
+            // finish) and a speed-up slowly (a fifth of the way).
+            if s.typicalNs == 0 { s.typicalNs = took }
+            else if took > s.typicalNs { s.typicalNs = (s.typicalNs + took) / 2 }
+            else { s.typicalNs = (s.typicalNs * 4 + took) / 5 }
         }
         return result
     }

@@ -185,7 +185,13 @@ public final class ServiceHost<State>: Sendable {
         watchParent()
         let sig = await waitForSignal()
         let code = await drain(reason: sig == SIGINT ? "SIGINT" : "SIGTERM")
-        exit(code)
+        // _exit, not exit: everything acknowledged is committed by now and
+        // the log lines are written unbuffered, while exit's handlers may
+        // block (seen once under load: a gateway that had logged "stopped"
+        // was still alive 15 s later, its watchdog's exit waiting on the
+        // first one). stdio is flushed first.
+        fflush(nil)
+        _exit(code)
     }
 
     private func startFollowing() async throws {
@@ -229,7 +235,8 @@ public final class ServiceHost<State>: Sendable {
             FileHandle.standardError.write(Data(ExamLogHandler.line(time: Date(), level: .critical, label: label,
                                                                     message: "stop took longer than \(bound) s; exiting",
                                                                     metadata: [:], format: format).utf8))
-            exit(1)
+            fflush(nil)
+            _exit(1)
         }
         watchdog.start()
         for c in companions.withLock({ $0 }) { await c.stop() }

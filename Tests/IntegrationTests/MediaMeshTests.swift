@@ -271,7 +271,12 @@ struct MediaMeshTests {
         }
         let restoredAt = ContinuousClock.now
         #expect(restored.epoch > nowMain.serverEpoch, "a new Janus session after the restart")
-        #expect(h.launcher.readyLine("janus")?.contains("pid=\(janusPID ?? 0)") == false, "the launcher started a new Janus")
+        // The launcher's new READY line may come a moment after media
+        // reached the new Janus (janus-run checks its own Janus too).
+        let oldPID = janusPID ?? 0
+        _ = try await pollUntil("the launcher's READY line of the new Janus", within: .seconds(10)) {
+            h.launcher.readyLine("janus").map { !$0.contains("pid=\(oldPID)") } ?? false
+        }
         let remade = try await pollUntil("the interviewed candidate's room re-made", within: .seconds(10)) {
             try await JanusPeer(janusAPI).participants(nowMain.rooms[0].room) != nil
         }

@@ -145,7 +145,7 @@ struct RosterMeshTests {
             Issue.record("the right password got in during the lock")
         } catch let e as RPCError {
             #expect(e.code == .permissionDenied)
-            #expect(e.message.contains("Beijing time"))
+            #expect(e.message.contains("北京时间"))
         }
 
         // A 20 MB upload is refused before anything is stored.
