@@ -56,8 +56,8 @@ struct DisciplineMeshTests {
     @Test func groundNineAndAStaffIncidentEndInDecisionsTimingActsOn() async throws {
         let h = try MeshHarness(tag: "disc", services: ["roster", "timing", "devices", "discipline"])
         let people = DemoRoster(count: 3, seed: 21)
-        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+9s", "+16s"), mockEntry: ("+17s", "+19s"),
-                                       formalEntry: ("+20s", "+26s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
+        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+17s", "+24s"), mockEntry: ("+25s", "+27s"),
+                                       formalEntry: ("+28s", "+34s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
                                        panelSize: 3)
         let devicesConfig = h.dir + "/devices.json"
         try Data(#"{ "loss_timeout_seconds": 1.5, "long_outage_seconds": 5, "max_interruptions": 3 }"#.utf8)

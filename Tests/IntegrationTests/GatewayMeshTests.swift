@@ -43,7 +43,7 @@ struct GatewayMeshTests {
         let h = try MeshHarness(tag: "gateway", services: ["roster", "timing", "devices", "gateway"])
         let people = DemoRoster(count: 6, seed: 11)
         let planPath = h.dir + "/plan.json"
-        try Data(rosterPlan(people, opensIn: 8, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))  // time to start four services and import, even on a loaded machine
+        try Data(rosterPlan(people, opensIn: 16, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))  // time to start four services and import, even on a loaded machine
         try await h.start("timing", ["--plan", planPath])
         try await h.start("roster", ["--scrypt-n", "1024"])
         // The list first: the confirmation window freezes it, and starting

@@ -25,7 +25,7 @@ struct LogInjectionMeshTests {
         let h = try MeshHarness(tag: "log-inject", services: ["roster", "timing", "devices", "gateway"])
         let people = DemoRoster(count: 4, seed: 22)
         let planPath = h.dir + "/plan.json"
-        try Data(rosterPlan(people, opensIn: 8, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))
+        try Data(rosterPlan(people, opensIn: 16, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))
         let json = ["--log-level", "debug", "--log-format", "json"]
         try await h.start("timing", ["--plan", planPath] + json)
         try await h.start("roster", ["--scrypt-n", "1024"] + json)
