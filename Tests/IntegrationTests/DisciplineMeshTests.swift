@@ -56,11 +56,11 @@ struct DisciplineMeshTests {
     @Test func groundNineAndAStaffIncidentEndInDecisionsTimingActsOn() async throws {
         let h = try MeshHarness(tag: "disc", services: ["roster", "timing", "devices", "discipline"])
         let people = DemoRoster(count: 3, seed: 21)
-        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+17s", "+24s"), mockEntry: ("+25s", "+27s"),
-                                       formalEntry: ("+28s", "+34s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
+        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+17s", "+32s"), mockEntry: ("+33s", "+35s"),
+                                       formalEntry: ("+36s", "+42s"), publication: "+1h", readingSeconds: 8, answeringSeconds: 8,
                                        panelSize: 3)
         let devicesConfig = h.dir + "/devices.json"
-        try Data(#"{ "loss_timeout_seconds": 1.5, "long_outage_seconds": 5, "max_interruptions": 3 }"#.utf8)
+        try Data(#"{ "loss_timeout_seconds": 3, "long_outage_seconds": 5, "max_interruptions": 3 }"#.utf8)
             .write(to: URL(fileURLWithPath: devicesConfig))
         let day = try await OpenedDay(h, people, planJSON: planJSON, more: [("devices", ["--config", devicesConfig]), ("discipline", [])])
         let (staff, plan, room, clients) = (day.staff, day.plan, day.room, day.clients)

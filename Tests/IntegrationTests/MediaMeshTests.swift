@@ -138,8 +138,8 @@ struct MediaMeshTests {
     @Test func grantsRefusalsAndFaults() async throws {
         let h = try MeshHarness(tag: "media", services: ["roster", "timing", "devices", "discipline", "media"], janus: true)
         let people = DemoRoster(count: 3, seed: 64)
-        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+17s", "+24s"), mockEntry: ("+25s", "+27s"),
-                                       formalEntry: ("+28s", "+34s"), publication: "+1h", readingSeconds: 20, answeringSeconds: 20,
+        let planJSON = people.planJSON(roomSize: 3, confirmation: ("+17s", "+32s"), mockEntry: ("+33s", "+35s"),
+                                       formalEntry: ("+36s", "+42s"), publication: "+1h", readingSeconds: 20, answeringSeconds: 20,
                                        panelSize: 3)
         let janusSpec = try MeshLauncher.janusSpecs(h.mesh, binDir: executablesFolder)[0]
         try await h.launcher.start(janusSpec)

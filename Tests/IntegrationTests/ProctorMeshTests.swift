@@ -18,8 +18,8 @@ struct ProctorMeshTests {
     @Test func tailSurvivesATimingCrashAndTheBoardShowsTheRoom() async throws {
         let h = try MeshHarness(tag: "proctor", services: ["roster", "timing"])
         let people = DemoRoster(count: 4, seed: 21)
-        let planJSON = people.planJSON(roomSize: 4, confirmation: ("+17s", "+24s"), mockEntry: ("+25s", "+27s"),
-                                       formalEntry: ("+28s", "+32s"), publication: "+1h", readingSeconds: 60, answeringSeconds: 60,
+        let planJSON = people.planJSON(roomSize: 4, confirmation: ("+17s", "+32s"), mockEntry: ("+33s", "+35s"),
+                                       formalEntry: ("+36s", "+40s"), publication: "+1h", readingSeconds: 60, answeringSeconds: 60,
                                        panelSize: 3)
         let day = try await OpenedDay(h, people, planJSON: planJSON)
         let (staff, plan, room, clients, planPath) = (day.staff, day.plan, day.room, day.clients, day.planPath)

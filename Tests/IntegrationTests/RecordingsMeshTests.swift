@@ -71,8 +71,8 @@ struct RecordingsMeshTests {
     @Test func chunksAreDurableOnceCheckedAndSurviveASIGKILL() async throws {
         let h = try MeshHarness(tag: "rec", services: ["roster", "timing", "devices", "recordings"])
         let people = DemoRoster(count: 2, seed: 31)
-        let planJSON = people.planJSON(roomSize: 2, confirmation: ("+17s", "+24s"), mockEntry: ("+25s", "+27s"),
-                                       formalEntry: ("+28s", "+34s"), publication: "+1h", readingSeconds: 15, answeringSeconds: 15,
+        let planJSON = people.planJSON(roomSize: 2, confirmation: ("+17s", "+32s"), mockEntry: ("+33s", "+35s"),
+                                       formalEntry: ("+36s", "+42s"), publication: "+1h", readingSeconds: 15, answeringSeconds: 15,
                                        panelSize: 2)
         let devicesConfig = h.dir + "/devices.json"
         try Data(#"{ "loss_timeout_seconds": 3, "long_outage_seconds": 30, "max_interruptions": 9 }"#.utf8)
@@ -301,8 +301,8 @@ struct RecordingsMeshTests {
     @Test func mediaTimesAreCheckedAtTheGatewaysRoute() async throws {
         let h = try MeshHarness(tag: "recgw", services: ["roster", "timing", "devices", "recordings", "gateway"])
         let people = DemoRoster(count: 2, seed: 37)
-        let planJSON = people.planJSON(roomSize: 2, confirmation: ("+17s", "+24s"), mockEntry: ("+25s", "+27s"),
-                                       formalEntry: ("+28s", "+34s"), publication: "+1h", readingSeconds: 30, answeringSeconds: 30,
+        let planJSON = people.planJSON(roomSize: 2, confirmation: ("+17s", "+32s"), mockEntry: ("+33s", "+35s"),
+                                       formalEntry: ("+36s", "+42s"), publication: "+1h", readingSeconds: 30, answeringSeconds: 30,
                                        panelSize: 2)
         let day = try await OpenedDay(h, people, planJSON: planJSON,
                                       more: [("devices", []), ("recordings", []), ("gateway", ["--http", "127.0.0.1:0"])])

@@ -14,8 +14,8 @@ struct TimingMeshTests {
         let h = try MeshHarness(tag: "timing", services: ["roster", "timing"])
         let people = DemoRoster(count: 6, seed: 11)
         // Confirmation, a mock entry, the formal entry; 3 s reading + 3 s answering.
-        let planJSON = people.planJSON(roomSize: 6, confirmation: ("+17s", "+26s"), mockEntry: ("+27s", "+31s"),
-                                       formalEntry: ("+32s", "+38s"), publication: "+1h", readingSeconds: 3, answeringSeconds: 3,
+        let planJSON = people.planJSON(roomSize: 6, confirmation: ("+17s", "+34s"), mockEntry: ("+35s", "+39s"),
+                                       formalEntry: ("+40s", "+46s"), publication: "+1h", readingSeconds: 3, answeringSeconds: 3,
                                        panelSize: 3)
         let day = try await OpenedDay(h, people, planJSON: planJSON)
         let (staff, plan, room, clients, planPath) = (day.staff, day.plan, day.room, day.clients, day.planPath)
