@@ -20,7 +20,7 @@ struct LogsMeshTests {
         // before (the list is frozen once candidates confirm), even on a
         // loaded machine.
         let planPath = h.dir + "/plan.json"
-        try Data(rosterPlan(people, opensIn: 12, lasts: 60).utf8).write(to: URL(fileURLWithPath: planPath))
+        try Data(rosterPlan(people, opensIn: 18, lasts: 60).utf8).write(to: URL(fileURLWithPath: planPath))
         let logOptions = ["--log-level", "debug", "--log-format", "json"]
         try await h.start("timing", ["--plan", planPath] + logOptions)
         try await h.start("roster", ["--scrypt-n", "1024"] + logOptions)

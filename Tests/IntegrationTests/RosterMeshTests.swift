@@ -24,7 +24,7 @@ struct RosterMeshTests {
         let h = try MeshHarness(tag: "roster", services: ["roster", "timing"])
         let people = DemoRoster(count: 1000, seed: 7)
         let planPath = h.dir + "/plan.json"
-        try Data(rosterPlan(people, opensIn: 14, lasts: 45).utf8).write(to: URL(fileURLWithPath: planPath))
+        try Data(rosterPlan(people, opensIn: 20, lasts: 45).utf8).write(to: URL(fileURLWithPath: planPath))
         try await h.start("timing", ["--plan", planPath])
         try await h.start("roster", ["--scrypt-n", "1024"])
         let staff = Staff(mesh: h.tools)

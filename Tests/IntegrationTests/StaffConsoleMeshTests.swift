@@ -47,7 +47,7 @@ struct StaffConsoleMeshTests {
         let h = try MeshHarness(tag: "staff", services: ["roster", "timing", "devices", "discipline", "scoring", "gateway"])
         let people = DemoRoster(count: 6, seed: 13)
         let planPath = h.dir + "/plan.json"
-        try Data(rosterPlan(people, opensIn: 10, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))
+        try Data(rosterPlan(people, opensIn: 18, lasts: 300).utf8).write(to: URL(fileURLWithPath: planPath))
         try await h.start("timing", ["--plan", planPath])
         try await h.start("roster", ["--scrypt-n", "1024"])
         // The list first: the confirmation window freezes it, and starting
