@@ -47,13 +47,13 @@ struct DevicesMeshTests {
         let h = try MeshHarness(tag: "dev", services: ["roster", "timing", "devices"])
         let people = DemoRoster(count: 200, seed: 5)
         let c = people.candidates.map(\.examNumber)
-        // Confirmation from timing's start for 45 s (the logins, photos and
-        // the simulator's set-up take about 6 s here, over 30 s in a loaded
+        // Confirmation from timing's start for 75 s (the logins, photos and
+        // the simulator's set-up take about 6 s here, over 45 s in a loaded
         // full run), a 5 s mock entry, a
         // 12 s formal entry, rooms of two, 15 s reading + 15 s answering.
         let planPath = h.dir + "/plan.json", devicesConfig = h.dir + "/devices.json"
-        try Data(people.planJSON(roomSize: 2, confirmation: ("+0s", "+45s"), mockEntry: ("+46s", "+51s"),
-                                 formalEntry: ("+53s", "+65s"), publication: "+1h", readingSeconds: 15, answeringSeconds: 15,
+        try Data(people.planJSON(roomSize: 2, confirmation: ("+0s", "+75s"), mockEntry: ("+76s", "+81s"),
+                                 formalEntry: ("+83s", "+95s"), publication: "+1h", readingSeconds: 15, answeringSeconds: 15,
                                  panelSize: 1).utf8).write(to: URL(fileURLWithPath: planPath))
         try Data(#"{ "loss_timeout_seconds": \#(lossTimeout), "long_outage_seconds": \#(longOutage), "max_interruptions": \#(maxInterruptions) }"#.utf8)
             .write(to: URL(fileURLWithPath: devicesConfig))

@@ -103,7 +103,7 @@ struct RosterHashingMeshTests {
     /// the queue took them all and the caller's deadline fired before their
     /// turn. Now roster refuses at once, with when to come back, what it
     /// cannot hash before the call's deadline: a burst of 60 with a deadline
-    /// about ten hashes long gets answers and "come back in N ms", never a
+    /// about six hashes long gets answers and "come back in N ms", never a
     /// deadline.
     @Test func aBurstBeyondTheDeadlineIsToldToComeBackNotLeftToTimeOut() async throws {
         let h = try MeshHarness(tag: "roster-burst", services: ["roster"])
@@ -114,10 +114,16 @@ struct RosterHashingMeshTests {
         let people = DemoRoster(count: 60, seed: 22)
         _ = try await Staff(mesh: h.tools).importRoster(people.csv())
         let clock = ContinuousClock()
-        let t0 = clock.now
-        _ = try await CandidateClient.login(h.tools, people.candidates[0])
-        let oneHash = clock.now - t0
-        let deadline = oneHash * 10 + .milliseconds(500)
+        // One login's cost: the median of three (one sample on a loaded
+        // machine may be far off either way).
+        var samples: [Duration] = []
+        for k in 0..<3 {
+            let t0 = clock.now
+            _ = try await CandidateClient.login(h.tools, people.candidates[k])
+            samples.append(clock.now - t0)
+        }
+        let oneHash = samples.sorted()[1]
+        let deadline = oneHash * 6 + .milliseconds(300)
 
         let outcomes = try await withThrowingTaskGroup(of: Result<String, RPCError>.self) { g in
             for c in people.candidates {
@@ -137,7 +143,7 @@ struct RosterHashingMeshTests {
         #expect(refused.allSatisfy { $0.code == .resourceExhausted && $0.retryAfterMs >= 1000 && $0.message.contains("正在排队") },
                 "deadline \(deadline), one hash \(oneHash): \(refused.map(\.description).prefix(5))")
         #expect(!refused.contains { $0.code == .deadlineExceeded })
-        #expect(loggedIn.count >= 3 && refused.count >= 10, "\(loggedIn.count) logged in, \(refused.count) refused")
+        #expect(loggedIn.count >= 1 && refused.count >= 10, "\(loggedIn.count) logged in, \(refused.count) refused")
         // Those told to come back get in when they do (the page's retry).
         var late = 0
         for c in people.candidates where !loggedIn.contains(c.examNumber) {
