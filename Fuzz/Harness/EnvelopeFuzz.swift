@@ -38,7 +38,8 @@ enum EnvelopeFuzz {
 
     static func reply(_ b: UnsafeRawBufferPointer) {
         guard let r = Envelope.decodeReply(b) else { return }
-        let again = Envelope.decodeReply(Envelope.encodeReply(requestID: r.requestID, code: r.code, message: r.message))
+        let again = Envelope.decodeReply(Envelope.encodeReply(requestID: r.requestID, code: r.code, message: r.message,
+                                                              retryAfterMs: r.retryAfterMs))
         check(again == r, "reply header round trip: \(r) -> \(String(describing: again))")
     }
 
@@ -130,6 +131,8 @@ enum EnvelopeFuzz {
         for (i, c) in calls.enumerated() { out.append(("call-\(i)", [0] + Envelope.encodeCall(c))) }
         out.append(("reply-0", [1] + Envelope.encodeReply(requestID: 42, code: .ok, message: "")))
         out.append(("reply-1", [1] + Envelope.encodeReply(requestID: 7, code: .invalidArgument, message: "line 2, column phone: 'x' is not 11 digits")))
+        out.append(("reply-2", [1] + Envelope.encodeReply(requestID: 9, code: .resourceExhausted, message: "登录人数较多，正在排队",
+                                                          retryAfterMs: 2_400)))
         out.append(("event-0", [2] + Envelope.encodeEvent(header, payload: [0x0A, 0x03, 0x31, 0x32, 0x33])))
         out.append(("event-1", [2] + Envelope.encodeEvent(EventHeaderFields(topic: "t", publisher: "", stream: "", seq: 0,
                                                                           serverTimeMs: 0, payloadType: ""))))
