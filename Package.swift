@@ -238,7 +238,9 @@ let package = Package(
         .testTarget(name: "TimingCoreTests", dependencies: ["TimingCore", "ExamPlan"], path: "Tests/TimingCoreTests"),
         .testTarget(name: "DevicesCoreTests", dependencies: ["DevicesCore", "ExamPlan"], path: "Tests/DevicesCoreTests"),
         .testTarget(name: "DisciplineCoreTests", dependencies: ["DisciplineCore", "ExamPlan"], path: "Tests/DisciplineCoreTests"),
-        .testTarget(name: "ScoringCoreTests", dependencies: ["ScoringCore", "ExamPlan"], path: "Tests/ScoringCoreTests"),
+        // The OpenAPI Score pattern and its samples, for two core test targets.
+        .target(name: "SchemaSamples", path: "Tests/SchemaSamples"),
+        .testTarget(name: "ScoringCoreTests", dependencies: ["ScoringCore", "ExamPlan", "SchemaSamples"], path: "Tests/ScoringCoreTests"),
         .testTarget(name: "MediaCoreTests", dependencies: ["MediaCore", "ExamPlan"], path: "Tests/MediaCoreTests"),
         .testTarget(name: "RecordingsCoreTests", dependencies: ["RecordingsCore", "ExamPlan"], path: "Tests/RecordingsCoreTests"),
         .testTarget(name: "ProctorBoardTests", dependencies: ["ExamDay", "Bus", "ExamContracts"], path: "Tests/ProctorBoardTests"),
@@ -251,7 +253,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/StoreTests"),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "ExamPlan"], path: "Tests/GatewayCoreTests"),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "ExamPlan", "SchemaSamples"], path: "Tests/GatewayCoreTests"),
         // The gateway's router with HummingbirdTesting (router and live
         // modes) around a stand-in for the mesh: every bad input, no mesh.
         .testTarget(name: "GatewayTests", dependencies: [

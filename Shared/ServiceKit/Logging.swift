@@ -88,7 +88,9 @@ public struct ExamLogHandler: LogHandler {
             case "\u{2028}": out += "\\u2028"
             case "\u{2029}": out += "\\u2029"
             default:
-                if u.value < 0x20 || u.value == 0x7F {
+                // C0, DEL and C1 as the text format's isControl (issue 22:
+                // text and JSON alike).
+                if isControl(u) {
                     out += String(format: "\\u%04x", u.value)
                 } else {
                     out.unicodeScalars.append(u)

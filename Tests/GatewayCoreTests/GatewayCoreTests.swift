@@ -1,6 +1,7 @@
 import ExamPlan
 import Foundation
 import GatewayCore
+import SchemaSamples
 import Testing
 
 @Suite struct EdgeErrorTests {
@@ -172,19 +173,9 @@ import Testing
 /// (its `\d` is ECMA-262's: ASCII digits only).
 @Suite struct ScoreBodyTests {
     @Test func theEdgeTakesExactlyTheScoresTheOpenAPIPatternAllows() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: repo.appendingPathComponent("protos/http/openapi.json"))) as? [String: Any]
-        let schemas = (doc?["components"] as? [String: Any])?["schemas"] as? [String: Any]
-        let score = ((schemas?["Score"] as? [String: Any])?["properties"] as? [String: Any])?["score"] as? [String: Any]
-        let pattern = try #require(score?["pattern"] as? String).replacingOccurrences(of: "\\d", with: "[0-9]")
-        let rx = try NSRegularExpression(pattern: pattern)
-        let samples = ["0", "5", "00", "05", "80", "99.99", "100", "100.0", "100.00", "85.5", "85.50", "0.01",
-                       " 80", "80 ", "\t80", "80\n", "\u{3000}80", "8 0", "+80", "-0", "-1", "080", "0100", "100.01", "101",
-                       "100.001", "85.505", ".5", "5.", "1e2", "８０", "٨٠", "85,5", "", "NaN", "0x50"]
-        for text in samples {
-            // The whole text (ICU's `$` would also match before a final newline; ECMA-262's does not).
-            let whole = NSRange(text.startIndex..., in: text)
-            let matches = rx.firstMatch(in: text, range: whole)?.range == whole
+        let rx = try ScorePattern.regex()
+        for text in ScorePattern.samples {
+            let matches = ScorePattern.allows(text, rx)
             var refusal: EdgeError?
             do { try ScoreBody(score: text).check() } catch { refusal = error }
             #expect(matches == (refusal == nil), "'\(text)': the schema \(matches ? "allows" : "forbids") it, the edge \(refusal == nil ? "takes" : "refuses") it")
